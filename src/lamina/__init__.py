@@ -1,0 +1,39 @@
+"""lamina: Keras-style functional models on PyTorch, where any function is a first-class layer.
+
+Example:
+    >>> import numpy as np
+    >>> from lamina import Input, Model
+    >>> from lamina.layers import Dense
+    >>> x = Input(shape=(4,))
+    >>> Model(x, Dense(2)(x)).predict(np.ones((3, 4)), verbose=0).shape
+    (3, 2)
+"""
+
+from lamina import activations as activations
+from lamina import initializers as initializers
+from lamina import layers as layers
+from lamina import ops as ops
+from lamina import random as random
+from lamina.layer import Layer as Layer
+from lamina.layer import clear_session as clear_session
+from lamina.model import Model as Model
+from lamina.model import Sequential as Sequential
+from lamina.tensor import Input as Input
+from lamina.tensor import SymbolicTensor as SymbolicTensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Input",
+    "Layer",
+    "Model",
+    "Sequential",
+    "SymbolicTensor",
+    "__version__",
+    "activations",
+    "clear_session",
+    "initializers",
+    "layers",
+    "ops",
+    "random",
+]

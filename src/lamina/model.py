@@ -1,0 +1,512 @@
+"""`Model` (a functional graph of layers) and `Sequential`.
+
+At construction the graph is sorted once into a flat execution plan: a list of steps, each
+naming a layer, where its inputs sit in a list of values and where its outputs go. Calling the
+model walks that plan and does nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from lamina.layer import Layer, LayerError, format_shape, unique_name
+from lamina.layers.core import InputLayer
+from lamina.tensor import Input, Node, SymbolicTensor, flatten, map_structure
+
+
+class Step:
+    """One layer call in an execution plan."""
+
+    __slots__ = ("call", "in_ids", "in_kind", "in_structure", "out_ids", "training")
+
+    def __init__(self, node: Node, ids: dict[SymbolicTensor, int]) -> None:
+        layer = node.layer
+        # nn.Module.__call__ keeps hooks working while skipping Layer.__call__'s symbolic checks.
+        self.call: Callable[..., Any] = nn.Module.__call__.__get__(layer)
+        self.training = "training" in layer._call_keywords()
+        if isinstance(node.inputs, SymbolicTensor):
+            self.in_kind, self.in_ids = 0, ids[node.inputs]
+        elif isinstance(node.inputs, list) and all(
+            isinstance(t, SymbolicTensor) for t in node.inputs
+        ):
+            self.in_kind, self.in_ids = 1, [ids[t] for t in node.inputs]
+        else:
+            self.in_kind, self.in_ids = 2, [ids[t] for t in node.flat_inputs]
+        self.in_structure = node.inputs
+        if isinstance(node.outputs, SymbolicTensor):
+            self.out_ids: int | list[int] = ids[node.outputs]
+        else:
+            self.out_ids = [ids[t] for t in node.flat_outputs]
+
+
+def run_plan(
+    plan: Sequence[Step], values: list[Any], training: bool | None
+) -> None:
+    """Execute `plan`, reading and writing tensors in `values` by their ids."""
+    for step in plan:
+        kind = step.in_kind
+        if kind == 0:
+            inputs = values[step.in_ids]  # type: ignore[index]
+        elif kind == 1:
+            inputs = [values[i] for i in step.in_ids]  # type: ignore[union-attr]
+        else:
+            leaves = iter([values[i] for i in step.in_ids])  # type: ignore[union-attr]
+            inputs = map_structure(lambda _: next(leaves), step.in_structure)
+        if training is not None and step.training:
+            outputs = step.call(inputs, training=training)
+        else:
+            outputs = step.call(inputs)
+        out = step.out_ids
+        if isinstance(out, int):
+            values[out] = outputs
+        else:
+            for i, value in zip(out, flatten(outputs)):
+                values[i] = value
+
+
+def topological_nodes(
+    outputs: Sequence[SymbolicTensor], inputs: Sequence[SymbolicTensor], model_name: str
+) -> list[Node]:
+    """The nodes that compute `outputs` from `inputs`, in creation order (each node comes
+    after the nodes it reads, and parallel branches appear in the order they were written)."""
+    input_set = set(inputs)
+    found: dict[int, Node] = {}
+    stack = [t.node for t in outputs if t not in input_set]
+    while stack:
+        node = stack.pop()
+        if id(node) in found:
+            continue
+        if isinstance(node.layer, InputLayer) and not node.flat_inputs:
+            missing = node.layer.output
+            raise ValueError(
+                f"Model '{model_name}': an output depends on the input "
+                f"'{missing.name}' {format_shape(missing.shape)}, which is not among the "
+                f"model's inputs {[t.name for t in inputs]}; add it to inputs=."
+            )
+        found[id(node)] = node
+        stack.extend(t.node for t in node.flat_inputs if t not in input_set)
+    return sorted(found.values(), key=lambda node: node.serial)
+
+
+class Model(Layer):
+    """A model: a graph of layers from `inputs` to `outputs`, itself a layer and a
+    `torch.nn.Module`.
+
+    Args:
+        inputs: a symbolic tensor from `Input()`, or a list or dict of them.
+        outputs: the symbolic tensor(s) computed from `inputs`: one, a list or a dict.
+        name: the model's name.
+
+    Subclassing is supported too: call `super().__init__()` without a graph, create layers in
+    `__init__`, and override `call`.
+
+    Example:
+        >>> import torch
+        >>> from lamina import Input, Model
+        >>> from lamina.layers import Dense
+        >>> x = Input(shape=(4,))
+        >>> model = Model(x, Dense(2)(x))
+        >>> model(torch.ones(3, 4)).shape
+        torch.Size([3, 2])
+    """
+
+    def __init__(
+        self,
+        inputs: Any = None,
+        outputs: Any = None,
+        *,
+        name: str | None = None,
+        trainable: bool = True,
+    ) -> None:
+        default = "sequential" if isinstance(self, Sequential) else "functional"
+        if type(self) not in (Model, Sequential) and inputs is None:
+            default = None  # a subclass: named after its class
+        super().__init__(name=name or (unique_name(default) if default else None), trainable=trainable)
+        self._graph_losses: list[SymbolicTensor] = []
+        self._plan: list[Step] = []
+        self._loss_plan: list[Step] = []
+        self._nodes: list[Node] = []
+        self._model_layers: list[Layer] = []
+        self._input_struct: Any = None
+        self._output_struct: Any = None
+        self._functional = inputs is not None or outputs is not None
+        self._dirty = False
+        if self._functional:
+            if inputs is None or outputs is None:
+                raise ValueError(
+                    f"Model '{self.name}': expected both inputs and outputs, received "
+                    f"inputs={inputs!r}, outputs={outputs!r}."
+                )
+            self._init_graph(inputs, outputs)
+
+    # ---------------------------------------------------------------- graph
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        if isinstance(outputs, tuple):
+            outputs = list(outputs)
+        for kind, structure in (("input", inputs), ("output", outputs)):
+            for leaf in flatten(structure):
+                if not isinstance(leaf, SymbolicTensor):
+                    raise TypeError(
+                        f"Model '{self.name}': every {kind} must be a symbolic tensor (from "
+                        f"Input() or a layer call), received {type(leaf).__name__}."
+                    )
+        flat_in, flat_out = flatten(inputs), flatten(outputs)
+        if len(set(flat_in)) != len(flat_in):
+            raise ValueError(f"Model '{self.name}': the same input is given twice.")
+        nodes = topological_nodes(flat_out + self._graph_losses, flat_in, self.name)
+        layers: list[Layer] = []
+        for tensor in flat_in:
+            if tensor.node.layer not in layers:
+                layers.append(tensor.node.layer)
+        for node in nodes:
+            if node.layer not in layers:
+                layers.append(node.layer)
+        names: dict[str, Layer] = {}
+        for layer in layers:
+            if layer is self:
+                raise ValueError(f"Model '{self.name}' cannot contain itself.")
+            if layer.name in names:
+                raise ValueError(
+                    f"Model '{self.name}': two different layers are named '{layer.name}'; "
+                    "layer names must be unique within a model. Pass name= to rename one."
+                )
+            if "." in layer.name or not layer.name:
+                raise ValueError(
+                    f"Model '{self.name}': layer name {layer.name!r} must be non-empty and "
+                    "contain no '.'."
+                )
+            names[layer.name] = layer
+        for name in list(self._modules):
+            del self._modules[name]
+        for layer in layers:
+            # Direct registration: a layer may be named like a Model attribute ('output').
+            self._modules[layer.name] = layer
+        self._input_struct, self._output_struct = inputs, outputs
+        self._flat_inputs, self._flat_outputs = flat_in, flat_out
+        self._nodes, self._model_layers = nodes, layers
+        self._ids: dict[SymbolicTensor, int] = {}
+        for tensor in flat_in:
+            self._ids.setdefault(tensor, len(self._ids))
+        for node in nodes:
+            for tensor in node.flat_outputs:
+                self._ids.setdefault(tensor, len(self._ids))
+        self._plan = self._make_plan(flat_out)
+        self._loss_plan = self._make_plan(flat_out + self._graph_losses)
+        self._input_ids = [self._ids[t] for t in flat_in]
+        self._output_ids = [self._ids[t] for t in flat_out]
+        self._loss_ids = [self._ids[t] for t in self._graph_losses]
+        self._input_names = [t.name for t in flat_in]
+        self.built = True
+        self._build_input_shape = map_structure(lambda t: t.shape, inputs)
+
+    def _make_plan(self, targets: list[SymbolicTensor]) -> list[Step]:
+        needed = {id(n) for n in topological_nodes(targets, self._flat_inputs, self.name)}
+        return [Step(node, self._ids) for node in self._nodes if id(node) in needed]
+
+    def add_loss(self, value: Any) -> None:
+        """Add a loss to the model's objective.
+
+        A symbolic tensor computed from the model's inputs (as the VAE's KL term, which
+        Keras 3 dropped) is computed in every training step; a non-scalar one is averaged.
+        Inside a layer's `call`, `self.add_loss(tensor)` adds a concrete loss instead.
+        """
+        if not isinstance(value, SymbolicTensor):
+            super().add_loss(value)
+            return
+        if not self._functional:
+            raise ValueError(
+                f"Model '{self.name}': add_loss with a symbolic tensor needs a functional model."
+            )
+        self._graph_losses.append(value)
+        try:
+            self._init_graph(self._input_struct, self._output_struct)
+        except ValueError:
+            self._graph_losses.pop()
+            raise
+
+    # ---------------------------------------------------------------- calling
+    def _values_from(self, inputs: Any) -> list[Any]:
+        values: list[Any] = [None] * len(self._ids)
+        ids = self._input_ids
+        if isinstance(inputs, dict):
+            missing = [n for n in self._input_names if n not in inputs]
+            if missing:
+                raise ValueError(
+                    f"Model '{self.name}': inputs dict lacks {missing}; expected keys "
+                    f"{self._input_names}, received {list(inputs)}."
+                )
+            flat = [inputs[n] for n in self._input_names]
+        elif len(ids) == 1:
+            flat = [inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 else inputs]
+        else:
+            flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+            if len(flat) != len(ids):
+                raise ValueError(
+                    f"Model '{self.name}': expected {len(ids)} inputs {self._input_names}, "
+                    f"received {len(flat)}."
+                )
+        for i, value in zip(ids, flat):
+            values[i] = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+        return values
+
+    def _pack_outputs(self, values: list[Any]) -> Any:
+        structure = self._output_struct
+        if isinstance(structure, SymbolicTensor):
+            return values[self._output_ids[0]]
+        leaves = iter([values[i] for i in self._output_ids])
+        return map_structure(lambda _: next(leaves), structure)
+
+    def forward(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if self._dirty:
+            self._rebuild_graph()
+        if not self._functional:
+            return self.call(inputs, training=training) if training is not None else self.call(inputs)
+        values = self._values_from(inputs)
+        run_plan(self._plan, values, training)
+        return self._pack_outputs(values)
+
+    def call_with_losses(self, inputs: Any, training: bool | None = None) -> tuple[Any, list[Any]]:
+        """Run the model and return `(outputs, losses)`: its graph losses (from
+        `add_loss(symbolic)`) and the losses its layers added during this call."""
+        if self._dirty:
+            self._rebuild_graph()
+        if not self._functional:
+            outputs = self(inputs, training=training)
+            return outputs, self.losses
+        _next_call()
+        values = self._values_from(inputs)
+        run_plan(self._loss_plan, values, training)
+        losses = [values[i] for i in self._loss_ids]
+        losses = [loss if loss.ndim == 0 else loss.mean() for loss in losses]
+        return self._pack_outputs(values), losses + self.losses
+
+    def _rebuild_graph(self) -> None:
+        """Bring a graph that was edited (`Sequential.add`) up to date."""
+
+    def _call_keywords(self) -> frozenset[str]:
+        return frozenset({"training", "mask"})
+
+    def check_input_shape(self, shapes: Any) -> None:
+        expected = self._build_input_shape
+        if expected is None:
+            return
+        got, want = flatten_shapes(shapes), flatten_shapes(expected)
+        compatible = len(got) == len(want) and all(
+            len(g) == len(w) and all(a is None or b is None or a == b for a, b in zip(g, w))
+            for g, w in zip(got, want)
+        )
+        if not compatible:
+            raise self.incompatible_shape(expected, shapes)
+
+    # ---------------------------------------------------------------- introspection
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's layers in execution order (input layers first)."""
+        if self._dirty:
+            self._rebuild_graph()
+        if not self._functional:
+            return list(self._sublayers())
+        return list(self._model_layers)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by `name` or by position `index` in `layers`."""
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"Model '{self.name}': layer index {index} out of range; the model has "
+                    f"{len(layers)} layers."
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"Model '{self.name}': no layer named {name!r}; layers are {[x.name for x in layers]}."
+        )
+
+    @property
+    def inputs(self) -> list[SymbolicTensor]:
+        return list(self._flat_inputs) if self._functional else []
+
+    @property
+    def outputs(self) -> list[SymbolicTensor]:
+        return list(self._flat_outputs) if self._functional else []
+
+    @property
+    def input(self) -> Any:
+        return self._input_struct
+
+    @property
+    def output(self) -> Any:
+        return self._output_struct
+
+    @property
+    def input_shape(self) -> Any:
+        return map_structure(lambda t: t.shape, self._input_struct)
+
+    @property
+    def output_shape(self) -> Any:
+        return map_structure(lambda t: t.shape, self._output_struct)
+
+    def summary(
+        self,
+        *,
+        line_length: int | None = None,
+        expand_nested: bool = False,
+        print_fn: Callable[[str], Any] | None = None,
+    ) -> None:
+        """Print a table of the layers: name (type), output shape, parameters, inputs."""
+        from lamina.summary import print_summary
+
+        print_summary(self, line_length=line_length, expand_nested=expand_nested, print_fn=print_fn)
+
+    def predict(self, x: Any, *, batch_size: int = 32, verbose: Any = "auto", **kwargs: Any) -> Any:
+        """Run the model on `x` in batches, without gradients; numpy in, numpy out."""
+        from lamina import training
+
+        return training.predict(self, x, batch_size=batch_size, verbose=verbose, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "trainable": self.trainable}
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"
+
+
+def flatten_shapes(shapes: Any) -> list[tuple[int | None, ...]]:
+    if isinstance(shapes, tuple) and all(d is None or isinstance(d, int) for d in shapes):
+        return [shapes]
+    if isinstance(shapes, dict):
+        shapes = list(shapes.values())
+    return [s for item in shapes for s in flatten_shapes(item)]
+
+
+def _next_call() -> int:
+    from lamina import layer as layer_module
+
+    layer_module._call_count += 1
+    return layer_module._call_count
+
+
+class Sequential(Model):
+    """A plain stack of layers, each called on the previous one's output.
+
+    Args:
+        layers: the layers; the first may be an `Input(...)` (or a layer given
+            `input_shape=`), else the model is built on its first call.
+        name: the model's name.
+
+    Example:
+        >>> import torch
+        >>> from lamina import Input, Sequential
+        >>> from lamina.layers import Dense
+        >>> model = Sequential([Input(shape=(4,)), Dense(8, activation="relu"), Dense(1)])
+        >>> model(torch.ones(2, 4)).shape
+        torch.Size([2, 1])
+    """
+
+    def __init__(self, layers: Iterable[Any] | None = None, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self._stack: list[Layer] = []
+        self._stack_input: SymbolicTensor | None = None
+        self._stack_output: SymbolicTensor | None = None
+        for layer in layers or ():
+            self.add(layer)
+
+    def add(self, layer: Any) -> None:
+        """Append a layer (or, first, an `Input`)."""
+        if isinstance(layer, InputLayer):
+            layer = layer.output
+        if isinstance(layer, SymbolicTensor):
+            if self._stack or self._stack_input is not None:
+                raise ValueError(
+                    f"Sequential '{self.name}': an Input can only be the first entry; "
+                    f"received {layer.name} after {len(self._stack)} layer(s)."
+                )
+            self._stack_input = self._stack_output = layer
+            return
+        if not isinstance(layer, nn.Module):
+            raise TypeError(
+                f"Sequential '{self.name}': expected a Layer, received {type(layer).__name__}."
+            )
+        if not isinstance(layer, Layer):
+            from lamina.layers.function import Lambda
+
+            layer = Lambda(layer, name=unique_name(type(layer).__name__.lower()))
+        if self._stack_input is None and not self._stack and layer._input_shape_arg is not None:
+            self._stack_input = self._stack_output = Input(shape=layer._input_shape_arg)
+        self._stack.append(layer)
+        if self._stack_output is not None:
+            self._stack_output = layer(self._stack_output)
+            if not isinstance(self._stack_output, SymbolicTensor):
+                raise ValueError(
+                    f"Sequential '{self.name}': layer '{layer.name}' returned several outputs; "
+                    "each layer of a Sequential must return one tensor."
+                )
+            self._dirty = True
+        else:
+            self._modules[layer.name] = layer
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self._stack:
+            raise IndexError(f"Sequential '{self.name}': pop from an empty model.")
+        layer = self._stack.pop()
+        if self._stack_input is not None:
+            output = self._stack_input
+            for kept in self._stack:
+                output = kept(output)
+            self._stack_output = output
+            self._dirty = True
+        self._modules.pop(layer.name, None)
+        return layer
+
+    def _rebuild_graph(self) -> None:
+        self._dirty = False
+        assert self._stack_input is not None and self._stack_output is not None
+        self._functional = True
+        self._init_graph(self._stack_input, self._stack_output)
+
+    def forward(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if self._stack_input is None:
+            first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            first = torch.as_tensor(first) if not isinstance(first, torch.Tensor) else first
+            self.add_input(tuple(first.shape[1:]), dtype=first.dtype)
+            if first.device.type != "meta":
+                self.to(first.device)
+        return super().forward(inputs, training=training)
+
+    def build(self, input_shape: Any) -> None:
+        if self._stack_input is None:
+            self.add_input(tuple(input_shape[1:]))
+
+    def add_input(self, shape: tuple[int, ...], *, dtype: torch.dtype = torch.float32) -> None:
+        """Give a lazily built Sequential its input shape and build its layers."""
+        stack = self._stack
+        self._stack = []
+        self._modules.clear()
+        self.add(Input(shape=shape, dtype=dtype))
+        for layer in stack:
+            self.add(layer)
+        if not stack:
+            raise LayerError(f"Sequential '{self.name}' has no layers to build.")
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers, without the input layer (as Keras's Sequential)."""
+        return list(self._stack)
+
+    def _build_from_values(self, inputs: Any) -> None:
+        if self._stack_input is None:
+            first = flatten(inputs)[0]
+            first = torch.as_tensor(first) if not isinstance(first, torch.Tensor) else first
+            self.add_input(tuple(first.shape[1:]), dtype=first.dtype)
+        self.built = True
+
