@@ -23,6 +23,29 @@ from lamina.tensor import SymbolicTensor as SymbolicTensor
 
 __version__ = "0.1.0"
 
+_LAZY_MODULES = (
+    "callbacks",
+    "datasets",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "saving",
+    "training",
+    "utils",
+)
+
+
+def __getattr__(name: str) -> object:
+    # Submodules load on first use, so `import lamina` stays light (PEP 562).
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"lamina.{name}")
+    if name == "load_model":
+        return importlib.import_module("lamina.saving").load_model
+    raise AttributeError(f"module 'lamina' has no attribute {name!r}")
+
 __all__ = [
     "Input",
     "Layer",

@@ -367,14 +367,99 @@ class Model(Layer):
 
         print_summary(self, line_length=line_length, expand_nested=expand_nested, print_fn=print_fn)
 
+    # ---------------------------------------------------------------- training (training.py)
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Configure training; see `lamina.training.compile`."""
+        from lamina import training
+
+        training.compile(self, *args, **kwargs)
+
+    def fit(self, *args: Any, **kwargs: Any) -> Any:
+        """Train the model; see `lamina.training.fit`. Returns a `History`."""
+        from lamina import training
+
+        return training.fit(self, *args, **kwargs)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+        """Loss and metrics on data; see `lamina.training.evaluate`."""
+        from lamina import training
+
+        return training.evaluate(self, *args, **kwargs)
+
     def predict(self, x: Any, *, batch_size: int = 32, verbose: Any = "auto", **kwargs: Any) -> Any:
         """Run the model on `x` in batches, without gradients; numpy in, numpy out."""
         from lamina import training
 
         return training.predict(self, x, batch_size=batch_size, verbose=verbose, **kwargs)
 
+    def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
+        """One gradient step on one batch; see `lamina.training.train_on_batch`."""
+        from lamina import training
+
+        return training.train_on_batch(self, *args, **kwargs)
+
+    def test_on_batch(self, *args: Any, **kwargs: Any) -> Any:
+        """Loss and metrics on one batch; see `lamina.training.test_on_batch`."""
+        from lamina import training
+
+        return training.test_on_batch(self, *args, **kwargs)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Outputs for one batch, as numpy."""
+        from lamina import training
+
+        return training.predict(self, x, batch_size=1 << 62, verbose=0)
+
+    # ---------------------------------------------------------------- saving (saving/)
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "trainable": self.trainable}
+        """The model's graph: each layer's class, config and inbound nodes."""
+        from lamina import saving
+
+        return saving.model_config(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_config(
+        cls,
+        config: dict[str, Any],
+        custom_objects: dict[str, Any] | None = None,
+        safe_mode: bool = True,
+    ) -> Model:
+        """Rebuild a model from `get_config()`; see `lamina.saving.model_from_config`."""
+        from lamina import saving
+
+        return saving.model_from_config(  # type: ignore[no-any-return]
+            config, custom_objects=custom_objects, safe_mode=safe_mode
+        )
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The model's config as JSON text."""
+        from lamina import saving
+
+        return saving.model_to_json(self, **kwargs)  # type: ignore[no-any-return]
+
+    def save(self, filepath: Any, **kwargs: Any) -> None:
+        """Save the model (graph, weights, optimizer) to a `.lamina` file."""
+        from lamina import saving
+
+        saving.save_model(self, filepath, **kwargs)
+
+    def save_weights(self, filepath: Any, **kwargs: Any) -> None:
+        """Save the weights to a `.safetensors` file."""
+        from lamina import saving
+
+        saving.save_weights(self, filepath, **kwargs)
+
+    def load_weights(self, filepath: Any, **kwargs: Any) -> None:
+        """Load weights saved by `save_weights` (or `save`)."""
+        from lamina import saving
+
+        saving.load_weights(self, filepath, **kwargs)
+
+    # ---------------------------------------------------------------- notebooks (plot.py)
+    def _repr_svg_(self) -> str | None:
+        from lamina import plot
+
+        return plot.model_svg(self)  # type: ignore[no-any-return]
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
