@@ -331,29 +331,42 @@ class Model(Layer):
             f"Model '{self.name}': no layer named {name!r}; layers are {[x.name for x in layers]}."
         )
 
+    def _sync(self) -> None:
+        if self._dirty:
+            self._rebuild_graph()
+        if not self._functional:
+            raise AttributeError(
+                f"Model '{self.name}' has no graph yet: it is built on its first call, or "
+                "give it an Input first."
+            )
+
     @property
     def inputs(self) -> list[SymbolicTensor]:
-        return list(self._flat_inputs) if self._functional else []
+        self._sync()
+        return list(self._flat_inputs)
 
     @property
     def outputs(self) -> list[SymbolicTensor]:
-        return list(self._flat_outputs) if self._functional else []
+        self._sync()
+        return list(self._flat_outputs)
 
     @property
     def input(self) -> Any:
+        self._sync()
         return self._input_struct
 
     @property
     def output(self) -> Any:
+        self._sync()
         return self._output_struct
 
     @property
     def input_shape(self) -> Any:
-        return map_structure(lambda t: t.shape, self._input_struct)
+        return map_structure(lambda t: t.shape, self.input)
 
     @property
     def output_shape(self) -> Any:
-        return map_structure(lambda t: t.shape, self._output_struct)
+        return map_structure(lambda t: t.shape, self.output)
 
     def summary(
         self,
@@ -516,6 +529,7 @@ class Sequential(Model):
                     f"received {layer.name} after {len(self._stack)} layer(s)."
                 )
             self._stack_input = self._stack_output = layer
+            self._functional = self._dirty = True
             return
         if not isinstance(layer, nn.Module):
             raise TypeError(
@@ -527,6 +541,7 @@ class Sequential(Model):
             layer = Lambda(layer, name=unique_name(type(layer).__name__.lower()))
         if self._stack_input is None and not self._stack and layer._input_shape_arg is not None:
             self._stack_input = self._stack_output = Input(shape=layer._input_shape_arg)
+            self._functional = True
         self._stack.append(layer)
         if self._stack_output is not None:
             self._stack_output = layer(self._stack_output)
@@ -556,7 +571,6 @@ class Sequential(Model):
     def _rebuild_graph(self) -> None:
         self._dirty = False
         assert self._stack_input is not None and self._stack_output is not None
-        self._functional = True
         self._init_graph(self._stack_input, self._stack_output)
 
     def forward(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:

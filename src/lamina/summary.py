@@ -33,6 +33,7 @@ def _human_bytes(count: float) -> str:
 
 
 def _rows(model: Any, expand_nested: bool, depth: int = 0) -> list[tuple[str, str, int, str]]:
+    layers = model.layers  # brings a lazily edited graph up to date first
     functional = getattr(model, "_functional", False)
     nodes_by_layer: dict[int, list[Any]] = {}
     if functional:
@@ -42,7 +43,7 @@ def _rows(model: Any, expand_nested: bool, depth: int = 0) -> list[tuple[str, st
             nodes_by_layer.setdefault(id(node.layer), []).append(node)
     node_index = {id(n): i for nodes in nodes_by_layer.values() for i, n in enumerate(nodes)}
     rows = []
-    for layer in model.layers:
+    for layer in layers:
         nodes = nodes_by_layer.get(id(layer), [])
         shapes = [format_shape(tuple(t.shape) if len(n.flat_outputs) == 1 else
                                [o.shape for o in n.flat_outputs])

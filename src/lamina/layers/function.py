@@ -72,6 +72,15 @@ def format_constant(value: Any) -> str:
     return repr(value)
 
 
+class _Constant:
+    """Where a tensor constant (a buffer of the layer) goes in an `Operation`'s arguments."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 class Operation(Layer):
     """A tensor operator or `lamina.ops` function applied to symbolic tensors.
 
@@ -115,8 +124,21 @@ class Operation(Layer):
                 return Slot(len(tensors) - 1)
             return value
 
-        self.args = tuple(map_structure(to_slot, list(args)))
-        self.kwargs = map_structure(to_slot, dict(kwargs or {}))
+        constants: list[str] = []
+
+        def to_buffer(value: Any) -> Any:
+            # Array constants become buffers, so they follow the layer's device and dtype.
+            if isinstance(value, np.ndarray) and value.dtype != object:
+                value = torch.from_numpy(value.copy())
+            if isinstance(value, torch.Tensor):
+                constants.append(f"constant_{len(constants)}")
+                self.register_buffer(constants[-1], value.detach(), persistent=False)
+                return _Constant(constants[-1])
+            return value
+
+        self.args = tuple(map_structure(to_buffer, map_structure(to_slot, list(args))))
+        self.kwargs = map_structure(to_buffer, map_structure(to_slot, dict(kwargs or {})))
+        self._constants = constants
         self._symbolic_inputs = tensors
         self._function = OPERATORS.get(op) or ops.RAW[op]
         self._fast = self._fast_path()
@@ -131,7 +153,9 @@ class Operation(Layer):
 
     def _fast_path(self) -> Callable[[Any], Any] | None:
         fn, args = self._function, self.args
-        if self.kwargs or any(isinstance(a, Slot) for a in flatten(list(args[1:]))):
+        if self.kwargs or self._constants:
+            return None
+        if any(isinstance(a, Slot) for a in flatten(list(args[1:]))):
             return None
         if not args or args[0] != Slot(0):
             return None
@@ -150,7 +174,11 @@ class Operation(Layer):
         tensors = inputs if isinstance(inputs, list) else [inputs]
 
         def fill(value: Any) -> Any:
-            return tensors[value.index] if isinstance(value, Slot) else value
+            if isinstance(value, Slot):
+                return tensors[value.index]
+            if isinstance(value, _Constant):
+                return getattr(self, value.name)
+            return value
 
         args = map_structure(fill, list(self.args))
         kwargs = map_structure(fill, self.kwargs)
@@ -159,7 +187,7 @@ class Operation(Layer):
     @property
     def label(self) -> str:
         """The operation as text: `[:, :, 0]`, `* 2`, `2 - x`, `exp(x)`, `sum(x, axis=1)`."""
-        args = self.args
+        args = self._with_constants(self.args)
         if self.op == "getitem":
             key = args[1] if isinstance(args[1], tuple) else (args[1],)
             text = "[" + ", ".join(format_constant(k) for k in key) + "]"
@@ -172,11 +200,23 @@ class Operation(Layer):
         if self.op in unary:
             return unary[self.op]
         parts = [format_constant(a) for a in args]
-        parts += [f"{k}={format_constant(v)}" for k, v in self.kwargs.items()]
+        kwargs = self._with_constants(self.kwargs)
+        parts += [f"{k}={format_constant(v)}" for k, v in kwargs.items()]
         return f"{self.op}({', '.join(parts)})"
 
+    def _with_constants(self, template: Any) -> Any:
+        def value(leaf: Any) -> Any:
+            return getattr(self, leaf.name) if isinstance(leaf, _Constant) else leaf
+
+        return map_structure(value, template)
+
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "op": self.op, "args": self.args, "kwargs": self.kwargs}
+        return {
+            **super().get_config(),
+            "op": self.op,
+            "args": self._with_constants(self.args),
+            "kwargs": self._with_constants(self.kwargs),
+        }
 
     def extra_repr(self) -> str:
         return self.label

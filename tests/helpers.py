@@ -1,0 +1,87 @@
+"""The shared layer-test helper: one `check_layer(...)` call per layer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from lamina import Input
+from lamina.layer import Layer
+from lamina.tensor import flatten, map_structure
+
+
+def check_layer(
+    make: Callable[[], Layer],
+    input_shape: Any,
+    reference: Callable[..., Any],
+    *,
+    batch: int = 3,
+    input_dtype: torch.dtype = torch.float32,
+    expected_shape: Any = None,
+    atol: float = 1e-6,
+    seed: int = 0,
+) -> Layer:
+    """Check a layer against a reference and against its own contracts.
+
+    - Called on `Input`s of `input_shape` (without batch), the symbolic output shape is
+      `expected_shape` (when given) and matches the real output's shape with `None` batch.
+    - On random data, the output equals `reference(inputs_as_numpy, layer)`.
+    - Rebuilt from `get_config()` with the same weights, it computes the same output.
+    - Gradients reach every trainable weight.
+
+    `input_shape` is a tuple for one input, or a list of tuples for a list of inputs.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    several = isinstance(input_shape, list)
+    shapes = input_shape if several else [input_shape]
+
+    def sample(shape: tuple[int, ...]) -> torch.Tensor:
+        if input_dtype.is_floating_point:
+            return torch.randn((batch, *shape), generator=generator, dtype=input_dtype)
+        return torch.randint(0, 5, (batch, *shape), generator=generator, dtype=input_dtype)
+
+    values = [sample(s) for s in shapes]
+    inputs = values if several else values[0]
+
+    layer = make()
+    symbolic = [Input(shape=s, dtype=input_dtype) for s in shapes]
+    out_symbolic = layer(symbolic if several else symbolic[0])
+    output = layer(inputs)
+
+    symbolic_shapes = map_structure(lambda t: t.shape, out_symbolic)
+    real_shapes = [(None, *tuple(t.shape)[1:]) for t in flatten(output)]
+    assert [tuple(s) for s in _shape_leaves(symbolic_shapes)] == real_shapes, (
+        symbolic_shapes,
+        real_shapes,
+    )
+    if expected_shape is not None:
+        assert symbolic_shapes == expected_shape, (symbolic_shapes, expected_shape)
+
+    arrays = [v.numpy() for v in values]
+    expected = reference(arrays if several else arrays[0], layer)
+    for got, want in zip(flatten(output), flatten(expected)):
+        np.testing.assert_allclose(got.detach().numpy(), want, atol=atol, rtol=1e-5)
+
+    clone = type(layer).from_config(layer.get_config())
+    clone(symbolic if several else symbolic[0])
+    clone.set_weights(layer.get_weights())
+    for got, want in zip(flatten(clone(inputs)), flatten(output)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=atol)
+
+    if layer.trainable_weights:
+        total = sum(t.float().sum() for t in flatten(layer(inputs)))
+        total.backward()
+        for weight in layer.trainable_weights:
+            assert weight.grad is not None and torch.isfinite(weight.grad).all()
+    return layer
+
+
+def _shape_leaves(shapes: Any) -> list[tuple[int | None, ...]]:
+    if isinstance(shapes, tuple) and all(d is None or isinstance(d, int) for d in shapes):
+        return [shapes]
+    if isinstance(shapes, dict):
+        shapes = list(shapes.values())
+    return [leaf for item in shapes for leaf in _shape_leaves(item)]
