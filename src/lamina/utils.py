@@ -8,8 +8,21 @@ import numpy as np
 import torch
 
 from lamina.layer import clear_session as clear_session
+from lamina.plot import model_to_dot as model_to_dot
+from lamina.plot import plot_history as plot_history
+from lamina.plot import plot_image_grid as plot_image_grid
+from lamina.plot import plot_latent_space as plot_latent_space
+from lamina.plot import plot_model as plot_model
 
-__all__ = ["clear_session", "set_random_seed"]
+__all__ = [
+    "clear_session",
+    "model_to_dot",
+    "plot_history",
+    "plot_image_grid",
+    "plot_latent_space",
+    "plot_model",
+    "set_random_seed",
+]
 
 
 def set_random_seed(seed: int) -> None:
