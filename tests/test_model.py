@@ -64,8 +64,10 @@ def test_model_matches_torch_forward_and_backward() -> None:
 
 def test_model_is_an_nn_module() -> None:
     model, _ = mlp()
-    assert set(model.state_dict()) == {"dense.kernel", "dense.bias", "dense_1.kernel",
-                                       "dense_1.bias"} or len(model.state_dict()) == 4
+    assert (
+        set(model.state_dict()) == {"dense.kernel", "dense.bias", "dense_1.kernel", "dense_1.bias"}
+        or len(model.state_dict()) == 4
+    )
     model.to(torch.float64)
     assert model(torch.ones(2, 6, dtype=torch.float64)).dtype == torch.float64
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -79,8 +81,11 @@ def test_get_and_set_weights_keras_layout() -> None:
     assert [w.shape for w in weights] == [(6, 5), (5,), (5, 3), (3,)]
     model.set_weights([np.zeros_like(w) for w in weights])
     assert not model(torch.ones(1, 6)).any()
-    with pytest.raises(ValueError, match=r"weight 'kernel' has shape \(6, 5\), received an "
-                                         r"array of shape \(5, 6\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"weight 'kernel' has shape \(6, 5\), received an "
+        r"array of shape \(5, 6\)",
+    ):
         model.layers[1].set_weights([np.zeros((5, 6)), np.zeros(5)])
     with pytest.raises(ValueError, match="received 1 arrays, expected 4"):
         model.set_weights([weights[0]])
@@ -128,8 +133,11 @@ def test_nested_model_as_layer() -> None:
     assert any(layer is inner for layer in outer.layers)
     data = torch.randn(5, 4)
     torch.testing.assert_close(outer(data), outer.layers[-1](inner(data)))
-    with pytest.raises(LayerError, match=r"Model 'inner': expected input shape \(None, 4\), "
-                                         r"received \(None, 5\)"):
+    with pytest.raises(
+        LayerError,
+        match=r"Model 'inner': expected input shape \(None, 4\), "
+        r"received \(None, 5\)",
+    ):
         inner(Input(shape=(5,)))
 
 
@@ -198,8 +206,9 @@ def test_predict_batches_and_casts_float64() -> None:
     x = np.random.default_rng(0).normal(size=(70, 6))
     got = model.predict(x, batch_size=16, verbose=0)
     assert got.dtype == np.float32 and got.shape == (70, 3)
-    np.testing.assert_allclose(got, reference(torch.tensor(x, dtype=torch.float32)).detach(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        got, reference(torch.tensor(x, dtype=torch.float32)).detach(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_graph_losses_computed_with_outputs() -> None:
@@ -254,3 +263,22 @@ def test_building_a_long_chain_is_linear() -> None:
     model = Model(x, y)
     assert len(model.layers) == 301
     assert model.predict(np.zeros((1, 4)), verbose=0)[0, 0] == 300
+
+
+def test_hooks_and_compile_still_apply_inside_models() -> None:
+    model, _ = mlp()
+    seen = []
+    handle = model.layers[1].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    model(torch.ones(2, 6))
+    handle.remove()
+    model(torch.ones(2, 6))
+    assert seen == [torch.Size([2, 5])]
+    calls = []
+    global_handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: calls.append(type(m).__name__)
+    )
+    try:
+        model(torch.ones(1, 6))
+    finally:
+        global_handle.remove()
+    assert calls.count("Dense") == 2 and "Model" in calls

@@ -41,8 +41,9 @@ REDUCTIONS = [
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_reductions_match_numpy(name, reference, axis, keepdims) -> None:
     got = getattr(ops, name)(torch.from_numpy(X), axis=axis, keepdims=keepdims)
-    np.testing.assert_allclose(got.numpy(), reference(X, axis=axis, keepdims=keepdims),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        got.numpy(), reference(X, axis=axis, keepdims=keepdims), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_shape_and_join_ops_match_numpy() -> None:
@@ -51,8 +52,9 @@ def test_shape_and_join_ops_match_numpy() -> None:
     np.testing.assert_array_equal(ops.reshape(t, (4, -1)).numpy(), X.reshape(4, -1))
     np.testing.assert_array_equal(ops.expand_dims(t, 1).numpy(), X[:, None])
     np.testing.assert_array_equal(ops.squeeze(ops.expand_dims(t, 0), 0).numpy(), X)
-    np.testing.assert_array_equal(ops.concatenate([t, t], axis=1).numpy(),
-                                  np.concatenate([X, X], 1))
+    np.testing.assert_array_equal(
+        ops.concatenate([t, t], axis=1).numpy(), np.concatenate([X, X], 1)
+    )
     np.testing.assert_array_equal(ops.stack([t, t]).numpy(), np.stack([X, X]))
     np.testing.assert_allclose(ops.matmul(t, t.T).numpy(), X @ X.T, rtol=1e-5)
     np.testing.assert_array_equal(ops.where(t > 0, t, 0.0).numpy(), np.where(X > 0, X, 0))
@@ -67,8 +69,7 @@ def test_shape_and_join_ops_match_numpy() -> None:
     np.testing.assert_array_equal(parts[1].numpy(), X[:, 2:])
     with pytest.raises(ValueError, match="does not divide into 3 equal sections"):
         ops.split(t, 3, axis=1)
-    np.testing.assert_array_equal(ops.one_hot(torch.tensor([0, 2]), 3).numpy(),
-                                  np.eye(3)[[0, 2]])
+    np.testing.assert_array_equal(ops.one_hot(torch.tensor([0, 2]), 3).numpy(), np.eye(3)[[0, 2]])
     assert ops.cast(t, "float64").dtype == torch.float64
 
 
@@ -96,5 +97,6 @@ def test_ops_on_symbolic_tensors_record_nodes() -> None:
     data = RNG.normal(size=(2, 3, 4)).astype(np.float32)
     np.testing.assert_allclose(
         model.predict(data, verbose=0),
-        np.concatenate([np.exp(data).sum(2), data.mean(2)], 1), rtol=1e-5,
+        np.concatenate([np.exp(data).sum(2), data.mean(2)], 1),
+        rtol=1e-5,
     )

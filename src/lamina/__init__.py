@@ -46,6 +46,7 @@ def __getattr__(name: str) -> object:
         return importlib.import_module("lamina.saving").load_model
     raise AttributeError(f"module 'lamina' has no attribute {name!r}")
 
+
 __all__ = [
     "Input",
     "Layer",

@@ -66,7 +66,7 @@ def encode(value: Any) -> Any:
                 f"An array constant of {array.nbytes} bytes is too large for a config "
                 f"(limit {MAX_ARRAY_BYTES}); store it as a weight instead."
             )
-        if array.dtype == object:
+        if array.dtype.kind == "O":
             raise TypeError("Arrays of Python objects cannot be stored in a config.")
         return {
             "__array__": kind,
@@ -100,7 +100,7 @@ def decode(value: Any) -> Any:
         return dtype
     if "__array__" in value:
         dtype = np.dtype(value["dtype"])
-        if dtype == object:
+        if dtype.kind == "O":
             raise ValueError("Arrays of Python objects are not allowed in a config.")
         shape = tuple(int(d) for d in value["shape"])
         raw = base64.b64decode(value["data"], validate=True)

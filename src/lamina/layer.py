@@ -157,7 +157,9 @@ class Layer(nn.Module):
             self._build_from_values(inputs)
         global _call_count
         _call_count += 1
-        return super().__call__(inputs, *args, **kwargs)
+        if hooked(self) or global_hooks_active():
+            return super().__call__(inputs, *args, **kwargs)
+        return self.forward(inputs, *args, **kwargs)
 
     def forward(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         return self.call(inputs, *args, **kwargs)
@@ -266,7 +268,9 @@ class Layer(nn.Module):
         ]
         return pack_like(first, specs)
 
-    def _placeholder_run(self, inputs: Any, kwargs: dict[str, Any], size: int, *, meta: bool) -> Any:
+    def _placeholder_run(
+        self, inputs: Any, kwargs: dict[str, Any], size: int, *, meta: bool
+    ) -> Any:
         device = torch.device("meta") if meta else self._device()
 
         def placeholder(t: SymbolicTensor) -> torch.Tensor:
@@ -297,10 +301,10 @@ class Layer(nn.Module):
         ) from error
 
     def _device(self) -> torch.device:
-        for tensor in self.parameters():
-            return tensor.device
-        for tensor in self.buffers():
-            return tensor.device
+        for param in self.parameters():
+            return param.device
+        for buffer in self.buffers():
+            return buffer.device
         return torch.device("cpu")
 
     # ---------------------------------------------------------------- weights
@@ -462,3 +466,38 @@ def _to_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if not isinstance(value, torch.dtype):
         raise ValueError(f"Unknown dtype {dtype!r}; expected a torch dtype or its name.")
     return value
+
+
+try:  # torch's global hook tables; if they move, every call goes through nn.Module.__call__
+    from torch.nn.modules.module import (
+        _global_backward_hooks,
+        _global_backward_pre_hooks,
+        _global_forward_hooks,
+        _global_forward_pre_hooks,
+    )
+
+    _GLOBAL_HOOKS: tuple[Any, ...] | None = (
+        _global_backward_hooks,
+        _global_backward_pre_hooks,
+        _global_forward_hooks,
+        _global_forward_pre_hooks,
+    )
+except ImportError:  # pragma: no cover
+    _GLOBAL_HOOKS = None
+
+
+def global_hooks_active() -> bool:
+    return _GLOBAL_HOOKS is None or any(_GLOBAL_HOOKS)
+
+
+def hooked(module: nn.Module) -> bool:
+    """Whether `module` has hooks of its own or was compiled, so that it must be called
+    through `nn.Module.__call__`. Otherwise calling `forward` directly is equivalent and skips
+    that method's bookkeeping, which costs more than a small layer's own work."""
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+        or getattr(module, "_compiled_call_impl", None) is not None
+    )

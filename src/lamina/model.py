@@ -13,21 +13,36 @@ from typing import Any
 import torch
 from torch import nn
 
-from lamina.layer import Layer, LayerError, format_shape, unique_name
+from lamina.layer import (
+    Layer,
+    LayerError,
+    format_shape,
+    global_hooks_active,
+    hooked,
+    unique_name,
+)
 from lamina.layers.core import InputLayer
-from lamina.tensor import Input, Node, SymbolicTensor, flatten, map_structure
+from lamina.tensor import Input, Node, SymbolicTensor, flatten, map_structure, pack_like
 
 
 class Step:
     """One layer call in an execution plan."""
 
-    __slots__ = ("call", "in_ids", "in_kind", "in_structure", "out_ids", "training")
+    __slots__ = (
+        "direct", "in_ids", "in_kind", "in_structure", "layer", "module_call", "out_ids",
+        "training",
+    )  # fmt: skip
 
     def __init__(self, node: Node, ids: dict[SymbolicTensor, int]) -> None:
         layer = node.layer
-        # nn.Module.__call__ keeps hooks working while skipping Layer.__call__'s symbolic checks.
-        self.call: Callable[..., Any] = nn.Module.__call__.__get__(layer)
+        self.layer = layer
+        self.module_call: Callable[..., Any] = nn.Module.__call__.__get__(layer)
+        # Without hooks, calling `call` directly skips nn.Module.__call__'s bookkeeping,
+        # which costs more than a small layer's own work.
+        plain = type(layer).forward is Layer.forward
+        self.direct: Callable[..., Any] = layer.call if plain else layer.forward
         self.training = "training" in layer._call_keywords()
+        self.in_ids: Any
         if isinstance(node.inputs, SymbolicTensor):
             self.in_kind, self.in_ids = 0, ids[node.inputs]
         elif isinstance(node.inputs, list) and all(
@@ -43,23 +58,22 @@ class Step:
             self.out_ids = [ids[t] for t in node.flat_outputs]
 
 
-def run_plan(
-    plan: Sequence[Step], values: list[Any], training: bool | None
-) -> None:
+def run_plan(plan: Sequence[Step], values: list[Any], training: bool | None) -> None:
     """Execute `plan`, reading and writing tensors in `values` by their ids."""
+    global_hooks = global_hooks_active()
     for step in plan:
         kind = step.in_kind
         if kind == 0:
-            inputs = values[step.in_ids]  # type: ignore[index]
+            inputs = values[step.in_ids]
         elif kind == 1:
-            inputs = [values[i] for i in step.in_ids]  # type: ignore[union-attr]
+            inputs = [values[i] for i in step.in_ids]
         else:
-            leaves = iter([values[i] for i in step.in_ids])  # type: ignore[union-attr]
-            inputs = map_structure(lambda _: next(leaves), step.in_structure)
+            inputs = pack_like(step.in_structure, [values[i] for i in step.in_ids])
+        call = step.module_call if global_hooks or hooked(step.layer) else step.direct
         if training is not None and step.training:
-            outputs = step.call(inputs, training=training)
+            outputs = call(inputs, training=training)
         else:
-            outputs = step.call(inputs)
+            outputs = call(inputs)
         out = step.out_ids
         if isinstance(out, int):
             values[out] = outputs
@@ -122,10 +136,12 @@ class Model(Layer):
         name: str | None = None,
         trainable: bool = True,
     ) -> None:
-        default = "sequential" if isinstance(self, Sequential) else "functional"
+        default: str | None = "sequential" if isinstance(self, Sequential) else "functional"
         if type(self) not in (Model, Sequential) and inputs is None:
             default = None  # a subclass: named after its class
-        super().__init__(name=name or (unique_name(default) if default else None), trainable=trainable)
+        super().__init__(
+            name=name or (unique_name(default) if default else None), trainable=trainable
+        )
         self._graph_losses: list[SymbolicTensor] = []
         self._plan: list[Step] = []
         self._loss_plan: list[Step] = []
@@ -234,6 +250,9 @@ class Model(Layer):
     def _values_from(self, inputs: Any) -> list[Any]:
         values: list[Any] = [None] * len(self._ids)
         ids = self._input_ids
+        if len(ids) == 1 and isinstance(inputs, torch.Tensor):
+            values[ids[0]] = inputs
+            return values
         if isinstance(inputs, dict):
             missing = [n for n in self._input_names if n not in inputs]
             if missing:
@@ -266,7 +285,9 @@ class Model(Layer):
         if self._dirty:
             self._rebuild_graph()
         if not self._functional:
-            return self.call(inputs, training=training) if training is not None else self.call(inputs)
+            return (
+                self.call(inputs, training=training) if training is not None else self.call(inputs)
+            )
         values = self._values_from(inputs)
         run_plan(self._plan, values, training)
         return self._pack_outputs(values)
@@ -608,4 +629,3 @@ class Sequential(Model):
             first = torch.as_tensor(first) if not isinstance(first, torch.Tensor) else first
             self.add_input(tuple(first.shape[1:]), dtype=first.dtype)
         self.built = True
-

@@ -379,7 +379,7 @@ def expand_dims(x: torch.Tensor, axis: int) -> torch.Tensor:
 @symbolic
 def squeeze(x: torch.Tensor, axis: Axis = None) -> torch.Tensor:
     """Remove axes of size 1 (only `axis` when given)."""
-    return torch.squeeze(x) if axis is None else torch.squeeze(x, axis)
+    return torch.squeeze(x) if axis is None else torch.squeeze(x, _dims(x, axis))
 
 
 @symbolic

@@ -45,9 +45,13 @@ def _rows(model: Any, expand_nested: bool, depth: int = 0) -> list[tuple[str, st
     rows = []
     for layer in layers:
         nodes = nodes_by_layer.get(id(layer), [])
-        shapes = [format_shape(tuple(t.shape) if len(n.flat_outputs) == 1 else
-                               [o.shape for o in n.flat_outputs])
-                  for n in nodes for t in n.flat_outputs[:1]]
+        shapes = [
+            format_shape(
+                tuple(t.shape) if len(n.flat_outputs) == 1 else [o.shape for o in n.flat_outputs]
+            )
+            for n in nodes
+            for t in n.flat_outputs[:1]
+        ]
         if not shapes and layer._inbound_nodes:
             shapes = [format_shape(layer._inbound_nodes[-1].flat_outputs[0].shape)]
         connected = []
@@ -60,8 +64,12 @@ def _rows(model: Any, expand_nested: bool, depth: int = 0) -> list[tuple[str, st
         own = sum(p.numel() for p in layer.parameters())
         indent = "  " * depth + ("└ " if depth else "")
         rows.append(
-            (indent + layer_description(layer), ", ".join(shapes) or "?", own,
-             ", ".join(connected) or "-")
+            (
+                indent + layer_description(layer),
+                ", ".join(shapes) or "?",
+                own,
+                ", ".join(connected) or "-",
+            )
         )
         if expand_nested and hasattr(layer, "layers") and isinstance(layer.layers, list):
             rows.extend(_rows(layer, expand_nested, depth + 1))
@@ -78,16 +86,19 @@ def summary_text(model: Any, *, line_length: int | None = None, expand_nested: b
     if show_connections:
         table.add_column("Connected to", overflow="fold")
     for description, shape, params, connected in _rows(model, expand_nested):
-        cells = [Text(description), Text(shape), f"{params:,}"]
-        table.add_row(*cells, *([Text(connected)] if show_connections else []))
+        cells: list[Text | str] = [Text(description), Text(shape), f"{params:,}"]
+        if show_connections:
+            cells.append(Text(connected))
+        table.add_row(*cells)
     trainable = sum(p.numel() for p in model.trainable_weights)
     total = sum(p.numel() for p in model.parameters())
     sizes = {id(p): p.element_size() for p in model.parameters()}
     trainable_bytes = sum(p.numel() * sizes[id(p)] for p in model.trainable_weights)
     total_bytes = sum(p.numel() * sizes[id(p)] for p in model.parameters())
     buffer = io.StringIO()
-    console = Console(file=buffer, width=line_length or 110, force_terminal=False,
-                      color_system=None, record=False)
+    console = Console(
+        file=buffer, width=line_length or 110, force_terminal=False, color_system=None, record=False
+    )
     console.print(f'Model: "{model.name}"')
     console.print(table)
     console.print(f" Total params: {total:,} ({_human_bytes(total_bytes)})")

@@ -72,7 +72,13 @@ class SymbolicTensor:
     __array_ufunc__ = None
 
     def __init__(
-        self, shape: Shape, dtype: torch.dtype, *, name: str, node: Node | None = None, index: int = 0
+        self,
+        shape: Shape,
+        dtype: torch.dtype,
+        *,
+        name: str,
+        node: Node | None = None,
+        index: int = 0,
     ) -> None:
         self.shape = tuple(shape)
         self.dtype = dtype
@@ -133,7 +139,19 @@ def _binary(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     return forward, reflected
 
 
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor"):
+for _name in (
+    "add",
+    "sub",
+    "mul",
+    "truediv",
+    "floordiv",
+    "mod",
+    "pow",
+    "matmul",
+    "and",
+    "or",
+    "xor",
+):
     _forward, _reflected = _binary(_name)
     setattr(SymbolicTensor, f"__{_name}__", _forward)
     setattr(SymbolicTensor, f"__r{_name}__", _reflected)
@@ -149,7 +167,7 @@ def _apply(op_name: str, *args: Any) -> SymbolicTensor:
     return Operation.record(op_name, args, {})  # type: ignore[no-any-return]
 
 
-def Input(  # noqa: N802 (Keras's name)
+def Input(
     shape: tuple[int | None, ...] | int,
     *,
     dtype: torch.dtype | str = torch.float32,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import check_layer
 
+from helpers import check_layer
 from lamina import Input
 from lamina.layer import LayerError
 from lamina.layers import (
@@ -31,19 +31,22 @@ from lamina.layers import (
     ],
 )
 def test_elementwise_merges(cls, reference) -> None:
-    check_layer(cls, [(3, 4), (3, 4)], lambda xs, layer: reference(*xs),
-                expected_shape=(None, 3, 4))
+    check_layer(
+        cls, [(3, 4), (3, 4)], lambda xs, layer: reference(*xs), expected_shape=(None, 3, 4)
+    )
 
 
 def test_add_three_inputs_and_broadcast() -> None:
     check_layer(Add, [(4,), (4,), (4,)], lambda xs, layer: xs[0] + xs[1] + xs[2])
-    check_layer(Add, [(3, 4), (1, 4)], lambda xs, layer: xs[0] + xs[1],
-                expected_shape=(None, 3, 4))
+    check_layer(Add, [(3, 4), (1, 4)], lambda xs, layer: xs[0] + xs[1], expected_shape=(None, 3, 4))
 
 
 def test_add_rejects_mismatched_shapes() -> None:
-    with pytest.raises(LayerError, match=r"Add 'bad_add': input shapes \[\(None, 3\), "
-                                         r"\(None, 4\)\] do not broadcast"):
+    with pytest.raises(
+        LayerError,
+        match=r"Add 'bad_add': input shapes \[\(None, 3\), "
+        r"\(None, 4\)\] do not broadcast",
+    ):
         Add(name="bad_add")([Input(shape=(3,)), Input(shape=(4,))])
 
 
@@ -53,10 +56,18 @@ def test_subtract_needs_two() -> None:
 
 
 def test_concatenate_axes() -> None:
-    check_layer(Concatenate, [(4, 1), (4, 2)], lambda xs, layer: np.concatenate(xs, -1),
-                expected_shape=(None, 4, 3))
-    check_layer(lambda: Concatenate(axis=1), [(2, 3), (5, 3)],
-                lambda xs, layer: np.concatenate(xs, 1), expected_shape=(None, 7, 3))
+    check_layer(
+        Concatenate,
+        [(4, 1), (4, 2)],
+        lambda xs, layer: np.concatenate(xs, -1),
+        expected_shape=(None, 4, 3),
+    )
+    check_layer(
+        lambda: Concatenate(axis=1),
+        [(2, 3), (5, 3)],
+        lambda xs, layer: np.concatenate(xs, 1),
+        expected_shape=(None, 7, 3),
+    )
 
 
 def test_concatenate_error_names_axis() -> None:
@@ -65,12 +76,20 @@ def test_concatenate_error_names_axis() -> None:
 
 
 def test_dot_matches_numpy() -> None:
-    check_layer(lambda: Dot(axes=1), [(5,), (5,)],
-                lambda xs, layer: (xs[0] * xs[1]).sum(-1, keepdims=True),
-                expected_shape=(None, 1), atol=1e-5)
-    check_layer(lambda: Dot(axes=(2, 2)), [(3, 4), (6, 4)],
-                lambda xs, layer: np.einsum("bik,bjk->bij", *xs),
-                expected_shape=(None, 3, 6), atol=1e-5)
+    check_layer(
+        lambda: Dot(axes=1),
+        [(5,), (5,)],
+        lambda xs, layer: (xs[0] * xs[1]).sum(-1, keepdims=True),
+        expected_shape=(None, 1),
+        atol=1e-5,
+    )
+    check_layer(
+        lambda: Dot(axes=(2, 2)),
+        [(3, 4), (6, 4)],
+        lambda xs, layer: np.einsum("bik,bjk->bij", *xs),
+        expected_shape=(None, 3, 6),
+        atol=1e-5,
+    )
 
 
 def test_dot_normalize_is_cosine() -> None:

@@ -113,8 +113,12 @@ class Dense(Layer):
             raise self.incompatible_shape(
                 (None, "input_dim"), input_shape, "the last axis must be known"
             )
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self.add_weight(
+            "kernel", (input_shape[-1], self.units), self.kernel_initializer
+        )
+        self.bias = (
+            self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        )
 
     def check_input_shape(self, shapes: Any) -> None:
         input_dim = self.kernel.shape[0]
@@ -202,8 +206,8 @@ class Dropout(Layer):
             return inputs
         if self.noise_shape is None and self.seed is None:
             return F.dropout(inputs, self.rate, True)
-        shape = self.noise_shape or tuple(inputs.shape)
-        shape = tuple(s if d is None else d for d, s in zip(shape, inputs.shape))
+        noise_shape = self.noise_shape or tuple(inputs.shape)
+        shape = tuple(s if d is None else d for d, s in zip(noise_shape, inputs.shape))
         if self.seed is not None and self._generator is None:
             self._generator = torch.Generator(device=inputs.device).manual_seed(self.seed)
         keep = torch.rand(shape, device=inputs.device, generator=self._generator) >= self.rate
@@ -286,9 +290,7 @@ class Permute(Layer):
     def __init__(self, dims: Sequence[int], **kwargs: Any) -> None:
         dims = tuple(int(d) for d in dims)
         if sorted(dims) != list(range(1, len(dims) + 1)):
-            raise ValueError(
-                f"Permute: expected a permutation of 1..{len(dims)}, received {dims}."
-            )
+            raise ValueError(f"Permute: expected a permutation of 1..{len(dims)}, received {dims}.")
         super().__init__(**kwargs)
         self.dims = dims
 

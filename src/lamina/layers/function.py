@@ -195,7 +195,9 @@ class Operation(Layer):
         if self.op in _SYMBOLS:
             left, right = (format_constant(a) for a in args)
             symbol = _SYMBOLS[self.op]
-            return f"{symbol} {right}" if left == "x" and right != "y" else f"{left} {symbol} {right}"
+            return (
+                f"{symbol} {right}" if left == "x" and right != "y" else f"{left} {symbol} {right}"
+            )
         unary = {"neg": "-x", "abs": "abs(x)", "invert": "~x"}
         if self.op in unary:
             return unary[self.op]

@@ -41,7 +41,7 @@ class Merge(Layer):
 
 
 class _Reduce(Merge):
-    reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    reduce: Any  # a binary torch function
 
     def call(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         return functools.reduce(type(self).reduce, inputs)
@@ -122,7 +122,7 @@ class Concatenate(Merge):
                 f"{self.axis}; expected inputs of one rank containing that axis."
             )
         for i in range(len(shapes[0])):
-            sizes = {s[i] for s in shapes if s[i] is not None}
+            sizes = {d for s in shapes if (d := s[i]) is not None}
             if i != axis and len(sizes) > 1:
                 raise LayerError(
                     f"Concatenate '{self.name}': cannot join {format_shape(shapes)} on axis "
@@ -178,7 +178,9 @@ class Dot(Merge):
             x, y = F.normalize(x, dim=ax), F.normalize(y, dim=ay)
         x, y = x.movedim(ax, -1), y.movedim(ay, 1)
         rest_x, rest_y = x.shape[1:-1], y.shape[2:]
-        out = torch.bmm(x.reshape(x.shape[0], -1, x.shape[-1]), y.reshape(y.shape[0], y.shape[1], -1))
+        out = torch.bmm(
+            x.reshape(x.shape[0], -1, x.shape[-1]), y.reshape(y.shape[0], y.shape[1], -1)
+        )
         out = out.reshape(x.shape[0], *rest_x, *rest_y)
         return out.unsqueeze(1) if out.ndim == 1 else out
 
@@ -221,7 +223,9 @@ def minimum(inputs: Sequence[Any], **kwargs: Any) -> Any:
     return Minimum(**kwargs)(list(inputs))
 
 
-def dot(inputs: Sequence[Any], axes: int | Sequence[int], normalize: bool = False, **kwargs: Any) -> Any:
+def dot(
+    inputs: Sequence[Any], axes: int | Sequence[int], normalize: bool = False, **kwargs: Any
+) -> Any:
     """`Dot(axes, normalize=normalize, **kwargs)(inputs)`."""
     return Dot(axes, normalize=normalize, **kwargs)(list(inputs))
 
