@@ -6,7 +6,7 @@ import torch
 
 from lamina import Input, Model, Sequential, ops
 from lamina.layer import LayerError
-from lamina.layers import Concatenate, Dense, Dropout, Lambda, Reshape, merge
+from lamina.layers import Concatenate, Dense, Dropout, Lambda, Layer, Reshape, merge
 
 SEED_INPUT = np.array([[[1, 2], [2, 3], [3, 4], [4, 5]]])
 
@@ -282,3 +282,38 @@ def test_hooks_and_compile_still_apply_inside_models() -> None:
     finally:
         global_handle.remove()
     assert calls.count("Dense") == 2 and "Model" in calls
+
+
+def test_built_layer_called_on_another_shape_names_both_shapes() -> None:
+    class Scale(Layer):
+        def build(self, input_shape):
+            self.scale = self.add_weight("scale", (input_shape[-1],), "ones")
+
+        def call(self, inputs):
+            return inputs * self.scale
+
+    layer = Scale(name="scale")
+    layer(Input(shape=(3,)))
+    with pytest.raises(
+        LayerError,
+        match=r"Scale 'scale': calling it on input shape \(None, 4\) "
+        r"failed with RuntimeError: .*built for input shape "
+        r"\(None, 3\)",
+    ):
+        layer(Input(shape=(4,)))
+
+
+def test_summary_expand_nested_and_sequential_columns() -> None:
+    inner_in = Input(shape=(4,))
+    inner = Model(inner_in, Dense(3, name="inner_dense")(inner_in), name="block")
+    x = Input(shape=(4,))
+    outer = Model(x, Dense(1)(inner(x)))
+    collapsed, expanded = [], []
+    outer.summary(print_fn=collapsed.append)
+    outer.summary(print_fn=expanded.append, expand_nested=True)
+    assert "block (Model)" in "\n".join(collapsed)
+    assert "inner_dense" not in "\n".join(collapsed) and "inner_dense" in "\n".join(expanded)
+    lines = []
+    Sequential([Input(shape=(2,)), Dense(3)]).summary(print_fn=lines.append, line_length=60)
+    assert "Connected to" not in "\n".join(lines) and max(map(len, lines)) <= 60
+    assert "Total params: 9 (36.00 B)" in "\n".join(lines)

@@ -294,10 +294,16 @@ class Layer(nn.Module):
             if isinstance(shapes, tuple) and all(d is None or isinstance(d, int) for d in shapes):
                 return Spec(tuple(shapes), dtype)
             return [Spec(tuple(s), dtype) for s in shapes]
+        received = map_structure(lambda t: t.shape, inputs)
+        built_for = self._build_input_shape
+        hint = (
+            f" (it was built for input shape {format_shape(built_for)})"
+            if built_for is not None and built_for != received
+            else ""
+        )
         raise LayerError(
             f"{type(self).__name__} '{self.name}': calling it on input shape "
-            f"{format_shape(map_structure(lambda t: t.shape, inputs))} failed with "
-            f"{type(error).__name__}: {error}"
+            f"{format_shape(received)} failed with {type(error).__name__}: {error}{hint}"
         ) from error
 
     def _device(self) -> torch.device:
