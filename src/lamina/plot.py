@@ -122,7 +122,8 @@ def _check_drawable(model: Any, caller: str) -> None:
 
     if not isinstance(model, Model):
         raise TypeError(f"{caller}: expected a lamina Model, received {type(model).__name__}.")
-    model.layers  # noqa: B018 -- brings an edited Sequential's graph up to date
+    if model._dirty:  # a Sequential edited by add()/pop() since its graph was built
+        model._rebuild_graph()
     if not model._functional:
         what = "an unbuilt Sequential" if type(model).__name__ == "Sequential" else "subclassed"
         raise ValueError(
@@ -202,7 +203,8 @@ class _DotWriter:
 
         if not self.options["expand_nested"] or not isinstance(layer, Model):
             return None
-        layer.layers  # noqa: B018 -- brings an edited Sequential's graph up to date
+        if layer._dirty:
+            layer._rebuild_graph()
         return layer if layer._functional else None
 
     def add_model(self, model: Model, *, prefix: str, indent: str) -> None:
