@@ -1,0 +1,98 @@
+"""Save and load a ~10M-parameter model: lamina's `.lamina` file against raw safetensors.
+
+Run: `python benchmarks/save_load.py`. Prints the best of several interleaved runs (the one
+least disturbed by other processes) and the ratios (goal: at most 1.2x the raw safetensors
+time, file size within 1% of the raw file).
+
+lamina's save also builds the config, and fsyncs for atomicity; its load rebuilds the model
+and reads every byte (CRC-checked) into the tensors the model keeps. Raw `load_file` maps the
+file lazily, so it is shown both as is and followed by reading every byte (`.clone()`), and a
+"plain PyTorch" line shows what a hand-written model costs: build it, then `load_state_dict`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+import lamina
+from lamina import Input, Model
+from lamina.layers import Dense, Lambda
+from lamina.saving.weights import model_state, tensors_for_saving
+
+RUNS = 9
+
+
+def build() -> Model:
+    x = Input(shape=(1024,))
+    h = Dense(1792, activation="relu", name="d1")(x)
+    h = Dense(1792, activation="relu", name="d2")(h)
+    h = Lambda(lambda t: t * 0.5, name="half")(h)
+    h = Dense(1792, activation="relu", name="d3")(h)
+    return Model(x, Dense(1024, name="d4")(h))
+
+
+def fsync_file(path: str) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def median_ms(fn: Callable[[], object], runs: list[float]) -> None:
+    start = time.perf_counter()
+    fn()
+    runs.append((time.perf_counter() - start) * 1e3)
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    model = build()
+    tensors = tensors_for_saving(model_state(model)[0])
+    params = sum(t.numel() for t in tensors.values())
+    folder = tempfile.mkdtemp()
+    path, raw = os.path.join(folder, "m.lamina"), os.path.join(folder, "raw.safetensors")
+    times: dict[str, list[float]] = {
+        k: [] for k in ("save", "raw", "raw_fsync", "load", "rawload", "rawread", "torch")
+    }
+    for _ in range(RUNS):
+        median_ms(lambda: model.save(path), times["save"])
+        median_ms(lambda: save_file(tensors, raw), times["raw"])
+        median_ms(lambda: (save_file(tensors, raw), fsync_file(raw)), times["raw_fsync"])
+        median_ms(lambda: lamina.load_model(path), times["load"])
+        median_ms(lambda: load_file(raw), times["rawload"])
+        median_ms(lambda: [t.clone() for t in load_file(raw).values()], times["rawread"])
+        median_ms(lambda: build().load_state_dict(load_file(raw)), times["torch"])
+    med = {k: min(v) for k, v in times.items()}
+    loaded = lamina.load_model(path)
+    same = all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values())
+    )
+    size, raw_size = os.path.getsize(path), os.path.getsize(raw)
+    print(
+        f"model: {params:,} parameters; weights round-trip exactly: {same}; "
+        f"torch {torch.__version__}"
+    )
+    print(
+        f"save: lamina {med['save']:.1f} ms | save_file {med['raw']:.1f} ms -> "
+        f"{med['save'] / med['raw']:.2f}x; vs save_file + fsync {med['raw_fsync']:.1f} ms -> "
+        f"{med['save'] / med['raw_fsync']:.2f}x (goal <= 1.2x)"
+    )
+    print(
+        f"load: lamina {med['load']:.1f} ms | load_file (lazy mmap) {med['rawload']:.1f} ms -> "
+        f"{med['load'] / med['rawload']:.1f}x; load_file + reading every byte "
+        f"{med['rawread']:.1f} ms -> {med['load'] / med['rawread']:.2f}x (goal <= 1.2x); "
+        f"build in code + load_state_dict {med['torch']:.1f} ms -> "
+        f"{med['load'] / med['torch']:.2f}x"
+    )
+    print(f"size: {size:,} vs raw {raw_size:,} bytes -> {size / raw_size:.4f}x (goal within 1%)")
+
+
+if __name__ == "__main__":
+    main()

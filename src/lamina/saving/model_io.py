@@ -1,0 +1,537 @@
+"""`save_model` / `load_model` (the `.lamina` file), `save_weights` / `load_weights` (a
+`.safetensors` file), and `inspect_file`.
+
+A `.lamina` file is a zip of three entries:
+
+- `config.json`: `format_version`, `lamina_version`, `model` (the model's entry: class and
+  config, see `graph.py`), `weights` (aliases of tensors stored once), and, for a compiled
+  model, `compile_config` and `optimizer` (the non-tensor part of `optimizer.state_dict()`).
+- `model.safetensors`, stored uncompressed: the weights by `state_dict()` name, and the
+  optimizer's tensors under `optimizer/`. No pickle anywhere.
+- `metadata.json`: when and with which lamina, torch and Python it was written.
+
+Loading builds the model on the `meta` device (no memory, no initialization) when it is made of
+lamina's own layers, checks every weight's name, shape and dtype against the file's header, and
+only then reads the tensors, straight into the memory the model keeps.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import warnings
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from lamina.saving import registry
+from lamina.saving.archive import (
+    CONFIG,
+    METADATA,
+    WEIGHTS,
+    Archive,
+    WeightsFile,
+    atomic_write,
+    open_weights_file,
+    safetensors_header,
+    write_safetensors,
+    zip_entry,
+)
+from lamina.saving.errors import LoadError, SaveError, UnknownClassError
+from lamina.saving.graph import (
+    FORMAT_VERSION,
+    build_model,
+    builtin_classes,
+    check_format_version,
+    serialize_layer,
+)
+from lamina.saving.values import FUNCTION, LAYER, LoadContext, decode_value, encode_value
+from lamina.saving.weights import (
+    OPTIMIZER,
+    apply_weights,
+    copy_weights,
+    decode_optimizer_state,
+    encode_optimizer_state,
+    leftover_meta_tensors,
+    match_weights,
+    model_state,
+    tensors_for_saving,
+)
+
+__all__ = [
+    "FileReport",
+    "FunctionReport",
+    "LayerReport",
+    "inspect_file",
+    "load_model",
+    "load_weights",
+    "save_model",
+    "save_weights",
+]
+
+_ALIASES_KEY = "lamina_aliases"
+
+
+def _versions() -> dict[str, str]:
+    from lamina import __version__
+
+    return {
+        "lamina_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+    }
+
+
+# ------------------------------------------------------------------------------ saving
+def save_model(model: Any, filepath: str | os.PathLike[str], *, overwrite: bool = True) -> None:
+    """Save the model's graph, weights and (if compiled) optimizer to a `.lamina` file.
+
+    The write is atomic: a temporary file beside the target, flushed and fsynced, then
+    renamed over it. Everything that can fail (a function that cannot be stored, a value with
+    no JSON form) fails before anything is written, and any failure leaves an existing file
+    untouched.
+
+    Args:
+        model: a functional model, a `Sequential`, or a registered model class.
+        filepath: where to write, e.g. `"model.lamina"`.
+        overwrite: replace an existing file; `False` raises `FileExistsError` instead.
+
+    Raises:
+        SaveError: naming the layer and why, when part of the model cannot be stored.
+
+    Example:
+        >>> import os, tempfile
+        >>> from lamina import Input, Model, load_model
+        >>> from lamina.layers import Dense
+        >>> x = Input(shape=(3,))
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.lamina")
+        >>> Model(x, Dense(2)(x)).save(path)
+        >>> load_model(path).output_shape
+        (None, 2)
+    """
+    path = os.fspath(filepath)
+    if path.endswith(".safetensors"):
+        raise SaveError(
+            f"'{path}': save_model writes a .lamina file (graph and weights); for weights "
+            "alone use model.save_weights(path)."
+        )
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"'{path}' exists and overwrite=False; nothing was written.")
+    try:
+        config, state = _model_document(model)
+        config_bytes = json.dumps(config).encode("utf-8")
+        tensors = tensors_for_saving(state)
+        header, weights_size = safetensors_header(tensors, None)
+    except SaveError as error:
+        raise SaveError(f"'{path}': nothing was written: {error}") from error
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **_versions(),
+    }
+    with atomic_write(path) as handle, zipfile.ZipFile(handle, "w") as archive:
+        archive.writestr(zip_entry(CONFIG, compress=True), config_bytes)
+        archive.writestr(zip_entry(METADATA, compress=True), json.dumps(metadata).encode("utf-8"))
+        info = zip_entry(WEIGHTS, compress=False)
+        info.file_size = weights_size
+        with archive.open(info, "w", force_zip64=info.file_size > zipfile.ZIP64_LIMIT) as entry:
+            write_safetensors(entry.write, tensors, header)
+
+
+def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    from lamina.model import Model
+
+    if not isinstance(model, Model):
+        raise SaveError(f"expected a Model or Sequential, received {type(model).__name__}.")
+    entry = serialize_layer(model)
+    state, aliases = model_state(model)
+    tensors = dict(state)
+    config: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "lamina_version": _versions()["lamina_version"],
+        "model": entry,
+        "weights": {"aliases": aliases},
+    }
+    compile_config = getattr(model, "_compile_config", None)
+    if compile_config is not None:
+        config["compile_config"] = encode_value(compile_config, f"Model '{model.name}' compile()")
+        optimizer = getattr(model, "optimizer", None)
+        if isinstance(optimizer, torch.optim.Optimizer):
+            state_json, optimizer_tensors = encode_optimizer_state(optimizer.state_dict())
+            config["optimizer"] = state_json
+            tensors.update(optimizer_tensors)
+    return config, tensors
+
+
+def save_weights(model: Any, filepath: str | os.PathLike[str]) -> None:
+    """Save the model's weights to a `.safetensors` file (atomically), keyed by
+    `state_dict()` names; any safetensors reader can open it.
+
+    Example:
+        >>> import os, tempfile
+        >>> from lamina import Input, Model
+        >>> from lamina.layers import Dense
+        >>> x = Input(shape=(3,))
+        >>> model = Model(x, Dense(2, name="d")(x))
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+        >>> model.save_weights(path)
+        >>> from safetensors.torch import load_file
+        >>> sorted(load_file(path))
+        ['d.bias', 'd.kernel']
+    """
+    path = os.fspath(filepath)
+    state, aliases = model_state(model)
+    metadata = {"format": "pt", _ALIASES_KEY: json.dumps(aliases), **_versions()}
+    tensors = tensors_for_saving(state)
+    header, _ = safetensors_header(tensors, metadata)
+    with atomic_write(path) as handle:
+        write_safetensors(handle.write, tensors, header)
+
+
+# ------------------------------------------------------------------------------ loading
+def load_model(
+    filepath: str | os.PathLike[str],
+    *,
+    custom_objects: Mapping[str, Any] | None = None,
+    safe_mode: bool = True,
+    compile: bool = True,
+    trusted_modules: Sequence[str] = (),
+) -> Any:
+    """Load a model saved by `save_model`.
+
+    In safe mode (the default) nothing in the file is run, imported or unpickled: classes come
+    from lamina, the registry and `custom_objects`; functions load as safe expressions run by
+    lamina's own evaluator, or by name. The file is read in memory, never extracted.
+
+    Args:
+        filepath: the `.lamina` file.
+        custom_objects: classes and functions by name (or registered key), tried first.
+        safe_mode: refuse functions that are not safe expressions; `False` only for files
+            you trust (their functions' source is then run with `exec`).
+        compile: restore the compile settings and optimizer state, when saved.
+        trusted_modules: modules whose functions may be imported even in safe mode.
+
+    Returns:
+        The model, with the saved weights.
+
+    Raises:
+        LoadError: naming the file, for anything malformed, hostile or not matching
+            (`UnknownClassError`, `WeightsMismatchError` are kinds of it).
+        UnsafeFunctionError: when safe mode refuses a function; says how to load it anyway.
+    """
+    path = os.fspath(filepath)
+    ctx = _context(path, custom_objects, safe_mode, trusted_modules)
+    with open(path, "rb") as handle:
+        archive = Archive(handle, ctx)
+        config = _read_config(archive, ctx)
+        archive.read_json(METADATA)
+        weights = archive.weights()
+        file_aliases = _file_aliases(config, ctx)
+        compile_config = config.get("compile_config") if compile else None
+        optimizer_json = config.get("optimizer") if compile_config is not None else None
+        extra = {k for k in weights.tensors if k.startswith(OPTIMIZER)} if optimizer_json else set()
+        model, loaded = _rebuild(config["model"], ctx, weights, file_aliases, extra)
+    if compile_config is not None:
+        _restore_compile(model, compile_config, optimizer_json, loaded, ctx)
+    return model
+
+
+def _context(
+    path: str, custom_objects: Mapping[str, Any] | None, safe_mode: bool, trusted: Sequence[str]
+) -> LoadContext:
+    return LoadContext(
+        source=path,
+        safe_mode=bool(safe_mode),
+        custom_objects=dict(custom_objects or {}),
+        trusted_modules=(trusted,) if isinstance(trusted, str) else tuple(trusted),
+    )
+
+
+def _read_config(archive: Archive, ctx: LoadContext) -> dict[str, Any]:
+    config = archive.read_json(CONFIG)
+    if not isinstance(config, dict):
+        raise ctx.error(f"'{CONFIG}' must hold a JSON object.")
+    check_format_version(config.get("format_version"), ctx)
+    if not isinstance(config.get("model"), dict):
+        raise ctx.error(f"'{CONFIG}' has no model entry.")
+    return config
+
+
+def _file_aliases(config: dict[str, Any], ctx: LoadContext) -> dict[str, str]:
+    weights = config.get("weights", {})
+    aliases = weights.get("aliases", {}) if isinstance(weights, dict) else None
+    if not isinstance(aliases, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
+    ):
+        raise ctx.error(f"'{CONFIG}': weights.aliases must map names to names.")
+    return aliases
+
+
+def _meta_safe(entry: Any, ctx: LoadContext) -> bool:
+    """Whether every layer is one of lamina's own classes, whose building is known to work on
+    the `meta` device (a custom layer's `__init__` or `build` might keep a tensor that
+    loading cannot fill)."""
+    builtin = builtin_classes()
+    stack = [entry]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if FUNCTION in item:
+                continue
+            name = item.get("class_name")
+            if isinstance(name, str) and (
+                name not in builtin
+                or "module" in item
+                or registry.get_registered_object(name, ctx.custom_objects) is not None
+            ):
+                return False
+            stack.extend(item.values())
+    return True
+
+
+def _rebuild(
+    entry: dict[str, Any],
+    ctx: LoadContext,
+    weights: WeightsFile,
+    file_aliases: dict[str, str],
+    extra: set[str],
+) -> tuple[Any, dict[str, torch.Tensor]]:
+    model = None
+    if _meta_safe(entry, ctx):
+        try:
+            with torch.device("meta"):
+                model = build_model(entry, ctx)
+        except UnknownClassError:
+            raise
+        except LoadError:
+            model = None  # a layer that cannot be built on meta: build it for real below
+    if model is None:
+        model = build_model(entry, ctx)
+    expected, model_aliases = model_state(model)
+    sources = match_weights(expected, model_aliases, weights, file_aliases, ctx)
+    loaded = weights.read(set(sources.values()) | extra)
+    apply_weights(model, expected, loaded, sources, file_aliases)
+    if leftover_meta_tensors(model):
+        model = build_model(entry, ctx)
+        expected, _ = model_state(model)
+        apply_weights(model, expected, loaded, sources, file_aliases)
+    return model, loaded
+
+
+def _restore_compile(
+    model: Any,
+    compile_config: Any,
+    optimizer_json: Any,
+    loaded: dict[str, torch.Tensor],
+    ctx: LoadContext,
+) -> None:
+    from lamina import training
+
+    compile_from_config = getattr(training, "compile_from_config", None)
+    if compile_from_config is None:
+        warnings.warn(
+            f"'{ctx.source}': the model was saved compiled, but this lamina has no "
+            "training.compile_from_config; it is loaded uncompiled. Call model.compile(...).",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    settings = decode_value(compile_config, ctx, "compile config")
+    try:
+        compile_from_config(model, settings)
+    except Exception as error:
+        raise ctx.error(
+            f"restoring the compile settings failed: {type(error).__name__}: {error}. Load "
+            "with compile=False and call model.compile(...) yourself."
+        ) from error
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer_json is None or not isinstance(optimizer, torch.optim.Optimizer):
+        return
+    state = decode_optimizer_state(optimizer_json, loaded, ctx)
+    try:
+        optimizer.load_state_dict(state)
+    except Exception as error:
+        raise ctx.error(
+            f"the saved optimizer state does not fit the model's optimizer: "
+            f"{type(error).__name__}: {error}. Load with compile=False to skip it."
+        ) from error
+
+
+def load_weights(model: Any, filepath: str | os.PathLike[str], *, strict: bool = True) -> None:
+    """Load weights saved by `save_weights` (a `.safetensors` file) or `save` (a `.lamina`
+    file) into `model`, which must have the same architecture.
+
+    Nothing is changed unless every weight matches: names, shapes and dtypes are checked from
+    the file's header first.
+
+    Args:
+        model: a built model.
+        filepath: the file.
+        strict: require every weight of the model in the file and nothing else; `False`
+            skips missing and unexpected weights (shapes and dtypes are always checked).
+
+    Raises:
+        WeightsMismatchError: naming the file, each layer and weight that does not match.
+    """
+    path = os.fspath(filepath)
+    ctx = _context(path, None, True, ())
+    with open(path, "rb") as handle:
+        is_zip = handle.read(4) == b"PK\x03\x04"
+        handle.seek(0)
+        if is_zip:
+            archive = Archive(handle, ctx)
+            file_aliases = _file_aliases(_read_config(archive, ctx), ctx)
+            weights = archive.weights()
+        else:
+            weights = open_weights_file(handle, ctx)
+            file_aliases = _metadata_aliases(weights, ctx)
+        expected, model_aliases = model_state(model)
+        if not expected and weights.tensors:
+            raise ctx.error(
+                f"model '{getattr(model, 'name', '?')}' has no weights yet, so none of the "
+                f"file's {len(weights.tensors)} tensors can go anywhere. Build it first (call "
+                "it on data, or give the first layer input_shape=).",
+            )
+        sources = match_weights(expected, model_aliases, weights, file_aliases, ctx, strict=strict)
+        loaded = weights.read(set(sources.values()))
+    copy_weights(expected, loaded, sources)
+
+
+def _metadata_aliases(weights: WeightsFile, ctx: LoadContext) -> dict[str, str]:
+    text = weights.metadata.get(_ALIASES_KEY)
+    if text is None:
+        return {}
+    from lamina.saving.values import parse_json
+
+    aliases = parse_json(text, "the weights' alias metadata", ctx)
+    if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
+        raise ctx.error("the weights' alias metadata must map names to names.")
+    return aliases
+
+
+# ------------------------------------------------------------------------------ inspecting
+@dataclass
+class FunctionReport:
+    """A function stored in a file: whose, which config field, and how it would load."""
+
+    layer: str
+    field: str
+    name: str
+    loads: str
+
+
+@dataclass
+class LayerReport:
+    """One layer of a file's model (nested layers are named `outer.inner`)."""
+
+    name: str
+    class_name: str
+    params: int
+
+
+@dataclass
+class FileReport:
+    """What `inspect_file` found; `str(report)` is the text `lamina inspect` prints."""
+
+    path: str
+    format_version: int
+    lamina_version: str
+    metadata: dict[str, Any]
+    model_class: str
+    model_name: str
+    layers: list[LayerReport] = field(default_factory=list)
+    param_count: int = 0
+    functions: list[FunctionReport] = field(default_factory=list)
+    compiled: bool = False
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.path}: lamina model file, format {self.format_version}, written by "
+            f"lamina {self.lamina_version}"
+            + (f" on {self.metadata['saved_at']}" if "saved_at" in self.metadata else ""),
+            f"model '{self.model_name}' ({self.model_class}): {len(self.layers)} layers, "
+            f"{self.param_count:,} parameters" + (", compiled" if self.compiled else ""),
+        ]
+        width = max((len(layer.name) for layer in self.layers), default=0)
+        for layer in self.layers:
+            lines.append(f"  {layer.name:<{width}}  {layer.class_name:<16} {layer.params:>12,}")
+        if self.functions:
+            lines.append("functions:")
+            for fn in self.functions:
+                lines.append(f"  {fn.layer}.{fn.field}: {fn.name} -- {fn.loads}")
+        else:
+            lines.append("functions: none")
+        return "\n".join(lines)
+
+
+def inspect_file(path: str | os.PathLike[str]) -> FileReport:
+    """Describe a `.lamina` file without building the model or running anything in it:
+    format, layers, parameter count, and each function with how it would load (`registered`,
+    `safe expression`, `needs trust (...)`).
+
+    Raises:
+        LoadError: naming the file, for a file that is not a valid lamina file.
+    """
+    from lamina.saving.functions import describe_function, function_label
+
+    source = os.fspath(path)
+    ctx = _context(source, None, True, ())
+    with open(source, "rb") as handle:
+        archive = Archive(handle, ctx)
+        config = _read_config(archive, ctx)
+        metadata = archive.read_json(METADATA)
+        weights = archive.weights()
+    sizes = {k: info.numel for k, info in weights.tensors.items() if not k.startswith(OPTIMIZER)}
+    entry = config["model"]
+    report = FileReport(
+        path=source,
+        format_version=config["format_version"],
+        lamina_version=str(config.get("lamina_version", "?")),
+        metadata=metadata if isinstance(metadata, dict) else {},
+        model_class=str(entry.get("class_name")),
+        model_name=str((entry.get("config") or {}).get("name", "?")),
+        param_count=sum(sizes.values()),
+        compiled="compile_config" in config,
+    )
+
+    def visit_layers(model_entry: dict[str, Any], prefix: str) -> None:
+        body = model_entry.get("config") or {}
+        entries = body.get("layers") if isinstance(body, dict) else None
+        for layer_entry in entries if isinstance(entries, list) else []:
+            if not isinstance(layer_entry, dict) or not isinstance(layer_entry.get("config"), dict):
+                continue
+            name = f"{prefix}{layer_entry['config'].get('name', '?')}"
+            params = sum(n for k, n in sizes.items() if k.startswith(f"{name}."))
+            report.layers.append(LayerReport(name, str(layer_entry.get("class_name")), params))
+            if layer_entry.get("class_name") in ("Functional", "Sequential"):
+                visit_layers(layer_entry, f"{name}.")
+            else:
+                visit_functions(layer_entry["config"], name, "")
+
+    def visit_functions(value: Any, layer: str, where: str) -> None:
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                visit_functions(item, layer, f"{where}[{i}]")
+        elif isinstance(value, dict):
+            if FUNCTION in value:
+                body = value[FUNCTION]
+                report.functions.append(
+                    FunctionReport(
+                        layer, where or "?", function_label(body), describe_function(body)
+                    )
+                )
+                return
+            if LAYER in value:
+                return
+            for key, item in value.items():
+                visit_functions(item, layer, f"{where}.{key}".lstrip("."))
+
+    visit_layers(entry, "")
+    return report
