@@ -4,6 +4,7 @@ argument checks (fast) and the slicing example."""
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import subprocess
 import sys
@@ -147,10 +148,12 @@ def seed_file(tmp_path: Path) -> Path:
 
     from lamina import Input, Model
     from lamina.layers import Lambda, Reshape, merge
+    from lamina.utils import clear_session
 
     def slice(x, index):
         return x[:, :, index]
 
+    clear_session()  # layer names lambda, lambda_1, ... whatever ran before
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = Input(shape=(4, 2))
@@ -175,4 +178,39 @@ def test_summary_plot_inspect_of_a_saved_file(tmp_path: Path) -> None:
     assert ">slice(index=0)</text>" in svg and ">(None, 4)</text>" in svg
     inspect = run("-m", "lamina", "inspect", str(path), cwd=tmp_path)
     assert inspect.returncode == 0, inspect.stderr
-    assert "slice" in inspect.stdout and "lambda" in inspect.stdout
+    assert "lambda.function: slice -- safe expression" in inspect.stdout
+
+
+def test_inspect_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    saving_api()
+    path = seed_file(tmp_path)
+    capsys.readouterr()
+    assert main(["inspect", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [layer["class_name"] for layer in report["layers"]] == [
+        "InputLayer", "Lambda", "Reshape", "Lambda", "Reshape", "Concatenate",
+    ]  # fmt: skip
+    assert report["param_count"] == 0
+
+
+def test_unsafe_and_trust_reach_load_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saving = saving_api()
+    calls: list[dict[str, object]] = []
+
+    class Loaded:
+        def summary(self, **options: object) -> None:
+            print("summary of the loaded model")
+
+    def fake_load(path: Path, **options: object) -> Loaded:
+        calls.append(options)
+        return Loaded()
+
+    monkeypatch.setattr(saving, "load_model", fake_load)
+    file = tmp_path / "m.lamina"
+    file.write_bytes(b"")
+    assert main(["summary", str(file)]) == 0
+    assert main(["summary", str(file), "--unsafe", "--trust", "pkg", "--trust", "other"]) == 0
+    assert calls == [{"safe_mode": True}, {"safe_mode": False, "trusted_modules": ["pkg", "other"]}]
+    assert capsys.readouterr().out.count("summary of the loaded model") == 2

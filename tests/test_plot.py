@@ -3,6 +3,7 @@ and the training pictures."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import struct
@@ -133,6 +134,15 @@ def test_operation_labels_and_lambda_source() -> None:
     assert "[:, :, 0]" in texts and "* 2" in texts
     assert "(lambda t, k: t * k)(k=3)" in boxes["times"]
     assert "(None, 4)" in boxes["times"]
+
+
+def test_partial_functions_show_their_bound_arguments() -> None:
+    def affine(t, scale, shift):
+        return t * scale + shift
+
+    x = Input(shape=(3,), name="x")
+    y = Lambda(functools.partial(affine, scale=2), arguments={"shift": 1}, name="aff")(x)
+    assert "affine(scale=2, shift=1)" in labels(model_to_dot(Model(x, y)))["aff"]
 
 
 def test_escaping_of_names_and_arguments() -> None:

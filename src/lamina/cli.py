@@ -34,8 +34,9 @@ class CommandError(Exception):
 
 
 # ---------------------------------------------------------------------------- loading
-def load_saved_model(path: str, *, unsafe: bool = False) -> Any:
-    """Load a `.lamina` file with `lamina.load_model`, safely unless `unsafe`."""
+def load_saved_model(path: str, *, unsafe: bool = False, trust: Sequence[str] = ()) -> Any:
+    """Load a `.lamina` file with `lamina.load_model`: safely unless `unsafe`, trusting the
+    importable functions of the modules in `trust`."""
     file = Path(path)
     if not file.is_file():
         raise CommandError(f"no such file: '{path}'; expected a model saved with model.save().")
@@ -45,6 +46,8 @@ def load_saved_model(path: str, *, unsafe: bool = False) -> Any:
         raise CommandError(
             "this lamina cannot load saved models: lamina.saving.load_model is missing."
         )
+    if trust:
+        return load(file, safe_mode=not unsafe, trusted_modules=list(trust))
     return load(file, safe_mode=not unsafe)
 
 
@@ -58,7 +61,7 @@ def _saving_module() -> Any:
 
 # ---------------------------------------------------------------------------- commands
 def cmd_summary(args: argparse.Namespace) -> int:
-    model = load_saved_model(args.file, unsafe=args.unsafe)
+    model = load_saved_model(args.file, unsafe=args.unsafe, trust=args.trust)
     model.summary(line_length=args.line_length, expand_nested=args.expand_nested)
     return 0
 
@@ -66,7 +69,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from lamina.plot import plot_model
 
-    model = load_saved_model(args.file, unsafe=args.unsafe)
+    model = load_saved_model(args.file, unsafe=args.unsafe, trust=args.trust)
     plot_model(
         model,
         args.output,
@@ -94,8 +97,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     report = inspect_file(args.file)
     if args.json:
         print(json.dumps(_plain(report), indent=2, default=str))
-    elif isinstance(report, str):
-        print(report.rstrip("\n"))
+    elif isinstance(report, str) or type(report).__str__ is not object.__str__:
+        print(str(report).rstrip("\n"))  # the report's own text (FileReport.__str__)
     else:
         print("\n".join(_tree(_plain(report))))
     return 0
@@ -222,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--unsafe",
         action="store_true",
         help="load functions that safe mode refuses (runs code from the file: trusted files only)",
+    )
+    unsafe.add_argument(
+        "--trust",
+        metavar="MODULE",
+        action="append",
+        default=[],
+        help="trust the importable functions of MODULE (repeatable); the rest stays safe",
     )
     parser = argparse.ArgumentParser(
         prog="lamina",

@@ -10,6 +10,7 @@ through its Agg canvas only, so they never open a window or touch pyplot's globa
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import shutil
@@ -163,10 +164,17 @@ def layer_expression(layer: Layer) -> str | None:
         return _cut(layer.label)
     if not isinstance(layer, Lambda):
         return None
-    name = function_label(layer.function)
-    if not layer.arguments:
+    function, parts = layer.function, []
+    while isinstance(function, functools.partial):  # show f(scale=2), not partial
+        bound = [format_constant(v) for v in function.args]
+        bound += [f"{k}={format_constant(v)}" for k, v in function.keywords.items()]
+        parts = bound + parts
+        function = function.func
+    name = function_label(function)
+    parts += [f"{k}={format_constant(v)}" for k, v in layer.arguments.items()]
+    if not parts:
         return _cut(name)
-    arguments = ", ".join(f"{k}={format_constant(v)}" for k, v in layer.arguments.items())
+    arguments = ", ".join(parts)
     return _cut(f"({name})({arguments})" if name.startswith("lambda") else f"{name}({arguments})")
 
 
@@ -469,12 +477,13 @@ def plot_model(
         the picture; otherwise the path written, as a string.
 
     Example:
-        >>> import os, tempfile
+        >>> import tempfile
+        >>> from pathlib import Path
         >>> from lamina import Input, Model
         >>> x = Input(shape=(4, 2))
-        >>> path = os.path.join(tempfile.mkdtemp(), "model.svg")
+        >>> path = Path(tempfile.mkdtemp()) / "model.svg"
         >>> _ = plot_model(Model(x, x[:, :, 0]), path, show_shapes=True)
-        >>> "(None, 4)" in open(path).read()
+        >>> "(None, 4)" in path.read_text()
         True
     """
     fmt = _file_format(to_file, "plot_model")
@@ -591,10 +600,11 @@ def plot_history(
         As `plot_model`: an IPython image in a notebook, the path otherwise.
 
     Example:
-        >>> import os, tempfile
-        >>> path = os.path.join(tempfile.mkdtemp(), "history.png")
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "history.png"
         >>> _ = plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, path)
-        >>> open(path, "rb").read(4) == b"\\x89PNG"
+        >>> path.read_bytes()[:4] == b"\\x89PNG"
         True
     """
     records = getattr(history, "history", history)
