@@ -164,7 +164,8 @@ def layer_expression(layer: Layer) -> str | None:
         return _cut(layer.label)
     if not isinstance(layer, Lambda):
         return None
-    function, parts = layer.function, []
+    function: Any = layer.function
+    parts: list[str] = []
     while isinstance(function, functools.partial):  # show f(scale=2), not partial
         bound = [format_constant(v) for v in function.args]
         bound += [f"{k}={format_constant(v)}" for k, v in function.keywords.items()]
