@@ -493,7 +493,13 @@ class Model(Layer):
     def _repr_svg_(self) -> str | None:
         from lamina import plot
 
-        return plot.model_svg(self)  # type: ignore[no-any-return]
+        return plot.model_svg(self)
+
+    def _repr_html_(self) -> str:
+        # Notebooks prefer HTML: the summary table and, with a renderer, the diagram.
+        from lamina import plot
+
+        return plot.model_html(self)
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"

@@ -526,7 +526,7 @@ def model_svg(model: Model) -> str | None:
 
 def summary_html(model: Model) -> str:
     """`model.summary()` as an HTML table, for notebooks."""
-    from lamina.summary import _rows
+    from lamina.summary import summary_rows
 
     esc = html.escape
     columns = ("Layer (type)", "Output Shape", "Param #", "Connected to")
@@ -534,7 +534,7 @@ def summary_html(model: Model) -> str:
     body = "".join(
         f"<tr><td>{esc(d)}</td><td>{esc(s)}</td><td style='text-align:right'>{p:,}</td>"
         f"<td>{esc(c)}</td></tr>"
-        for d, s, p, c in _rows(model, False)
+        for d, s, p, c in summary_rows(model, False)
     )
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.trainable_weights)

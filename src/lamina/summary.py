@@ -32,7 +32,10 @@ def _human_bytes(count: float) -> str:
     return f"{count:.2f} GB"
 
 
-def _rows(model: Any, expand_nested: bool, depth: int = 0) -> list[tuple[str, str, int, str]]:
+def summary_rows(
+    model: Any, expand_nested: bool = False, depth: int = 0
+) -> list[tuple[str, str, int, str]]:
+    """One `(layer (type), output shape, parameter count, connected to)` row per layer."""
     layers = model.layers  # brings a lazily edited graph up to date first
     functional = getattr(model, "_functional", False)
     nodes_by_layer: dict[int, list[Any]] = {}
@@ -72,7 +75,7 @@ def _rows(model: Any, expand_nested: bool, depth: int = 0) -> list[tuple[str, st
             )
         )
         if expand_nested and hasattr(layer, "layers") and isinstance(layer.layers, list):
-            rows.extend(_rows(layer, expand_nested, depth + 1))
+            rows.extend(summary_rows(layer, expand_nested, depth + 1))
     return rows
 
 
@@ -85,7 +88,7 @@ def summary_text(model: Any, *, line_length: int | None = None, expand_nested: b
     table.add_column("Param #", justify="right")
     if show_connections:
         table.add_column("Connected to", overflow="fold")
-    for description, shape, params, connected in _rows(model, expand_nested):
+    for description, shape, params, connected in summary_rows(model, expand_nested):
         cells: list[Text | str] = [Text(description), Text(shape), f"{params:,}"]
         if show_connections:
             cells.append(Text(connected))
