@@ -7,103 +7,16 @@ model walks that plan and does nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
-from lamina.layer import (
-    Layer,
-    LayerError,
-    format_shape,
-    global_hooks_active,
-    hooked,
-    unique_name,
-)
+from lamina.layer import Layer, LayerError, unique_name
 from lamina.layers.core import InputLayer
-from lamina.tensor import Input, Node, SymbolicTensor, flatten, map_structure, pack_like
-
-
-class Step:
-    """One layer call in an execution plan."""
-
-    __slots__ = (
-        "direct", "in_ids", "in_kind", "in_structure", "layer", "module_call", "out_ids",
-        "training",
-    )  # fmt: skip
-
-    def __init__(self, node: Node, ids: dict[SymbolicTensor, int]) -> None:
-        layer = node.layer
-        self.layer = layer
-        self.module_call: Callable[..., Any] = nn.Module.__call__.__get__(layer)
-        # Without hooks, calling `call` directly skips nn.Module.__call__'s bookkeeping,
-        # which costs more than a small layer's own work.
-        plain = type(layer).forward is Layer.forward
-        self.direct: Callable[..., Any] = layer.call if plain else layer.forward
-        self.training = "training" in layer._call_keywords()
-        self.in_ids: Any
-        if isinstance(node.inputs, SymbolicTensor):
-            self.in_kind, self.in_ids = 0, ids[node.inputs]
-        elif isinstance(node.inputs, list) and all(
-            isinstance(t, SymbolicTensor) for t in node.inputs
-        ):
-            self.in_kind, self.in_ids = 1, [ids[t] for t in node.inputs]
-        else:
-            self.in_kind, self.in_ids = 2, [ids[t] for t in node.flat_inputs]
-        self.in_structure = node.inputs
-        if isinstance(node.outputs, SymbolicTensor):
-            self.out_ids: int | list[int] = ids[node.outputs]
-        else:
-            self.out_ids = [ids[t] for t in node.flat_outputs]
-
-
-def run_plan(plan: Sequence[Step], values: list[Any], training: bool | None) -> None:
-    """Execute `plan`, reading and writing tensors in `values` by their ids."""
-    global_hooks = global_hooks_active()
-    for step in plan:
-        kind = step.in_kind
-        if kind == 0:
-            inputs = values[step.in_ids]
-        elif kind == 1:
-            inputs = [values[i] for i in step.in_ids]
-        else:
-            inputs = pack_like(step.in_structure, [values[i] for i in step.in_ids])
-        call = step.module_call if global_hooks or hooked(step.layer) else step.direct
-        if training is not None and step.training:
-            outputs = call(inputs, training=training)
-        else:
-            outputs = call(inputs)
-        out = step.out_ids
-        if isinstance(out, int):
-            values[out] = outputs
-        else:
-            for i, value in zip(out, flatten(outputs)):
-                values[i] = value
-
-
-def topological_nodes(
-    outputs: Sequence[SymbolicTensor], inputs: Sequence[SymbolicTensor], model_name: str
-) -> list[Node]:
-    """The nodes that compute `outputs` from `inputs`, in creation order (each node comes
-    after the nodes it reads, and parallel branches appear in the order they were written)."""
-    input_set = set(inputs)
-    found: dict[int, Node] = {}
-    stack = [t.node for t in outputs if t not in input_set]
-    while stack:
-        node = stack.pop()
-        if id(node) in found:
-            continue
-        if isinstance(node.layer, InputLayer) and not node.flat_inputs:
-            missing = node.layer.output
-            raise ValueError(
-                f"Model '{model_name}': an output depends on the input "
-                f"'{missing.name}' {format_shape(missing.shape)}, which is not among the "
-                f"model's inputs {[t.name for t in inputs]}; add it to inputs=."
-            )
-        found[id(node)] = node
-        stack.extend(t.node for t in node.flat_inputs if t not in input_set)
-    return sorted(found.values(), key=lambda node: node.serial)
+from lamina.plan import Step, run_plan, topological_nodes
+from lamina.tensor import Input, Node, SymbolicTensor, flatten, map_structure
 
 
 class Model(Layer):

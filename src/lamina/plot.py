@@ -217,7 +217,7 @@ class _DotWriter:
         return layer if layer._functional else None
 
     def add_model(self, model: Model, *, prefix: str, indent: str) -> None:
-        from lamina.model import topological_nodes
+        from lamina.plan import topological_nodes
 
         nodes_by_layer: dict[int, list[Node]] = {}
         layers: list[Layer] = []
