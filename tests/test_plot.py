@@ -16,6 +16,7 @@ import torch
 
 import lamina
 from lamina import Input, Model, Sequential, ops
+from lamina.figures import plot_history, plot_image_grid, plot_latent_space
 from lamina.layers import Dense, Lambda, Reshape, merge
 from lamina.plot import (
     PlotError,
@@ -23,9 +24,6 @@ from lamina.plot import (
     model_html,
     model_svg,
     model_to_dot,
-    plot_history,
-    plot_image_grid,
-    plot_latent_space,
     plot_model,
     render_dot,
 )

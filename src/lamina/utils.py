@@ -7,11 +7,11 @@ import random as _random
 import numpy as np
 import torch
 
+from lamina.figures import plot_history as plot_history
+from lamina.figures import plot_image_grid as plot_image_grid
+from lamina.figures import plot_latent_space as plot_latent_space
 from lamina.layer import clear_session as clear_session
 from lamina.plot import model_to_dot as model_to_dot
-from lamina.plot import plot_history as plot_history
-from lamina.plot import plot_image_grid as plot_image_grid
-from lamina.plot import plot_latent_space as plot_latent_space
 from lamina.plot import plot_model as plot_model
 
 __all__ = [
