@@ -28,6 +28,7 @@ _SHOWN = 5
 def model_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The model's parameters and persistent buffers, each tensor once, and the aliases
     (`{other_name: first_name}`) of the tensors found under several names."""
+    settle(model)
     tensors: dict[str, torch.Tensor] = {}
     aliases: dict[str, str] = {}
     first: dict[int, str] = {}
@@ -38,6 +39,18 @@ def model_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, st
         first[id(value)] = key
         tensors[key] = value
     return tensors, aliases
+
+
+def settle(model: nn.Module) -> None:
+    """Bring edited graphs up to date: a `Sequential` registers the layers added to it (and
+    so their weights in `state_dict()`) only when its graph is rebuilt, on first use."""
+    dirty = True
+    while dirty:
+        dirty = False
+        for module in list(model.modules()):
+            if getattr(module, "_dirty", False):
+                module._rebuild_graph()  # type: ignore[operator]
+                dirty = True
 
 
 def tensors_for_saving(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,555 @@
+"""Round trips through `.lamina` files, configs and JSON, compared against the original
+models' predictions and weights and against NumPy references."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+import lamina
+from lamina import Input, Model, Sequential, ops
+from lamina.layers import Concatenate, Dense, Dropout, Lambda, Layer, Reshape, merge
+from lamina.models import clone_model, model_from_json
+from lamina.saving import (
+    LoadError,
+    SaveError,
+    UnknownClassError,
+    UnsafeFunctionError,
+    inspect_file,
+    load_model,
+    model_from_config,
+    register_serializable,
+)
+
+SEED_INPUT = np.array([[[1, 2], [2, 3], [3, 4], [4, 5]]], dtype=np.float32)
+
+
+def slice(x, index):
+    return x[:, :, index]
+
+
+def sampling(agrs):
+    mean, logvar = agrs[0], agrs[1]
+    eps = torch.randn_like(mean)
+    return mean + eps * torch.exp(logvar * 0.5)
+
+
+def seed_slice_model() -> Model:
+    a = Input(shape=(4, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the seed's output_shape (4, 1) is wrong on purpose
+        x1 = Reshape((4, 1, 1))(Lambda(slice, output_shape=(4, 1), arguments={"index": 0})(a))
+        x2 = Reshape((4, 1, 1))(Lambda(slice, output_shape=(4, 1), arguments={"index": 1})(a))
+    return Model(a, merge([x1, x2], mode="concat"))
+
+
+def seed_vae() -> Model:
+    x = Input(shape=(784,))
+    h2 = Dense(200, activation="softplus")(Dense(200, activation="softplus")(x))
+    mean, log_var = Dense(2)(h2), Dense(2)(h2)
+    z = Lambda(sampling, output_shape=(2,))([mean, log_var])
+    h = Dense(200, activation="softplus")(z)
+    out = Dense(784)(Dense(200, activation="softplus")(Dense(200, activation="softplus")(h)))
+    model = Model(x, out)
+    kl = -0.5 * ops.mean(ops.sum(1 + log_var - ops.square(mean) - ops.exp(log_var), axis=1))
+    model.add_loss(kl / 784)
+    return model
+
+
+def assert_same_weights(a: Model, b: Model) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+def round_trip(model: Model, folder: Path, **kwargs: Any) -> Model:
+    path = folder / "model.lamina"
+    model.save(path)
+    return load_model(path, **kwargs)  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------------ the seed
+def test_seed_slice_model_round_trips_to_the_known_prediction(tmp_path: Path) -> None:
+    loaded = round_trip(seed_slice_model(), tmp_path)
+    expected = [[[[1, 2]], [[2, 3]], [[3, 4]], [[4, 5]]]]
+    np.testing.assert_array_equal(loaded.predict(SEED_INPUT, verbose=0), expected)
+
+
+def test_seed_vae_round_trips_weights_outputs_and_graph_loss(tmp_path: Path) -> None:
+    model = seed_vae()
+    loaded = round_trip(model, tmp_path)
+    assert_same_weights(model, loaded)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    x = torch.rand(6, 784)
+    torch.manual_seed(1)
+    out, losses = model.call_with_losses(x)
+    torch.manual_seed(1)
+    out2, losses2 = loaded.call_with_losses(x)
+    torch.testing.assert_close(out2, out, rtol=0, atol=0)
+    assert len(losses2) == len(losses) == 1
+    # The KL term against NumPy, from the loaded encoder's own weights.
+    w = {k: v.detach().numpy() for k, v in loaded.state_dict().items()}
+    softplus = lambda v: np.log1p(np.exp(v))  # noqa: E731
+    names = [layer.name for layer in loaded.layers if isinstance(layer, Dense)]
+
+    def dense(v: np.ndarray, name: str) -> np.ndarray:
+        return v @ w[f"{name}.kernel"] + w[f"{name}.bias"]  # type: ignore[no-any-return]
+
+    h = softplus(dense(softplus(dense(x.numpy(), names[0])), names[1]))
+    mean, log_var = dense(h, names[2]), dense(h, names[3])
+    kl = -0.5 * np.mean(np.sum(1 + log_var - mean**2 - np.exp(log_var), axis=1)) / 784
+    np.testing.assert_allclose(float(losses2[0].detach()), kl, rtol=1e-4)
+
+
+LOADER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import torch
+    import lamina
+
+    folder = sys.argv[1]
+    outputs = {}
+    for name in ("slice", "vae", "lambda"):
+        model = lamina.load_model(f"{folder}/{name}.lamina")  # safe_mode=True by default
+        x = np.load(f"{folder}/{name}_x.npy")
+        torch.manual_seed(0)
+        outputs[name] = model.predict(x, verbose=0)
+    np.savez(f"{folder}/loaded.npz", **outputs)
+    assert not any("test_model_io" in m for m in sys.modules), "the test module was imported"
+    print("defined here:", [n for n in ("slice", "sampling") if n in globals()])
+    """
+)
+
+
+def test_function_layers_load_safely_in_a_fresh_process(tmp_path: Path) -> None:
+    double = Input(shape=(3,))
+    models = {
+        "slice": (seed_slice_model(), SEED_INPUT),
+        "vae": (seed_vae(), np.random.default_rng(0).random((4, 784), dtype=np.float32)),
+        "lambda": (Model(double, Lambda(lambda x: x * 2 + 1)(double)), np.ones((2, 3), np.float32)),
+    }
+    expected = {}
+    for name, (model, x) in models.items():
+        model.save(tmp_path / f"{name}.lamina")
+        np.save(tmp_path / f"{name}_x.npy", x)
+        torch.manual_seed(0)
+        expected[name] = model.predict(x, verbose=0)
+    # -I: a clean interpreter that never saw this module or its functions.
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", LOADER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "defined here: []" in result.stdout
+    loaded = np.load(tmp_path / "loaded.npz")
+    for name, value in expected.items():
+        np.testing.assert_array_equal(loaded[name], value, err_msg=name)
+    np.testing.assert_array_equal(loaded["lambda"], np.full((2, 3), 3.0))
+
+
+# ------------------------------------------------------------------------------ model kinds
+def test_sequential_round_trip(tmp_path: Path) -> None:
+    model = Sequential(
+        [Input(shape=(5,)), Dense(4, activation="tanh"), Dropout(0.5), Dense(2)], name="seq"
+    )
+    loaded = round_trip(model, tmp_path)
+    assert isinstance(loaded, Sequential) and loaded.name == "seq"
+    assert [type(layer).__name__ for layer in loaded.layers] == ["Dense", "Dropout", "Dense"]
+    assert_same_weights(model, loaded)
+    x = np.random.default_rng(1).random((3, 5), dtype=np.float32)
+    w = [layer.get_weights() for layer in loaded.layers if isinstance(layer, Dense)]
+    reference = np.tanh(x @ w[0][0] + w[0][1]) @ w[1][0] + w[1][1]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_from_input_shape_and_lazy_sequential(tmp_path: Path) -> None:
+    built = Sequential([Dense(3, input_shape=(2,)), Lambda(lambda v: v - 1)])
+    loaded = round_trip(built, tmp_path)
+    x = np.ones((2, 2), np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), built.predict(x, verbose=0))
+    lazy = Sequential([Dense(3), Dense(1)])
+    (tmp_path / "lazy").mkdir()
+    lazy_loaded = round_trip(lazy, tmp_path / "lazy")
+    assert lazy_loaded.count_params() == 0
+    assert lazy_loaded.predict(np.ones((4, 7), np.float32), verbose=0).shape == (4, 1)
+
+
+def nested_model() -> Model:
+    inner_in = Input(shape=(3,), name="inner_in")
+    inner = Model(inner_in, Dense(4, activation="relu", name="inner_dense")(inner_in), name="inner")
+    stack = Sequential([Dense(2, name="stack_dense")], name="stack")
+    x = Input(shape=(3,), name="x")
+    return Model(x, stack(inner(x)), name="outer")
+
+
+def test_nested_models_round_trip(tmp_path: Path) -> None:
+    model = nested_model()
+    model.predict(np.ones((1, 3), np.float32), verbose=0)
+    loaded = round_trip(model, tmp_path)
+    assert isinstance(loaded.get_layer("inner"), Model)
+    assert isinstance(loaded.get_layer("stack"), Sequential)
+    assert_same_weights(model, loaded)
+    x = np.random.default_rng(2).random((5, 3), dtype=np.float32)
+    inner_w = loaded.get_layer("inner").get_layer("inner_dense").get_weights()
+    stack_w = loaded.get_layer("stack").layers[0].get_weights()
+    reference = np.maximum(x @ inner_w[0] + inner_w[1], 0) @ stack_w[0] + stack_w[1]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_shared_layer_called_twice(tmp_path: Path) -> None:
+    a, b = Input(shape=(3,), name="a"), Input(shape=(3,), name="b")
+    shared = Dense(2, name="shared")
+    model = Model([a, b], Concatenate()([shared(a), shared(b)]))
+    loaded = round_trip(model, tmp_path)
+    assert len(loaded.get_layer("shared")._inbound_nodes) == 2
+    assert loaded.count_params() == model.count_params() == 8
+    xa, xb = np.ones((2, 3), np.float32), np.full((2, 3), 2.0, np.float32)
+    kernel, bias = model.get_layer("shared").get_weights()
+    reference = np.concatenate([xa @ kernel + bias, xb @ kernel + bias], axis=-1)
+    np.testing.assert_allclose(loaded.predict([xa, xb], verbose=0), reference, rtol=1e-6)
+
+
+def test_layer_shared_between_nested_model_and_parent_stays_tied(tmp_path: Path) -> None:
+    shared = Dense(3, name="shared")
+    inner_in = Input(shape=(3,))
+    inner = Model(inner_in, shared(inner_in), name="inner")
+    x = Input(shape=(3,))
+    model = Model(x, shared(inner(x)), name="outer")
+    loaded = round_trip(model, tmp_path)
+    outer_kernel = loaded.get_layer("shared").kernel
+    assert outer_kernel is loaded.get_layer("inner").get_layer("shared").kernel
+    v = np.random.default_rng(3).random((2, 3), dtype=np.float32)
+    np.testing.assert_allclose(loaded.predict(v, verbose=0), model.predict(v, verbose=0), rtol=1e-6)
+    with zipfile.ZipFile(tmp_path / "model.lamina") as archive:
+        stored = safetensors.torch.load(archive.read("model.safetensors"))
+        aliases = json.loads(archive.read("config.json"))["weights"]["aliases"]
+    assert sorted(stored) == ["inner.shared.bias", "inner.shared.kernel"]
+    assert aliases == {"shared.kernel": "inner.shared.kernel", "shared.bias": "inner.shared.bias"}
+
+
+def test_multi_input_output_with_dict_inputs(tmp_path: Path) -> None:
+    a, b = Input(shape=(2,), name="a"), Input(shape=(3,), name="b")
+    joined = Concatenate(name="join")([a, b])
+    model = Model({"a": a, "b": b}, [Dense(1, name="y1")(joined), joined * 2], name="multi")
+    loaded = round_trip(model, tmp_path)
+    xa, xb = np.ones((4, 2), np.float32), np.arange(12, dtype=np.float32).reshape(4, 3)
+    y1, y2 = loaded.predict({"a": xa, "b": xb}, verbose=0)
+    kernel, bias = loaded.get_layer("y1").get_weights()
+    np.testing.assert_allclose(y1, np.concatenate([xa, xb], 1) @ kernel + bias, rtol=1e-6)
+    np.testing.assert_array_equal(y2, 2 * np.concatenate([xa, xb], 1))
+
+
+def test_operation_layers_round_trip(tmp_path: Path) -> None:
+    a = Input(shape=(4, 2))
+    y = ops.sum(ops.exp(a[:, :, 0] * 2) - ops.mean(a[:, 1:, 1], axis=1, keepdims=True), axis=-1)
+    model = Model(a, [a[:, :, 0] * 2, y, a[..., 1:]])
+    loaded = round_trip(model, tmp_path)
+    x = np.random.default_rng(4).random((3, 4, 2), dtype=np.float32)
+    first, second, third = loaded.predict(x, verbose=0)
+    np.testing.assert_array_equal(first, x[:, :, 0] * 2)
+    reference = np.sum(np.exp(x[:, :, 0] * 2) - x[:, 1:, 1].mean(axis=1, keepdims=True), axis=-1)
+    np.testing.assert_allclose(second, reference, rtol=1e-5)
+    np.testing.assert_array_equal(third, x[..., 1:])
+    labels = [layer.label for layer in loaded.layers if hasattr(layer, "label")]
+    assert "[:, :, 0]" in labels and "* 2" in labels
+
+
+def test_graph_loss_round_trip(tmp_path: Path) -> None:
+    x = Input(shape=(3,))
+    model = Model(x, Dense(2)(x))
+    model.add_loss(ops.mean(ops.square(x)) * 0.5)
+    loaded = round_trip(model, tmp_path)
+    v = np.arange(6, dtype=np.float32).reshape(2, 3)
+    _, losses = loaded.call_with_losses(torch.from_numpy(v))
+    assert len(loaded._graph_losses) == 1
+    np.testing.assert_allclose(float(losses[0]), np.mean(v**2) * 0.5, rtol=1e-6)
+
+
+def test_lambda_with_array_arguments_output_shape_and_mask_functions(tmp_path: Path) -> None:
+    def shift(x, offset, scale):
+        return x * scale + offset
+
+    x = Input(shape=(3,))
+    layer = Lambda(
+        shift,
+        output_shape=lambda s: s,
+        mask=lambda inputs, mask: mask,
+        arguments={"offset": np.array([1.0, 2.0, 3.0], np.float32), "scale": torch.tensor(2.0)},
+    )
+    model = Model(x, layer(x))
+    loaded = round_trip(model, tmp_path)
+    v = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(loaded.predict(v, verbose=0), v * 2 + [1, 2, 3])
+    restored = loaded.layers[1]
+    assert restored.declared_output_shape((None, 3)) == (None, 3)
+    assert restored.compute_mask(None, "m") == "m"
+
+
+def test_custom_activation_function_and_dtypes(tmp_path: Path) -> None:
+    def clipped(v):
+        return torch.clamp(v, -0.5, 0.5)
+
+    x = Input(shape=(3,), dtype=torch.float64)
+    model = Model(x, Dense(2, activation=clipped, dtype="float64", name="d")(x))
+    loaded = round_trip(model, tmp_path)
+    assert loaded.get_layer("d").kernel.dtype == torch.float64
+    v = np.random.default_rng(5).random((4, 3))
+    kernel, bias = loaded.get_layer("d").get_weights()
+    np.testing.assert_allclose(
+        loaded.predict(v, verbose=0), np.clip(v @ kernel + bias, -0.5, 0.5), rtol=1e-12
+    )
+
+
+def test_trainable_flags_round_trip(tmp_path: Path) -> None:
+    x = Input(shape=(3,))
+    frozen = Dense(2, name="frozen")
+    model = Model(x, Dense(1, name="free")(frozen(x)))
+    frozen.trainable = False
+    loaded = round_trip(model, tmp_path)
+    assert not loaded.get_layer("frozen").trainable
+    assert [p.requires_grad for p in loaded.get_layer("frozen").parameters()] == [False, False]
+    assert loaded.get_layer("free").kernel.requires_grad
+
+
+@register_serializable(package="tests")
+class Scale(Layer):
+    """A custom layer that keeps a plain tensor attribute (so it cannot be built on meta)."""
+
+    def __init__(self, factor: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.factor = factor
+        self.offset = torch.full((1,), factor)
+
+    def build(self, input_shape: Any) -> None:
+        self.scale = self.add_weight("scale", (input_shape[-1],), "ones")
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs * self.scale * self.factor + self.offset
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor}
+
+
+class Unregistered(Scale):
+    pass
+
+
+def test_registered_custom_layer_round_trip(tmp_path: Path) -> None:
+    x = Input(shape=(2,))
+    model = Model(x, Scale(3.0, name="scale")(x))
+    with torch.no_grad():
+        model.get_layer("scale").scale.copy_(torch.tensor([1.0, -1.0]))
+    loaded = round_trip(model, tmp_path)
+    assert type(loaded.get_layer("scale")) is Scale
+    v = np.ones((1, 2), np.float32)
+    np.testing.assert_array_equal(loaded.predict(v, verbose=0), [[6.0, 0.0]])
+
+
+def test_unregistered_class_needs_custom_objects(tmp_path: Path) -> None:
+    x = Input(shape=(2,))
+    path = tmp_path / "m.lamina"
+    Model(x, Unregistered(2.0, name="u")(x)).save(path)
+    with pytest.raises(UnknownClassError, match=r"Unregistered.*register_serializable") as caught:
+        load_model(path)
+    assert str(path) in str(caught.value)
+    loaded = load_model(path, custom_objects={"Unregistered": Unregistered})
+    np.testing.assert_array_equal(
+        loaded.predict(np.ones((1, 2), np.float32), verbose=0), [[4.0, 4.0]]
+    )
+
+
+def test_subclassed_model_cannot_be_saved_and_says_why(tmp_path: Path) -> None:
+    class Net(Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = Dense(2)
+
+        def call(self, inputs: Any, training: Any = None) -> Any:
+            return self.dense(inputs)
+
+    net = Net()
+    net(torch.ones(1, 3))
+    with pytest.raises(SaveError, match=r"subclassed model.*save_weights"):
+        net.save(tmp_path / "m.lamina")
+    assert not (tmp_path / "m.lamina").exists()
+
+
+# ------------------------------------------------------------------------------ the file
+def test_file_layout_and_formats(tmp_path: Path) -> None:
+    model = seed_vae()
+    path = tmp_path / "vae.lamina"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        infos = {info.filename: info for info in archive.infolist()}
+        assert sorted(infos) == ["config.json", "metadata.json", "model.safetensors"]
+        assert infos["model.safetensors"].compress_type == zipfile.ZIP_STORED
+        config = json.loads(archive.read("config.json"))
+        metadata = json.loads(archive.read("metadata.json"))
+        weights = safetensors.torch.load(archive.read("model.safetensors"))
+    assert config["format_version"] == 1 and config["lamina_version"] == lamina.__version__
+    assert config["model"]["class_name"] == "Functional"
+    assert len(config["model"]["config"]["losses"]) == 1
+    assert metadata["torch_version"] == torch.__version__ and "saved_at" in metadata
+    # The weights are readable by the safetensors library, keyed by state_dict names.
+    state = model.state_dict()
+    assert sorted(weights) == sorted(state)
+    for key, value in state.items():
+        assert torch.equal(weights[key], value)
+    raw = sum(t.numel() * t.element_size() for t in state.values())
+    assert os.path.getsize(path) < raw * 1.01 + 8192
+
+
+def test_failed_save_leaves_the_old_file_byte_identical(tmp_path: Path) -> None:
+    path = tmp_path / "m.lamina"
+    seed_slice_model().save(path)
+    before = path.read_bytes()
+    namespace: dict[str, Any] = {}
+    exec("def no_source(x):\n    return x * 2\n", namespace)  # no source file: cannot be saved
+    x = Input(shape=(3,))
+    bad = Model(x, Lambda(namespace["no_source"], name="no_source_layer")(x))
+    with pytest.raises(SaveError, match="no_source_layer") as caught:
+        bad.save(path)
+    assert str(path) in str(caught.value) and "nothing was written" in str(caught.value)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.lamina"]
+
+
+def test_failure_while_writing_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "m.lamina"
+    seed_slice_model().save(path)
+    before = path.read_bytes()
+
+    class Exploding(Dense):
+        def state_dict(self, *args: Any, **kwargs: Any) -> Any:
+            raise OSError("disk full")
+
+    x = Input(shape=(2,))
+    model = Model(x, Exploding(1)(x))
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.lamina"]
+
+
+def test_overwrite_false(tmp_path: Path) -> None:
+    path = tmp_path / "m.lamina"
+    path.write_bytes(b"keep")
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        seed_slice_model().save(path, overwrite=False)
+    assert path.read_bytes() == b"keep"
+
+
+def test_inspect_file_reports_functions_and_parameters(tmp_path: Path) -> None:
+    def uses_while(x):
+        while False:
+            pass
+        return x
+
+    x = Input(shape=(784,))
+    vae = seed_vae()
+    model = Model(x, Lambda(uses_while, name="looping")(vae(x)))
+    path = tmp_path / "m.lamina"
+    model.save(path)
+    report = inspect_file(path)
+    assert report.format_version == 1
+    assert report.param_count == model.count_params()
+    loads = {(f.name, f.field): f.loads for f in report.functions}
+    assert loads[("sampling", "function")] == "safe expression"
+    assert loads[("uses_while", "function")].startswith("needs trust")
+    assert {f.layer for f in report.functions} == {"looping", f"{vae.name}.{vae.layers[5].name}"}
+    dense = [layer for layer in report.layers if layer.class_name == "Dense"]
+    assert sum(layer.params for layer in dense) == vae.count_params()
+    text = str(report)
+    assert "safe expression" in text and f"{model.count_params():,} parameters" in text
+
+
+# ------------------------------------------------------------------------------ configs and JSON
+def test_get_config_from_config_and_json_round_trips() -> None:
+    model = seed_slice_model()
+    config = model.get_config()
+    json.dumps(config)  # JSON-safe as it is
+    for rebuilt in (
+        Model.from_config(config),
+        model_from_config({"class_name": "Functional", "config": config}),
+        model_from_json(model.to_json()),
+        clone_model(model),
+    ):
+        assert rebuilt is not model
+        np.testing.assert_array_equal(
+            rebuilt.predict(SEED_INPUT, verbose=0), model.predict(SEED_INPUT, verbose=0)
+        )
+
+
+def test_model_from_json_is_safe_by_default() -> None:
+    def uses_while(x):
+        while False:
+            pass
+        return x * 3
+
+    x = Input(shape=(2,))
+    text = Model(x, Lambda(uses_while)(x)).to_json()
+    with pytest.raises(UnsafeFunctionError, match="safe_mode=False"):
+        model_from_json(text)
+    trusted = model_from_json(text, safe_mode=False)
+    np.testing.assert_array_equal(trusted.predict(np.ones((1, 2), np.float32), verbose=0), [[3, 3]])
+
+
+def test_config_errors_name_the_problem() -> None:
+    with pytest.raises(LoadError, match="not a model config"):
+        model_from_config({"something": 1})
+    with pytest.raises(LoadError, match="upgrade lamina"):
+        model_from_json('{"format_version": 99, "class_name": "Functional", "config": {}}')
+    with pytest.raises(LoadError, match="not valid JSON"):
+        model_from_json("{")
+
+
+def test_trusted_module_functions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    import fn_helpers
+
+    x = Input(shape=(2,))
+    path = tmp_path / "m.lamina"
+    Model(x, Lambda(fn_helpers.uses_numpy)(x)).save(path)
+    with pytest.raises(UnsafeFunctionError, match="trusted_modules") as caught:
+        load_model(path)
+    assert str(path) in str(caught.value)
+    loaded = load_model(path, trusted_modules=["fn_helpers"])
+    np.testing.assert_array_equal(loaded.predict(np.ones((1, 2), np.float32), verbose=0), [[2, 2]])
+
+
+# ------------------------------------------------------------------------------ training state
+def test_compiled_model_resumes_training_identically(tmp_path: Path) -> None:
+    training = pytest.importorskip("lamina.training")
+    if not hasattr(training, "compile_from_config"):
+        pytest.skip("lamina.training.compile_from_config is not implemented yet")
+    torch.manual_seed(0)
+    x = Input(shape=(3,))
+    model = Model(x, Dense(1)(Dense(4, activation="relu")(x)))
+    model.compile(optimizer=lamina.optimizers.Adam(learning_rate=1e-2), loss="mse")
+    data = np.random.default_rng(6).random((32, 3), dtype=np.float32)
+    target = data.sum(axis=1, keepdims=True)
+    model.fit(data, target, epochs=2, batch_size=8, verbose=0)
+    loaded = round_trip(model, tmp_path)
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 8
+    model.fit(data, target, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    loaded.fit(data, target, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    assert_same_weights(model, loaded)
+    uncompiled = load_model(tmp_path / "model.lamina", compile=False)
+    assert getattr(uncompiled, "_compile_config", None) is None
