@@ -490,3 +490,45 @@ def test_no_loss_at_all_is_an_error() -> None:
     model.compile(optimizer="sgd")
     with pytest.raises(ValueError, match="nothing to minimize"):
         model.fit(X, Y, verbose=0)
+
+
+def test_autoencoder_targets_shared_with_inputs() -> None:
+    # fit(x, x) gathers each batch once and uses it as input and target; the result is the
+    # same as with a separate copy of the targets.
+    results = []
+    for targets in (X, X.copy()):
+        lamina.utils.clear_session()
+        set_random_seed(0)
+        inp = Input(shape=(5,))
+        model = Model(inp, Dense(5)(Dense(3)(inp)))
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(X, targets, batch_size=8, epochs=2, verbose=0)
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_several_inputs_as_list_or_dict_and_loader_validation() -> None:
+    lamina.utils.clear_session()
+    set_random_seed(0)
+    a, b = Input(shape=(3,), name="a"), Input(shape=(2,), name="b")
+    model = Model([a, b], Dense(2)(lamina.layers.concatenate([a, b])))
+    model.compile(optimizer="sgd", loss="mse")
+    xa, xb = X[:, :3], X[:, 3:]
+    by_list = model.evaluate([xa, xb], Y, verbose=0)
+    by_dict = model.evaluate({"b": xb, "a": xa}, Y, verbose=0)
+    assert by_list == pytest.approx(by_dict)
+    kernel, bias = model.get_weights()
+    assert by_list == pytest.approx((((X @ kernel + bias) - Y) ** 2).mean(), rel=1e-5)
+    loader = DataLoader(
+        TensorDataset(torch.from_numpy(xa), torch.from_numpy(xb), torch.from_numpy(Y)),
+        batch_size=16,
+        collate_fn=lambda rows: (
+            (torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])),
+            torch.stack([r[2] for r in rows]),
+        ),
+    )
+    history = model.fit([xa, xb], Y, epochs=1, verbose=0, validation_data=loader)
+    assert history.history["val_loss"][0] == pytest.approx(model.evaluate(loader, verbose=0))
+    with pytest.raises(ValueError, match=r"input dict lacks \['b'\]"):
+        model.predict({"a": xa}, verbose=0)

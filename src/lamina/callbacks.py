@@ -246,13 +246,13 @@ class EarlyStopping(Callback):
         if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()
+            self.best_weights = _copy_weights(self.model)
             self.best_epoch = epoch
         self.wait += 1
         if self._improved(current, self.best):
             self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()
+                self.best_weights = _copy_weights(self.model)
             if self.baseline is None or self._improved(current, self.baseline):
                 self.wait = 0
             return
@@ -270,6 +270,12 @@ class EarlyStopping(Callback):
                     f"{self.best_epoch + 1}."
                 )
             self.model.set_weights(self.best_weights)
+
+
+def _copy_weights(model: Any) -> list[np.ndarray]:
+    # Copies: a CPU model's get_weights() arrays may share memory with its parameters, and
+    # the best weights must not follow later training steps.
+    return [np.array(w, copy=True) for w in model.get_weights()]
 
 
 class ModelCheckpoint(Callback):

@@ -183,6 +183,9 @@ class DataHandler:
             return
         self.x = to_tensors(model, x, self.device)
         self.y = targets_to_tensors(y, self.device)
+        if y is x and _same_values(self.x, self.y):
+            # An autoencoder's fit(x, x): one tensor, and one gather per batch instead of two.
+            self.y = self.x
         self.sample_weight = targets_to_tensors(sample_weight, self.device)
         self.count = num_samples(self.x, what=f"{where}'s x")
         for other, name in ((self.y, "y"), (self.sample_weight, "sample_weight")):
@@ -264,7 +267,8 @@ class DataHandler:
                         return None if t is None else t.index_select(0, index)
 
                 if single and weights is None:
-                    bx, by, bw = take(x), take(y), None
+                    bx = take(x)
+                    by, bw = (bx if y is x else take(y)), None
                 else:
                     bx = map_structure(take, x)
                     by = map_structure(take, y)
@@ -364,6 +368,17 @@ class DataHandler:
         if table is not None and table.device != self.device:
             table = self._class_weight = table.to(self.device)
         return table
+
+
+def _same_values(a: Any, b: Any) -> bool:
+    leaves_a, leaves_b = flatten(a), flatten(b)
+    return len(leaves_a) == len(leaves_b) and all(
+        isinstance(p, torch.Tensor)
+        and isinstance(q, torch.Tensor)
+        and p.dtype == q.dtype
+        and p.shape == q.shape
+        for p, q in zip(leaves_a, leaves_b)
+    )
 
 
 def _length(source: Any) -> int | None:
