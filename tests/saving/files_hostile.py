@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lamina import Input, Model
+from lamina import Input, Model, Sequential, ops
 from lamina.layers import Dense, Lambda
 
 ENTRIES = ("config.json", "metadata.json", "model.safetensors")
@@ -30,6 +30,16 @@ def reference_model() -> Model:
     h = Dense(3, name="dense")(x)
     h = Lambda(scale, arguments={"factor": 2.0}, name="scale")(h)
     return Model(x, h[:, :2] + 1.0, name="reference")
+
+
+def nested_reference_model() -> Model:
+    """A Sequential holding a functional model, a shared layer and a graph loss."""
+    torch.manual_seed(0)
+    inner_in = Input(shape=(3,), name="inner_in")
+    shared = Dense(3, name="shared")
+    inner = Model(inner_in, shared(shared(inner_in)), name="inner")
+    inner.add_loss(ops.mean(abs(inner.output)) * 0.1)
+    return Sequential([Input(shape=(3,), name="x"), inner, Dense(2, name="head")], name="seq")
 
 
 def reference_file(folder: Path) -> Path:

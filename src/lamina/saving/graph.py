@@ -333,6 +333,8 @@ def deserialize_layer(entry: Any, ctx: LoadContext) -> Layer:
         raise ctx.error(f"layer of class '{class_name[:60]}' has no config dict.")
     name = config.get("name")
     owner = f"{class_name[:60]} '{str(name)[:60]}'"
+    if not isinstance(name, str) or not name or "." in name:
+        raise ctx.error(f"layer {owner}: 'name' must be a non-empty string without '.'.")
     if (
         class_name in _MODEL_CLASSES
         and module is None
@@ -350,9 +352,10 @@ def deserialize_layer(entry: Any, ctx: LoadContext) -> Layer:
         raise ctx.error(
             f"layer {owner} could not be rebuilt from its config: {type(error).__name__}: {error}"
         ) from error
-    if not isinstance(layer, Layer):
+    if not isinstance(layer, Layer) or layer.name != name:
         raise ctx.error(
-            f"{cls.__name__}.from_config returned a {type(layer).__name__}, not a layer."
+            f"layer {owner}: {cls.__name__}.from_config returned {type(layer).__name__} "
+            f"'{str(getattr(layer, 'name', '?'))[:60]}', expected a layer named '{name[:60]}'."
         )
     return layer
 
@@ -405,7 +408,7 @@ def _sequential_from_config(config: dict[str, Any], ctx: LoadContext, owner: str
     source = config.get("input")
     try:
         if source is not None:
-            if not isinstance(source, dict):
+            if not isinstance(source, dict) or not isinstance(source.get("name"), str):
                 raise TypeError(f"'input' must be an InputLayer config, found {str(source)[:60]}")
             model.add(InputLayer(**decode_value(source, ctx, owner)))
         for entry in entries:
