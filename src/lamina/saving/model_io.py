@@ -160,9 +160,9 @@ def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]
     compile_config = getattr(model, "_compile_config", None)
     if compile_config is not None:
         config["compile_config"] = encode_value(compile_config, f"Model '{model.name}' compile()")
-        optimizer = getattr(model, "optimizer", None)
-        if isinstance(optimizer, torch.optim.Optimizer):
-            state_json, optimizer_tensors = encode_optimizer_state(optimizer.state_dict())
+        state_dict = getattr(getattr(model, "optimizer", None), "state_dict", None)
+        if callable(state_dict):
+            state_json, optimizer_tensors = encode_optimizer_state(state_dict())
             config["optimizer"] = state_json
             tensors.update(optimizer_tensors)
     return config, tensors
@@ -345,18 +345,18 @@ def _restore_compile(
         return
     settings = decode_value(compile_config, ctx, "compile config")
     try:
-        compile_from_config(model, settings)
+        compile_from_config(model, settings, custom_objects=dict(ctx.custom_objects))
     except Exception as error:
         raise ctx.error(
             f"restoring the compile settings failed: {type(error).__name__}: {error}. Load "
             "with compile=False and call model.compile(...) yourself."
         ) from error
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer_json is None or not isinstance(optimizer, torch.optim.Optimizer):
+    load_state_dict = getattr(getattr(model, "optimizer", None), "load_state_dict", None)
+    if optimizer_json is None or not callable(load_state_dict):
         return
     state = decode_optimizer_state(optimizer_json, loaded, ctx)
     try:
-        optimizer.load_state_dict(state)
+        load_state_dict(state)
     except Exception as error:
         raise ctx.error(
             f"the saved optimizer state does not fit the model's optimizer: "
