@@ -16,6 +16,7 @@ import math
 import os
 import secrets
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -207,11 +208,14 @@ class WeightsFile:
     ctx: LoadContext
     what: str
 
-    def read(self, wanted: set[str] | None = None) -> dict[str, torch.Tensor]:
+    def read(
+        self, wanted: set[str] | None = None, *, stop: threading.Event | None = None
+    ) -> dict[str, torch.Tensor]:
         """Read the tensors named in `wanted` (all by default) into fresh CPU tensors.
 
         When the file has a CRC (a zip entry), every byte is read and checked; the CRC runs
-        on a second thread (zlib releases the GIL), overlapping with the reads.
+        on a second thread (zlib releases the GIL), overlapping with the reads. Setting `stop`
+        (from another thread) ends the reading early with an empty result.
         """
         out: dict[str, torch.Tensor] = {}
         checked = self.crc is not None
@@ -219,6 +223,8 @@ class WeightsFile:
             crc = pool.submit(zlib.crc32, self.reader.read(0, self.data_start)) if checked else None
             try:
                 for info in self.tensors.values():
+                    if stop is not None and stop.is_set():
+                        return {}
                     if wanted is not None and info.name not in wanted and not checked:
                         continue
                     tensor = torch.empty(info.shape, dtype=info.dtype)
@@ -318,7 +324,7 @@ def _tensor_info(name: Any, spec: Any, data_size: int, ctx: LoadContext, what: s
         raise ctx.error(
             f"{where} has data_offsets {str(offsets)[:60]} outside the {data_size}-byte data."
         )
-    nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    nbytes = math.prod(shape) * dtype.itemsize
     if offsets[1] - offsets[0] != nbytes:
         raise ctx.error(
             f"{where}: shape {tuple(shape)} of {spec['dtype']} needs {nbytes} bytes, the "

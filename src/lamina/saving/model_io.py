@@ -6,8 +6,10 @@ A `.lamina` file is a zip of three entries:
 - `config.json`: `format_version`, `lamina_version`, `model` (the model's entry: class and
   config, see `graph.py`), `weights` (aliases of tensors stored once), and, for a compiled
   model, `compile_config` and `optimizer` (the non-tensor part of `optimizer.state_dict()`).
-- `model.safetensors`, stored uncompressed: the weights by `state_dict()` name, and the
-  optimizer's tensors under `optimizer/`. No pickle anywhere.
+- `model.safetensors`, stored uncompressed: a safetensors file of the weights by
+  `state_dict()` name, and the optimizer's tensors under `optimizer/`. No pickle anywhere.
+  It is streamed from the tensors' memory (`archive.write_safetensors`), and any safetensors
+  reader opens it: `safetensors.torch.load(zipfile.ZipFile(path).read("model.safetensors"))`.
 - `metadata.json`: when and with which lamina, torch and Python it was written.
 
 Loading builds the model on the `meta` device (no memory, no initialization) when it is made of
@@ -17,10 +19,12 @@ only then reads the tensors, straight into the memory the model keeps.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import json
 import os
 import platform
+import threading
 import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -234,8 +238,7 @@ def load_model(
         file_aliases = _file_aliases(config, ctx)
         compile_config = config.get("compile_config") if compile else None
         optimizer_json = config.get("optimizer") if compile_config is not None else None
-        extra = {k for k in weights.tensors if k.startswith(OPTIMIZER)} if optimizer_json else set()
-        model, loaded = _rebuild(config["model"], ctx, weights, file_aliases, extra)
+        model, loaded = _rebuild(config["model"], ctx, weights, file_aliases)
     if compile_config is not None:
         _restore_compile(model, compile_config, optimizer_json, loaded, ctx)
     return model
@@ -297,32 +300,45 @@ def _meta_safe(entry: Any, ctx: LoadContext) -> bool:
 
 
 def _rebuild(
-    entry: dict[str, Any],
-    ctx: LoadContext,
-    weights: WeightsFile,
-    file_aliases: dict[str, str],
-    extra: set[str],
+    entry: dict[str, Any], ctx: LoadContext, weights: WeightsFile, file_aliases: dict[str, str]
 ) -> tuple[Any, dict[str, torch.Tensor]]:
-    model = None
-    if _meta_safe(entry, ctx):
+    """The model of `entry` holding the file's weights.
+
+    The weights are read (every byte, into fresh tensors: bounded by the file's size, checked
+    from its header) on a second thread while the graph is rebuilt: reading and the CRC
+    release the GIL, so the two overlap. A failed rebuild stops the reading.
+    """
+    stop = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(weights.read, stop=stop)
         try:
-            with torch.device("meta"):
-                model = build_model(entry, ctx)
-        except UnknownClassError:
+            model = _build(entry, ctx)
+        except BaseException:
+            stop.set()
             raise
-        except LoadError:
-            model = None  # a layer that cannot be built on meta: build it for real below
-    if model is None:
-        model = build_model(entry, ctx)
+        loaded = reading.result()
     expected, model_aliases = model_state(model)
     sources = match_weights(expected, model_aliases, weights, file_aliases, ctx)
-    loaded = weights.read(set(sources.values()) | extra)
     apply_weights(model, expected, loaded, sources, file_aliases)
     if leftover_meta_tensors(model):
         model = build_model(entry, ctx)
         expected, _ = model_state(model)
         apply_weights(model, expected, loaded, sources, file_aliases)
     return model, loaded
+
+
+def _build(entry: dict[str, Any], ctx: LoadContext) -> Any:
+    """The model with no weights yet: on the meta device (no memory, no initialization) when
+    every layer is lamina's own, else for real."""
+    if _meta_safe(entry, ctx):
+        try:
+            with torch.device("meta"):
+                return build_model(entry, ctx)
+        except UnknownClassError:
+            raise
+        except LoadError:
+            pass  # a layer that cannot be built on meta: build it for real
+    return build_model(entry, ctx)
 
 
 def _restore_compile(
@@ -531,7 +547,9 @@ def inspect_file(path: str | os.PathLike[str]) -> FileReport:
             if LAYER in value:
                 return
             for key, item in value.items():
-                visit_functions(item, layer, f"{where}.{key}".lstrip("."))
+                # Encoding tags (`__tuple__`, ...) are not part of the field's name.
+                inner = where if key.startswith("__") else f"{where}.{key}".lstrip(".")
+                visit_functions(item, layer, inner)
 
     visit_layers(entry, "")
     return report
