@@ -447,6 +447,10 @@ def _functional_from_config(config: dict[str, Any], ctx: LoadContext, owner: str
         outputs[layer.name] = [[layer.output]] if isinstance(layer, InputLayer) else []
         pending.append(nodes)
 
+    calls = {
+        layer.name: len(outputs[layer.name]) + len(pending[i]) for i, layer in enumerate(layers)
+    }
+
     def tensor_at(ref: Any, where: str) -> tuple[str, int, int]:
         if (
             not isinstance(ref, list)
@@ -461,7 +465,7 @@ def _functional_from_config(config: dict[str, Any], ctx: LoadContext, owner: str
         layer_name, node, index = ref
         if layer_name not in position:
             raise ctx.error(f"{where}: refers to layer '{layer_name[:60]}', which the model lacks.")
-        made = len(outputs[layer_name]) + len(pending[position[layer_name]])
+        made = calls[layer_name]
         if not 0 <= node < made or index < 0:
             raise ctx.error(
                 f"{where}: refers to call {node} of layer '{layer_name[:60]}', which has {made}."
