@@ -13,7 +13,7 @@ import torch
 
 from lamina import Input, Model, Sequential
 from lamina.layers import Dense, Layer
-from lamina.saving import WeightsMismatchError, load_weights
+from lamina.saving import SaveError, WeightsMismatchError, load_weights
 from lamina.saving.archive import safetensors_header, write_safetensors
 from lamina.saving.weights import tensors_for_saving
 
@@ -204,3 +204,13 @@ def test_a_write_that_fails_midway_leaves_the_old_file(
         model.save_weights(path) if kind == "weights" else model.save(path)
     assert path.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_a_dtype_safetensors_cannot_store_fails_before_writing(tmp_path: Path) -> None:
+    model = mlp()
+    model.register_buffer("phase", torch.ones(2, dtype=torch.complex128))
+    with pytest.raises(SaveError, match=r"'phase' has dtype torch.complex128.*cast it"):
+        model.save(tmp_path / "m.lamina")
+    with pytest.raises(SaveError, match="complex128"):
+        model.save_weights(tmp_path / "w.safetensors")
+    assert list(tmp_path.iterdir()) == []

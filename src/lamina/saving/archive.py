@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import torch
 
+from lamina.saving.errors import SaveError
 from lamina.saving.values import LoadContext, parse_json
 
 __all__ = [
@@ -105,6 +106,11 @@ def safetensors_header(
     header: dict[str, Any] = {}
     offset = 0
     for name, tensor in _layout(tensors):
+        if tensor.dtype not in DTYPE_NAMES:
+            raise SaveError(
+                f"weight '{name}' has dtype {tensor.dtype}, which safetensors cannot store; "
+                f"cast it to one of {sorted(str(d).removeprefix('torch.') for d in DTYPE_NAMES)}."
+            )
         nbytes = tensor.numel() * tensor.element_size()
         header[name] = {
             "dtype": DTYPE_NAMES[tensor.dtype],
