@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import sys
 import types
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,6 +42,11 @@ __all__ = [
     "lookup",
     "path_of",
 ]
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
 
 _TORCH_FUNCTIONS = """
 abs absolute acos acosh add addmm all allclose amax amin angle any arange argmax argmin argsort
@@ -112,7 +118,7 @@ inf int int16 int32 int64 int8 long nan pi short uint8
 
 _MATH_CONSTANTS = "e inf nan pi tau"
 
-TENSOR_ATTRIBUTES: frozenset[str] = frozenset(
+TENSOR_ATTRIBUTES: frozenset[str] = _words(
     """
     T H mT abs acos acosh add all allclose amax amin any argmax argmin argsort asin asinh atan
     atan2 atanh bfloat16 bits bmm bool broadcast_to ceil chunk clamp clamp_max clamp_min clip
@@ -127,14 +133,14 @@ TENSOR_ATTRIBUTES: frozenset[str] = frozenset(
     sigmoid sign sin sinh size softmax sort split sqrt square squeeze std sub sum swapaxes t tan
     tanh tile tiny to tolist topk transpose tril triu trunc type_as unbind unflatten unique
     unsqueeze values var view view_as where
-    """.split()
+    """
 )
 
-SAFE_BUILTIN_NAMES: frozenset[str] = frozenset(
+SAFE_BUILTIN_NAMES: frozenset[str] = _words(
     """
-    abs all any bool dict divmod enumerate float int len list max min range reversed round slice
-    sorted sum tuple zip
-    """.split()
+    abs all any bool dict divmod enumerate float int len list max min range reversed round set
+    slice sorted sum tuple zip
+    """
 )
 
 # The usual names code gives these modules; only used in messages and docs, resolution is by
@@ -189,6 +195,7 @@ class _Table:
 
 _STATIC: _Table | None = None
 _LAMINA: _Table | None = None
+_LAMINA_KEY: tuple[int, ...] = ()
 
 
 def _static_table() -> _Table:
@@ -223,6 +230,7 @@ def _is_plain_function(obj: Any) -> bool:
 
 def _add_lamina_namespace(table: _Table, namespace: Any, path: str, depth: int) -> None:
     names = getattr(namespace, "__all__", None)
+    listed = names is not None
     if names is None:
         names = [n for n in vars(namespace) if not n.startswith("_")]
     for name in names:
@@ -230,10 +238,14 @@ def _add_lamina_namespace(table: _Table, namespace: Any, path: str, depth: int) 
             continue
         obj = getattr(namespace, name, None)
         child = f"{path}.{name}"
+        # Without an __all__, only lamina's own functions count, not whatever was imported.
+        if not listed and not str(getattr(obj, "__module__", "")).startswith("lamina"):
+            continue
         if _is_plain_function(obj):
             table.add(child, obj, "function")
-        elif depth < 2 and isinstance(obj, (types.ModuleType, types.SimpleNamespace)):
-            # e.g. ops.random.normal: a namespace of functions inside lamina.ops.
+        elif depth < 2 and isinstance(obj, (types.ModuleType, types.SimpleNamespace, type)):
+            # e.g. ops.random.normal: a namespace of functions inside lamina.ops. Only its
+            # plain functions are allowlisted; a class itself is never callable from here.
             if isinstance(obj, types.ModuleType) and not obj.__name__.startswith("lamina."):
                 continue
             table.add(child, obj, "module")
@@ -242,22 +254,26 @@ def _add_lamina_namespace(table: _Table, namespace: Any, path: str, depth: int) 
 
 def _lamina_table() -> _Table:
     """Entries for lamina.ops and lamina.activations, imported lazily (ops imports saving)."""
-    global _LAMINA
-    if _LAMINA is not None:
-        return _LAMINA
-    table = _Table()
-    complete = True
+    global _LAMINA, _LAMINA_KEY
+    modules = []
     for module_name in _LAMINA_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            complete = False
-            continue
-        table.add(module_name, module, "module")
-        _add_lamina_namespace(table, module, module_name, 0)
-    if complete:
-        _LAMINA = table  # retry later while a lamina module is still missing
-    return table
+        module = sys.modules.get(module_name)
+        if module is None:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                module = None
+        modules.append(module)
+    # Rebuilt when a module appears or is replaced (a reload, or a stand-in in tests).
+    key = tuple(id(m) for m in modules)
+    if _LAMINA is None or key != _LAMINA_KEY:
+        table = _Table()
+        for module_name, module in zip(_LAMINA_MODULES, modules):
+            if module is not None:
+                table.add(module_name, module, "module")
+                _add_lamina_namespace(table, module, module_name, 0)
+        _LAMINA, _LAMINA_KEY = table, key
+    return _LAMINA
 
 
 def lookup(path: str) -> Entry | None:

@@ -50,9 +50,7 @@ class _ScopeState(threading.local):
 _SCOPE = _ScopeState()
 
 
-def register_serializable(
-    package: str = "Custom", name: str | None = None
-) -> Callable[[T], T]:
+def register_serializable(package: str = "Custom", name: str | None = None) -> Callable[[T], T]:
     """Registers a function or class so that saved configs can refer to it by name.
 
     Args:
@@ -146,9 +144,7 @@ def get_registered_name(obj: Any) -> str:
     return name if isinstance(name, str) else type(obj).__name__
 
 
-def get_registered_object(
-    key: str, custom_objects: Mapping[str, Any] | None = None
-) -> Any | None:
+def get_registered_object(key: str, custom_objects: Mapping[str, Any] | None = None) -> Any | None:
     """Looks up an object by its registered key (or plain name in ``custom_objects``).
 
     Args:
@@ -182,7 +178,7 @@ def find_registered(module: str, qualname: str) -> Any | None:
     return None
 
 
-class custom_object_scope:  # noqa: N801 - named like the Keras API it mirrors
+class custom_object_scope:  # lower case like the Keras API it mirrors
     """A context in which the given objects are known by name while loading.
 
     Args:

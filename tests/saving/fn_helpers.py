@@ -1,0 +1,23 @@
+"""Importable functions for the saving tests: stand-ins for code in a user's own package."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def uses_numpy(x: Any) -> Any:
+    """Not a safe expression (it calls numpy), so it saves as a reference to this module."""
+    return x * float(np.sqrt(4.0))
+
+
+def safe_double(x: Any) -> Any:
+    """A safe expression, even though it lives in an importable module."""
+    return x * 2
+
+
+class Namespace:
+    @staticmethod
+    def halve(x: Any) -> Any:
+        return x / 2
