@@ -26,7 +26,7 @@ import lamina
 from lamina import Input, Model
 from lamina.layers import Dense, Lambda
 from lamina.saving.archive import Archive
-from lamina.saving.graph import build_model
+from lamina.saving.rebuild import build_model
 from lamina.saving.values import LoadContext
 from lamina.saving.weights import model_state, tensors_for_saving
 

@@ -50,7 +50,7 @@ def model_from_json(
     Raises:
         LoadError: for malformed JSON or config, naming what is wrong.
     """
-    from lamina.saving.graph import model_from_json_text
+    from lamina.saving.rebuild import model_from_json_text
     from lamina.saving.values import LoadContext
 
     ctx = LoadContext(safe_mode=bool(safe_mode), custom_objects=dict(custom_objects or {}))

@@ -14,7 +14,7 @@ import torch
 from lamina import Input, Model, Sequential
 from lamina.layers import Dense, Layer
 from lamina.saving import SaveError, WeightsMismatchError, load_weights
-from lamina.saving.archive import safetensors_header, write_safetensors
+from lamina.saving.tensorfile import safetensors_header, write_safetensors
 from lamina.saving.weights import tensors_for_saving
 
 

@@ -1,70 +1,32 @@
-"""Files on disk: atomic writes, the `.lamina` zip read without trusting it, and safetensors
-weights read straight into fresh tensors.
+"""Files on disk: atomic writes, and the `.lamina` zip read without trusting it.
 
 Nothing is ever extracted: the zip's entries are read in memory, each checked first (its name,
 compression, declared size against the archive's, then its actual size and CRC), and
-`model.safetensors` (stored uncompressed) is read tensor by tensor into its final memory after
-its header has been checked against the model.
+`model.safetensors` (stored uncompressed) is read in place by `tensorfile.WeightsFile`.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import json
-import math
 import os
 import secrets
 import struct
-import threading
 import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import IO, Any
 
-import torch
-
-from lamina.saving.errors import SaveError
+from lamina.saving.tensorfile import WeightsFile, _Reader, parse_weights
 from lamina.saving.values import LoadContext, parse_json
 
-__all__ = [
-    "Archive",
-    "TensorInfo",
-    "WeightsFile",
-    "atomic_write",
-    "open_weights_file",
-    "safetensors_header",
-    "write_safetensors",
-]
+__all__ = ["CONFIG", "ENTRIES", "METADATA", "WEIGHTS", "Archive", "atomic_write", "zip_entry"]
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.safetensors"
 ENTRIES = (CONFIG, METADATA, WEIGHTS)
 MAX_JSON_BYTES = 64 << 20
-MAX_HEADER_BYTES = 100 << 20
 MAX_RATIO = 100
 """Largest uncompressed/compressed size ratio accepted for a deflated entry (real JSON is
 about 5-10x; a decompression bomb is 1000x)."""
 
-DTYPES: dict[str, torch.dtype] = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-    "C64": torch.complex64,
-    "F8_E4M3": torch.float8_e4m3fn,
-    "F8_E5M2": torch.float8_e5m2,
-}
-for _name, _dtype in (("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64")):
-    if isinstance(getattr(torch, _dtype, None), torch.dtype):
-        DTYPES[_name] = getattr(torch, _dtype)
-DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 
 
@@ -97,252 +59,11 @@ def atomic_write(path: str) -> Iterator[IO[bytes]]:
             os.close(dir_descriptor)
 
 
-def safetensors_header(
-    tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None
-) -> tuple[bytes, int]:
-    """The header (length prefix included) of the safetensors file of `tensors`, and the
-    file's total size. Tensors are laid out largest element size first, as the safetensors
-    library does, so every tensor's data stays aligned for zero-copy readers."""
-    header: dict[str, Any] = {}
-    offset = 0
-    for name, tensor in _layout(tensors):
-        if tensor.dtype not in DTYPE_NAMES:
-            raise SaveError(
-                f"weight '{name}' has dtype {tensor.dtype}, which safetensors cannot store; "
-                f"cast it to one of {sorted(str(d).removeprefix('torch.') for d in DTYPE_NAMES)}."
-            )
-        nbytes = tensor.numel() * tensor.element_size()
-        header[name] = {
-            "dtype": DTYPE_NAMES[tensor.dtype],
-            "shape": list(tensor.shape),
-            "data_offsets": [offset, offset + nbytes],
-        }
-        offset += nbytes
-    if metadata:
-        header["__metadata__"] = dict(metadata)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    prefix = len(text).to_bytes(8, "little") + text
-    return prefix, len(prefix) + offset
-
-
-def _layout(tensors: Mapping[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
-    return sorted(tensors.items(), key=lambda item: -item[1].element_size())
-
-
-def write_safetensors(
-    write: Callable[[Any], Any], tensors: Mapping[str, torch.Tensor], header: bytes
-) -> None:
-    """Stream the safetensors file of `tensors` (contiguous CPU tensors, see
-    `weights.tensors_for_saving`) to `write`, straight from the tensors' memory.
-
-    This is the safetensors format byte for byte (tests read it back with the safetensors
-    library); it is written here rather than with `safetensors.torch.save`, which first builds
-    the whole file as one `bytes` object and takes 3x as long.
-    """
-    write(header)
-    for _, tensor in _layout(tensors):
-        if tensor.numel():
-            write(tensor.reshape(-1).view(torch.uint8).numpy().data)
-
-
 def zip_entry(name: str, *, compress: bool) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     info.external_attr = 0o644 << 16
     return info
-
-
-# ------------------------------------------------------------------------------ weights
-@dataclass(frozen=True)
-class TensorInfo:
-    """One tensor in a safetensors header; offsets are relative to the data section."""
-
-    name: str
-    dtype: torch.dtype
-    shape: tuple[int, ...]
-    begin: int
-    end: int
-
-    @property
-    def numel(self) -> int:
-        return math.prod(self.shape)
-
-
-class _Reader:
-    """Reads byte ranges of a file (or of bytes in memory) into given buffers."""
-
-    def __init__(
-        self, handle: IO[bytes] | None, data: bytes | None, offset: int, size: int
-    ) -> None:
-        self.handle, self.data, self.offset, self.size = handle, data, offset, size
-
-    def read(self, start: int, length: int) -> bytes:
-        buffer = bytearray(length)
-        self.readinto(start, memoryview(buffer))
-        return bytes(buffer)
-
-    def readinto(self, start: int, target: memoryview) -> None:
-        length = target.nbytes
-        if self.data is not None:
-            target[:] = memoryview(self.data)[start : start + length]
-            return
-        assert self.handle is not None
-        self.handle.seek(self.offset + start)
-        done = 0
-        while done < length:
-            count = self.handle.readinto(target[done:])  # type: ignore[attr-defined]
-            if not count:
-                raise EOFError(f"the file ends {length - done} bytes early")
-            done += count
-
-
-@dataclass
-class WeightsFile:
-    """A checked safetensors header and a way to read its tensors.
-
-    Attributes:
-        tensors: the tensors' names, dtypes, shapes and offsets, in file order.
-        metadata: the header's string metadata.
-    """
-
-    tensors: dict[str, TensorInfo]
-    metadata: dict[str, str]
-    reader: _Reader
-    data_start: int
-    crc: int | None
-    ctx: LoadContext
-    what: str
-
-    def read(
-        self, wanted: set[str] | None = None, *, stop: threading.Event | None = None
-    ) -> dict[str, torch.Tensor]:
-        """Read the tensors named in `wanted` (all by default) into fresh CPU tensors.
-
-        When the file has a CRC (a zip entry), every byte is read and checked; the CRC runs
-        on a second thread (zlib releases the GIL), overlapping with the reads. Setting `stop`
-        (from another thread) ends the reading early with an empty result.
-        """
-        out: dict[str, torch.Tensor] = {}
-        checked = self.crc is not None
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            crc = pool.submit(zlib.crc32, self.reader.read(0, self.data_start)) if checked else None
-            try:
-                for info in self.tensors.values():
-                    if stop is not None and stop.is_set():
-                        return {}
-                    if wanted is not None and info.name not in wanted and not checked:
-                        continue
-                    tensor = torch.empty(info.shape, dtype=info.dtype)
-                    if info.end > info.begin:
-                        view = tensor.reshape(-1).view(torch.uint8).numpy().data
-                        self.reader.readinto(self.data_start + info.begin, view)
-                        if crc is not None:
-                            crc = pool.submit(_chain_crc, view, crc)
-                    if wanted is None or info.name in wanted:
-                        out[info.name] = tensor
-            except (OSError, EOFError) as error:
-                raise self.ctx.error(f"{self.what}: reading tensor data failed: {error}.") from None
-            total = crc.result() if crc is not None else None
-        if total is not None and total != self.crc:
-            raise self.ctx.error(
-                f"{self.what} is corrupt: its CRC-32 is {total:08x}, the archive says "
-                f"{self.crc:08x}. The file was damaged after it was written."
-            )
-        for name, tensor in out.items():
-            if tensor.dtype == torch.bool:
-                # Bytes other than 0 and 1 are not valid bools: normalize them.
-                out[name] = tensor.view(torch.uint8) != 0
-        return out
-
-
-def _chain_crc(view: memoryview, previous: concurrent.futures.Future[int]) -> int:
-    # One worker runs these in order, so `previous` is always done.
-    return zlib.crc32(view, previous.result())
-
-
-def parse_weights(
-    reader: _Reader, size: int, crc: int | None, ctx: LoadContext, what: str
-) -> WeightsFile:
-    """Check a safetensors header completely before any tensor is allocated."""
-    if size < 8:
-        raise ctx.error(f"{what} is truncated: {size} bytes, not even a header length.")
-    try:
-        length = int.from_bytes(reader.read(0, 8), "little")
-        if length > min(size - 8, MAX_HEADER_BYTES):
-            raise ctx.error(
-                f"{what}: the header claims {length} bytes, but only {size - 8} follow "
-                "(truncated or not a safetensors file)."
-            )
-        raw = reader.read(8, length)
-    except (OSError, EOFError) as error:
-        raise ctx.error(f"{what}: reading the header failed: {error}.") from None
-    header = parse_json(raw, f"{what} header", ctx)
-    if not isinstance(header, dict):
-        raise ctx.error(f"{what}: the header must be a JSON object.")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-    ):
-        raise ctx.error(f"{what}: __metadata__ must map strings to strings.")
-    data_size = size - 8 - length
-    tensors: list[TensorInfo] = []
-    for name, spec in header.items():
-        tensors.append(_tensor_info(name, spec, data_size, ctx, what))
-    tensors.sort(key=lambda t: (t.begin, t.end))
-    position = 0
-    for info in tensors:
-        if info.begin != position:
-            raise ctx.error(
-                f"{what}: tensor '{info.name[:80]}' starts at byte {info.begin} of the data, "
-                f"expected {position} (tensors overlap or leave a gap)."
-            )
-        position = info.end
-    if position != data_size:
-        raise ctx.error(
-            f"{what}: the tensors cover {position} bytes, but the data section has {data_size}."
-        )
-    return WeightsFile({t.name: t for t in tensors}, metadata, reader, 8 + length, crc, ctx, what)
-
-
-def _tensor_info(name: Any, spec: Any, data_size: int, ctx: LoadContext, what: str) -> TensorInfo:
-    where = f"{what}: tensor '{str(name)[:80]}'"
-    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
-        raise ctx.error(f"{where} needs exactly 'dtype', 'shape' and 'data_offsets'.")
-    dtype = DTYPES.get(spec["dtype"]) if isinstance(spec["dtype"], str) else None
-    if dtype is None:
-        raise ctx.error(
-            f"{where} has dtype {str(spec['dtype'])[:20]!r}; expected one of {sorted(DTYPES)}."
-        )
-    shape, offsets = spec["shape"], spec["data_offsets"]
-    if (
-        not isinstance(shape, list)
-        or len(shape) > 32
-        or not all(type(d) is int and d >= 0 for d in shape)
-    ):
-        raise ctx.error(f"{where} has a bad shape {str(shape)[:60]}.")
-    if (
-        not isinstance(offsets, list)
-        or len(offsets) != 2
-        or not all(type(o) is int for o in offsets)
-        or not 0 <= offsets[0] <= offsets[1] <= data_size
-    ):
-        raise ctx.error(
-            f"{where} has data_offsets {str(offsets)[:60]} outside the {data_size}-byte data."
-        )
-    nbytes = math.prod(shape) * dtype.itemsize
-    if offsets[1] - offsets[0] != nbytes:
-        raise ctx.error(
-            f"{where}: shape {tuple(shape)} of {spec['dtype']} needs {nbytes} bytes, the "
-            f"offsets give {offsets[1] - offsets[0]}."
-        )
-    return TensorInfo(name, dtype, tuple(shape), offsets[0], offsets[1])
-
-
-def open_weights_file(handle: IO[bytes], ctx: LoadContext) -> WeightsFile:
-    """A standalone `.safetensors` file (from `save_weights` or `safetensors.save_file`)."""
-    size = os.fstat(handle.fileno()).st_size
-    return parse_weights(_Reader(handle, None, 0, size), size, None, ctx, "the weights file")
 
 
 # ------------------------------------------------------------------------------ the zip

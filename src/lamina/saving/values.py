@@ -151,7 +151,7 @@ def decode_value(value: Any, ctx: LoadContext, owner: str, depth: int = 0) -> An
     if tag == FUNCTION:
         return _decode_function(body, ctx, owner)
     if tag == LAYER:
-        from lamina.saving.graph import deserialize_layer
+        from lamina.saving.rebuild import deserialize_layer
 
         return deserialize_layer(body, ctx)
     return _decode_leaf(tag, value, ctx, owner, depth)

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lamina.saving.archive import DTYPE_NAMES, WeightsFile
 from lamina.saving.errors import WeightsMismatchError
+from lamina.saving.tensorfile import DTYPE_NAMES, WeightsFile
 from lamina.saving.values import LoadContext, decode_value, encode_value
 
 __all__ = ["apply_weights", "copy_weights", "match_weights", "model_state", "tensors_for_saving"]

@@ -1,0 +1,137 @@
+"""`inspect_file`: what a `.lamina` file holds and how its functions would load, without
+building the model or running anything in it (what `lamina inspect` prints)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from lamina.saving.archive import METADATA, Archive
+from lamina.saving.model_io import _context, _read_config
+from lamina.saving.values import FUNCTION, LAYER
+from lamina.saving.weights import OPTIMIZER
+
+__all__ = ["FileReport", "FunctionReport", "LayerReport", "inspect_file"]
+
+
+@dataclass
+class FunctionReport:
+    """A function stored in a file: whose, which config field, and how it would load."""
+
+    layer: str
+    field: str
+    name: str
+    loads: str
+
+
+@dataclass
+class LayerReport:
+    """One layer of a file's model (nested layers are named `outer.inner`)."""
+
+    name: str
+    class_name: str
+    params: int
+
+
+@dataclass
+class FileReport:
+    """What `inspect_file` found; `str(report)` is the text `lamina inspect` prints."""
+
+    path: str
+    format_version: int
+    lamina_version: str
+    metadata: dict[str, Any]
+    model_class: str
+    model_name: str
+    layers: list[LayerReport] = field(default_factory=list)
+    param_count: int = 0
+    functions: list[FunctionReport] = field(default_factory=list)
+    compiled: bool = False
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.path}: lamina model file, format {self.format_version}, written by "
+            f"lamina {self.lamina_version}"
+            + (f" on {self.metadata['saved_at']}" if "saved_at" in self.metadata else ""),
+            f"model '{self.model_name}' ({self.model_class}): {len(self.layers)} layers, "
+            f"{self.param_count:,} parameters" + (", compiled" if self.compiled else ""),
+        ]
+        width = max((len(layer.name) for layer in self.layers), default=0)
+        for layer in self.layers:
+            lines.append(f"  {layer.name:<{width}}  {layer.class_name:<16} {layer.params:>12,}")
+        if self.functions:
+            lines.append("functions:")
+            for fn in self.functions:
+                lines.append(f"  {fn.layer}.{fn.field}: {fn.name} -- {fn.loads}")
+        else:
+            lines.append("functions: none")
+        return "\n".join(lines)
+
+
+def inspect_file(path: str | os.PathLike[str]) -> FileReport:
+    """Describe a `.lamina` file without building the model or running anything in it:
+    format, layers, parameter count, and each function with how it would load (`registered`,
+    `safe expression`, `needs trust (...)`).
+
+    Raises:
+        LoadError: naming the file, for a file that is not a valid lamina file.
+    """
+    from lamina.saving.functions import describe_function, function_label
+
+    source = os.fspath(path)
+    ctx = _context(source, None, True, ())
+    with open(source, "rb") as handle:
+        archive = Archive(handle, ctx)
+        config = _read_config(archive, ctx)
+        metadata = archive.read_json(METADATA)
+        weights = archive.weights()
+    sizes = {k: info.numel for k, info in weights.tensors.items() if not k.startswith(OPTIMIZER)}
+    entry = config["model"]
+    report = FileReport(
+        path=source,
+        format_version=config["format_version"],
+        lamina_version=str(config.get("lamina_version", "?")),
+        metadata=metadata if isinstance(metadata, dict) else {},
+        model_class=str(entry.get("class_name")),
+        model_name=str((entry.get("config") or {}).get("name", "?")),
+        param_count=sum(sizes.values()),
+        compiled="compile_config" in config,
+    )
+
+    def visit_layers(model_entry: dict[str, Any], prefix: str) -> None:
+        body = model_entry.get("config") or {}
+        entries = body.get("layers") if isinstance(body, dict) else None
+        for layer_entry in entries if isinstance(entries, list) else []:
+            if not isinstance(layer_entry, dict) or not isinstance(layer_entry.get("config"), dict):
+                continue
+            name = f"{prefix}{layer_entry['config'].get('name', '?')}"
+            params = sum(n for k, n in sizes.items() if k.startswith(f"{name}."))
+            report.layers.append(LayerReport(name, str(layer_entry.get("class_name")), params))
+            if layer_entry.get("class_name") in ("Functional", "Sequential"):
+                visit_layers(layer_entry, f"{name}.")
+            else:
+                visit_functions(layer_entry["config"], name, "")
+
+    def visit_functions(value: Any, layer: str, where: str) -> None:
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                visit_functions(item, layer, f"{where}[{i}]")
+        elif isinstance(value, dict):
+            if FUNCTION in value:
+                body = value[FUNCTION]
+                report.functions.append(
+                    FunctionReport(
+                        layer, where or "?", function_label(body), describe_function(body)
+                    )
+                )
+                return
+            if LAYER in value:
+                return
+            for key, item in value.items():
+                # Encoding tags (`__tuple__`, ...) are not part of the field's name.
+                inner = where if key.startswith("__") else f"{where}.{key}".lstrip(".")
+                visit_functions(item, layer, inner)
+
+    visit_layers(entry, "")
+    return report
