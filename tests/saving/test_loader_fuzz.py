@@ -3,7 +3,9 @@ give a model or one of lamina's own errors, quickly; never another exception or 
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ OWN_ERRORS = (LoadError, FunctionDeserializationError)
 SECONDS = 10.0
 
 FOLDER = Path(tempfile.mkdtemp(prefix="lamina-fuzz-"))
+atexit.register(shutil.rmtree, FOLDER, ignore_errors=True)
 VALID = reference_file(FOLDER).read_bytes()
 ENTRIES = read_entries(FOLDER / "reference.lamina")
 WEIGHTS_AT = VALID.find(ENTRIES["model.safetensors"])
