@@ -366,7 +366,14 @@ BOUNDED: list[tuple[str, str, Any, str]] = [
         "doubling-list",
         "def f(x):\n    y = [1]\n    for i in range(64):\n        y = y + y\n    return y\n",
         1,
-        "concatenating sequences",
+        "a sequence grew past",
+    ),
+    (
+        "extending-list",
+        "def f(x):\n    y = []\n    for i in range(10**6):\n        y += range(10**6)\n"
+        "    return y\n",
+        1,
+        "a sequence grew past",
     ),
     (
         "squaring-int",

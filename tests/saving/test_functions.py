@@ -10,6 +10,7 @@ import copy
 import functools
 import inspect
 import json
+import linecache
 import math
 import operator
 import os
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch import exp as texp
 
 import lamina.saving.functions as functions_module
-from lamina import ops
+from lamina import activations, ops
 from lamina import ops as K
 from lamina.saving import registry
 from lamina.saving.functions import (
@@ -265,6 +266,27 @@ def test_known_by_name_torch_functional_and_lamina_ops() -> None:
     config, loaded = roundtrip(ops.exp)
     assert config["path"] == "lamina.ops.exp"
     assert loaded is ops.exp
+    config, loaded = roundtrip(activations.gelu)
+    assert (config["path"], loaded) == ("lamina.activations.gelu", activations.gelu)
+    config, loaded = roundtrip(functools.partial(ops.random.normal, stddev=0.5))
+    assert config["func"]["path"] == "lamina.ops.random.normal"
+    assert describe_function(config) == "registered"
+
+
+def test_notebook_cells_are_saved_from_their_source() -> None:
+    # IPython compiles each cell under a made-up file name and puts its lines in linecache.
+    cell = "import torch\n\ndef cell_fn(x, scale=2):\n    return torch.tanh(x) * scale\n"
+    filename = "<ipython-input-7-0123456789ab>"
+    linecache.cache[filename] = (len(cell), None, cell.splitlines(True), filename)
+    try:
+        namespace: dict[str, Any] = {"__name__": "__main__"}
+        exec(compile(cell, filename, "exec"), namespace)
+        config, loaded = roundtrip(namespace["cell_fn"])
+    finally:
+        del linecache.cache[filename]
+    assert (config["kind"], config["module"]) == ("expression", "__main__")
+    x = torch.randn(3)
+    assert torch.equal(loaded(x), torch.tanh(x) * 2)
 
 
 def test_registered_functions_and_missing_registration(clean_registry: None) -> None:

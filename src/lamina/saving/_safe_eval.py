@@ -238,23 +238,22 @@ def _imul(a: Any, b: Any) -> Any:
 _CONCATENABLE = frozenset((str, bytes, list, tuple))
 
 
-def _check_add(a: Any, b: Any) -> None:
-    # x = x + x doubles a list each loop iteration: 40 iterations exhaust memory.
-    if hasattr(b, "__len__") and len(a) + len(b) > MAX_SEQUENCE_LENGTH:
-        raise _limit(f"concatenating sequences exceeds {MAX_SEQUENCE_LENGTH} items")
+def _too_long(result: Any) -> Any:
+    # Checked after the fact: one step at most doubles a bounded sequence, but x = x + x in a
+    # loop would exhaust memory after 40 iterations.
+    if len(result) > MAX_SEQUENCE_LENGTH:
+        raise _limit(f"a sequence grew past {MAX_SEQUENCE_LENGTH} items")
+    return result
 
 
 def _add(a: Any, b: Any) -> Any:
-    if type(a) in _CONCATENABLE:
-        _check_add(a, b)
-    return a + b
+    result = a + b
+    return _too_long(result) if type(result) in _CONCATENABLE else result
 
 
 def _iadd(a: Any, b: Any) -> Any:
-    if type(a) in _CONCATENABLE:
-        _check_add(a, b)
     a += b
-    return a
+    return _too_long(a) if type(a) in _CONCATENABLE else a
 
 
 def _mod(a: Any, b: Any) -> Any:
@@ -383,10 +382,8 @@ def _binop(op: Callable[[Any, Any], Any], left: Fn, right: Fn, consts: dict[Fn, 
     if op is _add:
 
         def add(f: list[Any]) -> Any:
-            a, b = left(f), right(f)
-            if type(a) in _CONCATENABLE:
-                _check_add(a, b)
-            return a + b
+            result = left(f) + right(f)
+            return _too_long(result) if type(result) in _CONCATENABLE else result
 
         return add
     if op is _mul:

@@ -494,8 +494,8 @@ class _Saver:
                 except Refusal as refusal:
                     line = f"line {refusal.lineno} of {fn.__name__}: " if refusal.lineno else ""
                     reason = f"{line}{refusal.message} (defined at {found[2]})"
-                except FunctionDeserializationError as err:
-                    reason = str(err)
+                except FunctionDeserializationError as err:  # e.g. from a helper's config
+                    reason = str(err).split("\n", 1)[0]
         if self.importable(fn):
             return {
                 "kind": "module",
