@@ -13,7 +13,6 @@ import concurrent.futures
 import json
 import math
 import os
-import threading
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -166,14 +165,12 @@ class WeightsFile:
     ctx: LoadContext
     what: str
 
-    def read(
-        self, wanted: set[str] | None = None, *, stop: threading.Event | None = None
-    ) -> dict[str, torch.Tensor]:
+    def read(self, wanted: set[str] | None = None) -> dict[str, torch.Tensor]:
         """Read the tensors named in `wanted` (all by default) into fresh CPU tensors.
 
         When the file has a CRC (a zip entry), every byte is read and checked; the CRC runs
-        on a second thread (zlib releases the GIL), overlapping with the reads. Setting `stop`
-        (from another thread) ends the reading early with an empty result.
+        on a second thread (zlib releases the GIL), overlapping with the reads, which matters
+        most when the file comes from disk rather than the page cache.
         """
         out: dict[str, torch.Tensor] = {}
         checked = self.crc is not None
@@ -181,8 +178,6 @@ class WeightsFile:
             crc = pool.submit(zlib.crc32, self.reader.read(0, self.data_start)) if checked else None
             try:
                 for info in self.tensors.values():
-                    if stop is not None and stop.is_set():
-                        return {}
                     if wanted is not None and info.name not in wanted and not checked:
                         continue
                     tensor = torch.empty(info.shape, dtype=info.dtype)
