@@ -317,3 +317,10 @@ def test_summary_expand_nested_and_sequential_columns() -> None:
     Sequential([Input(shape=(2,)), Dense(3)]).summary(print_fn=lines.append, line_length=60)
     assert "Connected to" not in "\n".join(lines) and max(map(len, lines)) <= 60
     assert "Total params: 9 (36.00 B)" in "\n".join(lines)
+
+
+def test_sequential_parameters_are_visible_before_any_call() -> None:
+    model = Sequential([Input(shape=(4,)), Dense(3)])
+    assert model.count_params() == 15 and len(list(model.parameters())) == 2
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert sum(p.numel() for p in optimizer.param_groups[0]["params"]) == 15

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
 Initializer = Callable[[tuple[int, ...], torch.dtype], torch.Tensor]
 
 __all__ = [
+    "Constant",
     "constant",
     "get",
     "glorot_normal",
@@ -27,6 +29,7 @@ __all__ = [
     "orthogonal",
     "random_normal",
     "random_uniform",
+    "serialize",
     "zeros",
 ]
 
@@ -107,31 +110,68 @@ def random_uniform(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -
     return _uniform(shape, dtype, 0.05)
 
 
-def constant(value: float) -> Initializer:
-    """An initializer filling every entry with `value`."""
+class Constant:
+    """An initializer filling every entry with `value`; its config is `{"value": value}`.
 
-    def init(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return torch.full(shape, float(value), dtype=dtype)
+    Example:
+        >>> from lamina import initializers
+        >>> initializers.Constant(0.5)((2,))
+        tensor([0.5000, 0.5000])
+    """
 
-    init.__name__ = f"constant({value})"
-    return init
+    def __init__(self, value: float = 0.0) -> None:
+        self.value = float(value)
+
+    def __call__(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.full(shape, self.value, dtype=dtype)
+
+    def get_config(self) -> dict[str, float]:
+        return {"value": self.value}
+
+    def __repr__(self) -> str:
+        return f"Constant({self.value})"
+
+
+constant = Constant
 
 
 _BY_NAME: dict[str, Initializer] = {
-    name: globals()[name] for name in __all__ if name not in ("constant", "get")
+    name: globals()[name]
+    for name in __all__
+    if name not in ("Constant", "constant", "get", "serialize")
 }
+_CLASSES = {"Constant": Constant}
 
 
-def get(identifier: str | Initializer | None) -> Initializer:
-    """An initializer from its name or itself; `None` gives zeros."""
+def get(identifier: str | dict[str, Any] | Initializer | None) -> Initializer:
+    """An initializer from its name, its `serialize()` dict, or itself; `None` gives zeros."""
     if identifier is None:
         return zeros
+    if isinstance(identifier, dict):
+        cls = _CLASSES.get(identifier.get("class_name", ""))
+        if cls is None:
+            raise ValueError(
+                f"Unknown initializer class {identifier.get('class_name')!r}; expected one of "
+                f"{sorted(_CLASSES)}."
+            )
+        return cls(**identifier.get("config", {}))
     if callable(identifier):
         return identifier
     try:
         return _BY_NAME[identifier]
     except KeyError:
         raise ValueError(
-            f"Unknown initializer {identifier!r}; expected one of {sorted(_BY_NAME)} or a "
-            "function (shape, dtype) -> tensor."
+            f"Unknown initializer {identifier!r}; expected one of {sorted(_BY_NAME)}, a "
+            "Constant(value), or a function (shape, dtype) -> tensor."
         ) from None
+
+
+def serialize(initializer: str | Initializer) -> str | dict[str, Any] | Initializer:
+    """A config form: the name of a built-in, `{"class_name", "config"}` for a class
+    instance, or the function itself (which saving stores as a function)."""
+    if isinstance(initializer, Constant):
+        return {"class_name": "Constant", "config": initializer.get_config()}
+    for name, fn in _BY_NAME.items():
+        if fn is initializer:
+            return name
+    return initializer

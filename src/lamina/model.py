@@ -483,6 +483,8 @@ class Sequential(Model):
             self._stack_input = self._stack_output = Input(shape=layer._input_shape_arg)
             self._functional = True
         self._stack.append(layer)
+        # Registered at once, so parameters() and an optimizer made now see its weights.
+        self._modules[layer.name] = layer
         if self._stack_output is not None:
             self._stack_output = layer(self._stack_output)
             if not isinstance(self._stack_output, SymbolicTensor):
@@ -491,8 +493,6 @@ class Sequential(Model):
                     "each layer of a Sequential must return one tensor."
                 )
             self._dirty = True
-        else:
-            self._modules[layer.name] = layer
 
     def pop(self) -> Layer:
         """Remove and return the last layer."""

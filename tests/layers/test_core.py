@@ -176,3 +176,21 @@ def test_repeat_vector() -> None:
         lambda x, layer: np.repeat(x[:, None, :], 3, axis=1),
         expected_shape=(None, 3, 4),
     )
+
+
+def test_constant_initializer_and_its_config() -> None:
+    from lamina import initializers
+
+    layer = Dense(2, kernel_initializer=initializers.Constant(0.5), bias_initializer="ones")
+    layer(Input(shape=(3,)))
+    kernel, bias = layer.get_weights()
+    np.testing.assert_array_equal(kernel, np.full((3, 2), 0.5))
+    np.testing.assert_array_equal(bias, np.ones(2))
+    config = layer.get_config()
+    assert config["kernel_initializer"] == {"class_name": "Constant", "config": {"value": 0.5}}
+    assert config["bias_initializer"] == "ones"
+    clone = Dense.from_config(config)
+    clone(Input(shape=(3,)))
+    np.testing.assert_array_equal(clone.get_weights()[0], kernel)
+    with pytest.raises(ValueError, match="Unknown initializer 'glorot'"):
+        Dense(2, kernel_initializer="glorot")

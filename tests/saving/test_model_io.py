@@ -555,3 +555,15 @@ def test_compiled_model_resumes_training_identically(tmp_path: Path) -> None:
     assert_same_weights(model, loaded)
     uncompiled = load_model(tmp_path / "model.lamina", compile=False)
     assert getattr(uncompiled, "_compile_config", None) is None
+
+
+def test_constant_initializer_round_trips(tmp_path) -> None:
+    from lamina import Input, Model, initializers, load_model
+    from lamina.layers import Dense
+
+    x = Input(shape=(3,))
+    model = Model(x, Dense(2, kernel_initializer=initializers.Constant(0.25))(x))
+    model.save(tmp_path / "constant.lamina")
+    loaded = load_model(tmp_path / "constant.lamina")
+    assert loaded.layers[1].kernel_initializer.value == 0.25
+    np.testing.assert_array_equal(loaded.get_weights()[0], np.full((3, 2), 0.25))

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina import activations
+from lamina import activations, initializers
 from lamina.layer import Layer, LayerError, _to_dtype, format_shape, unique_name
 from lamina.tensor import Node, Shape, SymbolicTensor
 
@@ -94,8 +94,8 @@ class Dense(Layer):
         activation: str | Callable[..., Any] | None = None,
         use_bias: bool = True,
         *,
-        kernel_initializer: str | Callable[..., Any] = "glorot_uniform",
-        bias_initializer: str | Callable[..., Any] = "zeros",
+        kernel_initializer: str | dict[str, Any] | Callable[..., Any] = "glorot_uniform",
+        bias_initializer: str | dict[str, Any] | Callable[..., Any] = "zeros",
         **kwargs: Any,
     ) -> None:
         if not isinstance(units, int) or units <= 0:
@@ -105,8 +105,8 @@ class Dense(Layer):
         self.activation = activations.get(activation)
         self._activate = None if self.activation is activations.linear else self.activation
         self.use_bias = use_bias
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -135,8 +135,8 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
         }
 
     def extra_repr(self) -> str:
