@@ -71,6 +71,8 @@ def test_shape_and_join_ops_match_numpy() -> None:
         ops.split(t, 3, axis=1)
     np.testing.assert_array_equal(ops.one_hot(torch.tensor([0, 2]), 3).numpy(), np.eye(3)[[0, 2]])
     assert ops.cast(t, "float64").dtype == torch.float64
+    with pytest.raises(ValueError, match="unknown dtype 'save'"):
+        ops.cast(t, "save")
 
 
 def test_shape_and_random_follow_the_tensor() -> None:

@@ -429,7 +429,12 @@ def flip(x: torch.Tensor, axis: Axis = None) -> torch.Tensor:
 @symbolic
 def cast(x: torch.Tensor, dtype: torch.dtype | str) -> torch.Tensor:
     """`x` converted to `dtype` (a torch dtype or its name)."""
-    return x.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
+    if isinstance(dtype, str):
+        named = getattr(torch, dtype, None)
+        if not isinstance(named, torch.dtype):
+            raise ValueError(f"cast: unknown dtype {dtype!r}; expected a torch dtype name.")
+        dtype = named
+    return x.to(dtype)
 
 
 @symbolic
