@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import html
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -360,19 +361,35 @@ class _DotWriter:
 def find_renderers() -> list[list[str]]:
     """The Graphviz programs to try, best first: the system `dot`, then `graphviz-pure`.
 
-    `graphviz-pure` is looked up beside the running Python first, so it is found even when its
-    environment's `bin` folder is not on PATH (a notebook kernel, `python -m`).
+    `graphviz-pure` is looked up through its installed package first, then beside the running
+    Python, so it is found even when its `bin` folder is not on PATH (a notebook kernel,
+    `python -m`, a virtual environment that sees it through system site-packages).
     """
     found: list[list[str]] = []
     dot = shutil.which("dot")
     if dot:
         found.append([dot])
-    exe = "graphviz-pure.exe" if os.name == "nt" else "graphviz-pure"
-    beside = Path(sysconfig.get_path("scripts")) / exe
-    pure = str(beside) if beside.is_file() else shutil.which("graphviz-pure")
+    pure = _graphviz_pure()
     if pure:
         found.append([pure])
     return found
+
+
+def _graphviz_pure() -> str | None:
+    exe = "graphviz-pure.exe" if os.name == "nt" else "graphviz-pure"
+    # The package's own record says where pip put the program, even when the running Python
+    # is a virtual environment that only sees it through system site-packages.
+    try:
+        files = importlib.metadata.distribution("graphviz-pure").files or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name == exe:
+            path = Path(str(file.locate())).resolve()
+            if path.is_file():
+                return str(path)
+    beside = Path(sysconfig.get_path("scripts")) / exe
+    return str(beside) if beside.is_file() else shutil.which("graphviz-pure")
 
 
 def render_dot(dot: str, fmt: str) -> bytes:
