@@ -312,11 +312,16 @@ def test_broken_system_dot_falls_back(
 def test_no_renderer_says_how_to_install(
     seed_model: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import importlib.metadata
     import shutil
     import sysconfig
 
+    def not_installed(name: str) -> None:
+        raise importlib.metadata.PackageNotFoundError(name)
+
     monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
     monkeypatch.setattr(sysconfig, "get_path", lambda *a, **k: str(tmp_path))
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
     with pytest.raises(PlotError, match="pip install graphviz-pure"):
         plot_model(seed_model, tmp_path / "m.png")
     assert not (tmp_path / "m.png").exists()
