@@ -181,3 +181,22 @@ def test_not_built_errors_say_why() -> None:
     assert opt.state_dict() == {"state": {}, "param_groups": []}
     with pytest.raises(ValueError, match="no trainable weights"):
         opt.build([])
+
+
+def test_fused_kernels_where_torch_has_them() -> None:
+    def built(
+        opt: optimizers.Optimizer, dtype: torch.dtype = torch.float32
+    ) -> torch.optim.Optimizer:
+        opt.build([torch.nn.Parameter(torch.zeros(3, dtype=dtype))])
+        assert opt.torch_optimizer is not None
+        return opt.torch_optimizer
+
+    for cls in (optimizers.Adam, optimizers.AdamW, optimizers.SGD, optimizers.Adagrad):
+        assert built(cls()).defaults["fused"] is True, cls
+    assert not built(optimizers.Adam(fused=False)).defaults["fused"]
+    assert not built(optimizers.Nadam()).defaults.get("fused")
+    # Same updates as the per-tensor loop, to float rounding.
+    fused = _run(_lamina(optimizers.Adam(learning_rate=0.1)), steps=20)
+    loop = _run(_lamina(optimizers.Adam(learning_rate=0.1, fused=False)), steps=20)
+    torch.testing.assert_close(fused, loop)
+    assert optimizers.Adam(fused=False).get_config()["fused"] is False
