@@ -45,8 +45,8 @@ def test_help_lists_commands(tmp_path: Path) -> None:
         assert command in done.stdout
 
 
-def test_demo_writes_the_seed_picture(tmp_path: Path) -> None:
-    done = run("-m", "lamina.cli", "demo", "--out", "out", cwd=tmp_path)
+def test_demo_runs_the_seed_examples_end_to_end(tmp_path: Path) -> None:
+    done = run("-m", "lamina.cli", "demo", "--out", "out", "--epochs", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     picture = tmp_path / "out" / "lambda.png"
     assert picture.read_bytes()[:8] == PNG_MAGIC
@@ -56,6 +56,20 @@ def test_demo_writes_the_seed_picture(tmp_path: Path) -> None:
     assert "[[[[1. 2.]]" in done.stdout and "[[4. 5.]]]]" in done.stdout
     assert str(picture.resolve().parent) in done.stdout and "lambda.png" in done.stdout
     assert "Traceback" not in done.stderr
+    # the VAE: trained on the shipped subset, with its two pictures
+    assert "training on 2000 Fashion-MNIST images" in done.stdout and "Epoch 2/2" in done.stdout
+    for name in ("vae_latent.png", "vae_decoded_grid.png"):
+        assert (tmp_path / "out" / name).read_bytes()[:8] == PNG_MAGIC
+    # both models saved and reloaded safely, their functions loading as safe expressions
+    assert "lambda.function: slice -- safe expression" in done.stdout
+    assert "sampling -- safe expression" in done.stdout
+    assert done.stdout.count("with safe_mode=True: predictions identical") == 2
+    assert (tmp_path / "out" / "vae.lamina").is_file()
+
+
+def test_demo_rejects_zero_epochs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--epochs", "0"]) == 1
+    assert "--epochs must be at least 1, received 0" in capsys.readouterr().err
 
 
 def test_failure_is_one_line_without_traceback(tmp_path: Path) -> None:
