@@ -15,7 +15,9 @@ flush-to-zero on, the product comes out as 0.
 Two limits, both PyTorch's: the flag lives in the CPU's control register of the calling
 thread (MXCSR on x86), so it covers the thread that runs ``fit`` (where the optimizer and
 autograd's CPU work run) but not worker threads that already exist; and on CPUs without the
-feature (non-x86) ``torch.set_flush_denormal`` returns False and nothing changes.
+feature (non-x86) ``torch.set_flush_denormal`` returns False and nothing changes. While the
+flag is on it also applies to plain Python float arithmetic on that thread (a callback
+computing ``1e-300 * 1e-20`` gets 0.0).
 
 Example:
     >>> from lamina.flush import denormals_flushed, flush_denormal

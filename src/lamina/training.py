@@ -173,6 +173,7 @@ class _Runner:
         self.loss: CompiledLoss = model.compiled_loss
         self.metrics: CompiledMetrics = model.compiled_metrics
         self.names: list[str] = []
+        self.loss._checked = False  # check this call's targets against the outputs once
 
     def _prepare(self) -> None:
         if not self.loss.built:
