@@ -324,3 +324,36 @@ def test_sequential_parameters_are_visible_before_any_call() -> None:
     assert model.count_params() == 15 and len(list(model.parameters())) == 2
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     assert sum(p.numel() for p in optimizer.param_groups[0]["params"]) == 15
+
+
+def test_losses_of_nested_layer_calls_are_collected_once_per_step() -> None:
+    class Penalized(Layer):
+        def call(self, inputs):
+            self.add_loss(inputs.abs().sum())
+            return inputs
+
+    class Block(Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = Penalized()
+
+        def call(self, inputs):
+            return self.inner(inputs) * 2  # a sublayer called through Layer.__call__
+
+    x = Input(shape=(2,))
+    block = Block()
+    model = Model(x, block(x))
+    for _ in range(3):
+        _, losses = model.call_with_losses(torch.ones(1, 2))
+    assert [loss.item() for loss in losses] == [2.0]
+    block(torch.full((1, 2), 3.0))
+    assert [loss.item() for loss in block.losses] == [6.0]
+
+
+def test_get_weights_returns_copies() -> None:
+    layer = Dense(2)
+    layer(torch.ones(1, 3))
+    kernel = layer.get_weights()[0]
+    with torch.no_grad():
+        layer.kernel.add_(1.0)
+    assert not np.allclose(kernel, layer.get_weights()[0])

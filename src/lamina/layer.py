@@ -30,8 +30,11 @@ from lamina.tensor import (
 )
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
+# Top-level calls (a user calling a layer or model, or one training step) are counted, so
+# that `add_loss` keeps only the losses of the latest one; calls made inside a call are not.
+_depth = 0
 _call_count = 0
-"""Counts top-level calls, so `Layer.losses` holds only the losses of the latest call."""
+_call_losses: list[torch.Tensor] = []
 
 
 def unique_name(base: str) -> str:
@@ -155,8 +158,18 @@ class Layer(nn.Module):
             return self._symbolic_call(inputs, *args, **kwargs)
         if not self.built:
             self._build_from_values(inputs)
-        global _call_count
+        global _depth, _call_count, _call_losses
+        if _depth:
+            return self._dispatch(inputs, *args, **kwargs)
+        _depth = 1
         _call_count += 1
+        _call_losses = []
+        try:
+            return self._dispatch(inputs, *args, **kwargs)
+        finally:
+            _depth = 0
+
+    def _dispatch(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if hooked(self) or global_hooks_active():
             return super().__call__(inputs, *args, **kwargs)
         return self.forward(inputs, *args, **kwargs)
@@ -368,8 +381,8 @@ class Layer(nn.Module):
         return [p for p in self.parameters() if not p.requires_grad]
 
     def get_weights(self) -> list[np.ndarray]:
-        """The weights as numpy arrays, in `weights` order and Keras's layout."""
-        return [p.detach().cpu().numpy() for p in self.weights]
+        """Copies of the weights as numpy arrays, in `weights` order and Keras's layout."""
+        return [p.detach().cpu().numpy().copy() for p in self.weights]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Load `weights` (as from `get_weights`), checking their number and shapes."""
@@ -403,6 +416,7 @@ class Layer(nn.Module):
         if self._eager_losses and self._eager_losses[0][0] != _call_count:
             self._eager_losses.clear()
         self._eager_losses.append((_call_count, value))
+        _call_losses.append(value)
 
     @property
     def losses(self) -> list[torch.Tensor]:
@@ -472,6 +486,23 @@ def _to_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if not isinstance(value, torch.dtype):
         raise ValueError(f"Unknown dtype {dtype!r}; expected a torch dtype or its name.")
     return value
+
+
+def run_collecting_losses(run: Callable[[], Any]) -> tuple[Any, list[torch.Tensor]]:
+    """Run `run()` as one top-level call; return its result and the losses that layers
+    added with `add_loss` during it. Inside another call, it joins that call instead."""
+    global _depth, _call_count, _call_losses
+    if _depth:
+        before = len(_call_losses)
+        return run(), _call_losses[before:]
+    _depth = 1
+    _call_count += 1
+    _call_losses = []
+    try:
+        result = run()
+    finally:
+        _depth = 0
+    return result, list(_call_losses)
 
 
 try:  # torch's global hook tables; if they move, every call goes through nn.Module.__call__

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lamina.layer import Layer, LayerError, unique_name
+from lamina.layer import Layer, LayerError, run_collecting_losses, unique_name
 from lamina.layers.core import InputLayer
 from lamina.plan import Step, run_plan, topological_nodes
 from lamina.tensor import Input, Node, SymbolicTensor, flatten, map_structure
@@ -211,14 +211,12 @@ class Model(Layer):
         if self._dirty:
             self._rebuild_graph()
         if not self._functional:
-            outputs = self(inputs, training=training)
-            return outputs, self.losses
-        _next_call()
+            return run_collecting_losses(lambda: self(inputs, training=training))
         values = self._values_from(inputs)
-        run_plan(self._loss_plan, values, training)
+        _, layer_losses = run_collecting_losses(lambda: run_plan(self._loss_plan, values, training))
         losses = [values[i] for i in self._loss_ids]
         losses = [loss if loss.ndim == 0 else loss.mean() for loss in losses]
-        return self._pack_outputs(values), losses + self.losses
+        return self._pack_outputs(values), losses + layer_losses
 
     def _rebuild_graph(self) -> None:
         """Bring a graph that was edited (`Sequential.add`) up to date."""
@@ -424,13 +422,6 @@ def flatten_shapes(shapes: Any) -> list[tuple[int | None, ...]]:
     if isinstance(shapes, dict):
         shapes = list(shapes.values())
     return [s for item in shapes for s in flatten_shapes(item)]
-
-
-def _next_call() -> int:
-    from lamina import layer as layer_module
-
-    layer_module._call_count += 1
-    return layer_module._call_count
 
 
 class Sequential(Model):
