@@ -195,3 +195,24 @@ def test_serialize_round_trip_through_json() -> None:
         losses.deserialize(config)
     restored = losses.deserialize(config, custom_objects={"custom": custom})
     assert isinstance(restored, losses.LossFunctionWrapper) and restored.fn is custom
+
+
+def test_deserialize_unknown_class_or_function_says_how_to_register() -> None:
+    from lamina import losses as losses_module
+    from lamina import metrics as metrics_module
+
+    with pytest.raises(ValueError, match=r"Loss class 'Mystery' is not known; pass custom_objects"):
+        losses_module.deserialize({"class_name": "Mystery", "config": {}})
+    with pytest.raises(
+        ValueError, match=r"Metric function 'mine' is not known.*register_serializable"
+    ):
+        metrics_module.deserialize({"class_name": "function", "config": {"function": "mine"}})
+
+    def mine(y_true, y_pred):
+        return (y_true - y_pred).abs().mean(-1)
+
+    loss = losses_module.deserialize(
+        {"class_name": "function", "config": {"function": "mine"}}, custom_objects={"mine": mine}
+    )
+    y_true, y_pred = torch.zeros(2, 3), torch.ones(2, 3)
+    assert float(loss(y_true, y_pred)) == 1.0

@@ -757,27 +757,16 @@ def deserialize(config: Any, *, custom_objects: dict[str, Any] | None = None) ->
         return None
     if isinstance(config, str):
         return get(config, custom_objects=custom_objects)
-    class_name, options = config["class_name"], dict(config.get("config", {}))
-    if class_name in _CLASSES:
-        return _CLASSES[class_name].from_config(options)
-    from lamina.saving.registry import get_registered_object
+    from lamina.saving.registry import deserialize_object
 
-    if class_name == "function":
-        key = options.pop("function")
-        fn = get_registered_object(key, custom_objects) or _NAMED_FUNCTIONS.get(key)
-        if fn is None:
-            raise ValueError(
-                f"Loss function {key!r} is not known; pass custom_objects={{{key!r}: fn}} or "
-                "register it with lamina.saving.register_serializable()."
-            )
-        return LossFunctionWrapper(fn, **options)
-    cls = get_registered_object(class_name, custom_objects)
-    if cls is None:
-        raise ValueError(
-            f"Loss class {class_name!r} is not known; pass custom_objects={{{class_name!r}: "
-            "cls}} or register it with lamina.saving.register_serializable()."
-        )
-    return cls.from_config(options)  # type: ignore[no-any-return]
+    return deserialize_object(  # type: ignore[no-any-return]
+        config,
+        kind="Loss",
+        builtins=_CLASSES,
+        wrap_function=LossFunctionWrapper,
+        named_functions=_NAMED_FUNCTIONS,
+        custom_objects=custom_objects,
+    )
 
 
 _NAMED_FUNCTIONS = {fn.__name__: fn for fn in _FUNCTIONS}

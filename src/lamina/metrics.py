@@ -627,24 +627,12 @@ def deserialize(config: Any, *, custom_objects: dict[str, Any] | None = None) ->
     """The metric (or metric name) that `serialize` described."""
     if isinstance(config, str):
         return config
-    class_name, options = config["class_name"], dict(config.get("config", {}))
-    if class_name in _CLASSES:
-        return _CLASSES[class_name].from_config(options)
-    from lamina.saving.registry import get_registered_object
+    from lamina.saving.registry import deserialize_object
 
-    if class_name == "function":
-        key = options.pop("function")
-        fn = get_registered_object(key, custom_objects)
-        if fn is None:
-            raise ValueError(
-                f"Metric function {key!r} is not known; pass custom_objects={{{key!r}: fn}} "
-                "or register it with lamina.saving.register_serializable()."
-            )
-        return MeanMetricWrapper(fn, **options)
-    cls = get_registered_object(class_name, custom_objects)
-    if cls is None:
-        raise ValueError(
-            f"Metric class {class_name!r} is not known; pass custom_objects="
-            f"{{{class_name!r}: cls}} or register it with lamina.saving.register_serializable()."
-        )
-    return cls.from_config(options)
+    return deserialize_object(
+        config,
+        kind="Metric",
+        builtins=_CLASSES,
+        wrap_function=MeanMetricWrapper,
+        custom_objects=custom_objects,
+    )

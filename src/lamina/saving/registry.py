@@ -163,6 +163,50 @@ def get_registered_object(key: str, custom_objects: Mapping[str, Any] | None = N
     return _GLOBAL_CUSTOM_OBJECTS.get(key)
 
 
+def deserialize_object(
+    config: Mapping[str, Any],
+    *,
+    kind: str,
+    builtins: Mapping[str, Any],
+    wrap_function: Callable[..., Any],
+    named_functions: Mapping[str, Callable[..., Any]] | None = None,
+    custom_objects: Mapping[str, Any] | None = None,
+) -> Any:
+    """Rebuild a loss or metric from its `{"class_name", "config"}` form.
+
+    A built-in class name is rebuilt with `from_config`; `"function"` wraps a registered (or
+    named built-in) function with `wrap_function(fn, **options)`; any other class name must be
+    registered or given in `custom_objects`.
+
+    Args:
+        config: `{"class_name": ..., "config": {...}}`.
+        kind: what is being rebuilt, for messages (`"Loss"`, `"Metric"`).
+        builtins: lamina's own classes by name.
+        wrap_function: builds the object around a plain function.
+        named_functions: lamina's own functions by name.
+        custom_objects: objects to try first.
+    """
+    class_name, options = config["class_name"], dict(config.get("config", {}))
+    if class_name in builtins:
+        return builtins[class_name].from_config(options)
+    hint = "or register it with lamina.saving.register_serializable()."
+    if class_name == "function":
+        key = options.pop("function")
+        fn = get_registered_object(key, custom_objects) or (named_functions or {}).get(key)
+        if fn is None:
+            raise ValueError(
+                f"{kind} function {key!r} is not known; pass custom_objects={{{key!r}: fn}} {hint}"
+            )
+        return wrap_function(fn, **options)
+    cls = get_registered_object(class_name, custom_objects)
+    if cls is None:
+        raise ValueError(
+            f"{kind} class {class_name!r} is not known; pass custom_objects="
+            f"{{{class_name!r}: cls}} {hint}"
+        )
+    return cls.from_config(options)
+
+
 def find_registered(module: str, qualname: str) -> Any | None:
     """Returns a registered object defined as ``module.qualname``, if one is registered.
 
