@@ -14,9 +14,13 @@ from lamina.layer import clear_session as clear_session
 from lamina.plot import model_to_dot as model_to_dot
 from lamina.plot import plot_model as plot_model
 
+plot = plot_model
+"""Keras 1's name (`keras.utils.visualize_util.plot`), so the seed's `plot(model, ...)` runs."""
+
 __all__ = [
     "clear_session",
     "model_to_dot",
+    "plot",
     "plot_history",
     "plot_image_grid",
     "plot_latent_space",

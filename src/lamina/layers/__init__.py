@@ -28,6 +28,7 @@ from lamina.layers.merging import merge as merge
 from lamina.layers.merging import minimum as minimum
 from lamina.layers.merging import multiply as multiply
 from lamina.layers.merging import subtract as subtract
+from lamina.tensor import Input as Input
 
 __all__ = [
     "Activation",
@@ -38,6 +39,7 @@ __all__ = [
     "Dot",
     "Dropout",
     "Flatten",
+    "Input",
     "InputLayer",
     "Lambda",
     "Layer",
