@@ -63,15 +63,17 @@ def format_shape(shape: Any) -> str:
     return "[" + ", ".join(format_shape(s) for s in shape) + "]"
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1024)
 def _accepted_keywords(fn: Callable[..., Any]) -> frozenset[str]:
+    """The parameter names `fn` declares; `training`/`mask` are passed only when named, as in
+    Keras (a `**kwargs` catch-all does not count)."""
+    if isinstance(fn, nn.Module):
+        fn = fn.forward
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return frozenset()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return frozenset({"training", "mask", "**"})
-    return frozenset(p.name for p in params)
+    return frozenset(p.name for p in params if p.kind is not p.VAR_KEYWORD)
 
 
 class LayerError(ValueError):
@@ -296,7 +298,13 @@ class Layer(nn.Module):
         values = map_structure(placeholder, inputs)
         if not meta:
             return self.forward(values, **kwargs)
-        state = {k: v.to("meta") for k, v in (*self.named_parameters(), *self.named_buffers())}
+        # Every path to a tensor, aliases included (a module registered twice): functional_call
+        # must swap and restore each of them, or the real tensors could stay on meta.
+        named = (
+            *self.named_parameters(remove_duplicate=False),
+            *self.named_buffers(remove_duplicate=False),
+        )
+        state = {k: v.to("meta") for k, v in named}
         with torch.device("meta"):
             return torch.func.functional_call(self, state, (values,), kwargs, strict=False)
 

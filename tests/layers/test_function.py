@@ -205,3 +205,37 @@ def test_dense_inside_lambda_via_closure_trains() -> None:
     y = Lambda(lambda t: dense(t) * 2)(x)
     model = Model(x, y)
     assert len(model.trainable_weights) == 2
+
+
+def test_torch_modules_as_layers_in_a_sequential() -> None:
+    from lamina import Sequential
+
+    linear = torch.nn.Linear(3, 2)
+    model = Sequential([Input(shape=(4,)), Dense(3), torch.nn.ReLU(), linear])
+    assert model.count_params() == 15 + 8 and len(model.trainable_weights) == 4
+    x = torch.randn(5, 4)
+    first = model.layers[0]
+    expected = linear(torch.relu(x @ first.kernel + first.bias))
+    torch.testing.assert_close(model(x), expected)
+    assert linear.weight.device.type == "cpu"
+
+
+def test_a_module_reached_twice_stays_on_its_device_through_shape_inference() -> None:
+    dense = Dense(3)
+    x = Input(shape=(3,))
+    inner = Model(x, Lambda(lambda t: dense(t) * 2)(dense(x)))  # dense: a layer and a capture
+    assert inner(Input(shape=(3,))).shape == (None, 3)  # shape inference over the whole model
+    assert dense.kernel.device.type == "cpu"
+    data = torch.randn(2, 3)
+    torch.testing.assert_close(inner(data), dense(dense(data)) * 2)
+
+
+def test_training_is_passed_only_when_named() -> None:
+    def catch_all(x, **kwargs):
+        assert not kwargs, kwargs
+        return x
+
+    layer = Lambda(catch_all)
+    assert layer(Input(shape=(2,))).shape == (None, 2)
+    x = Input(shape=(2,))
+    Model(x, layer(x))(torch.ones(1, 2), training=True)

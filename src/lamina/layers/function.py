@@ -337,6 +337,7 @@ class Lambda(Layer):
         return map_structure(substitute, self.arguments)
 
     def _track_captured(self, function: Callable[..., Any]) -> None:
+        # A module given as the function is already registered, as the `function` attribute.
         found: dict[str, Any] = {}
         bound = getattr(function, "__self__", None)
         if isinstance(bound, nn.Module):
