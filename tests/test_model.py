@@ -357,3 +357,18 @@ def test_get_weights_returns_copies() -> None:
     with torch.no_grad():
         layer.kernel.add_(1.0)
     assert not np.allclose(kernel, layer.get_weights()[0])
+
+
+def test_subclassed_model_without_training_argument_trains() -> None:
+    class Net(Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    net = Net()
+    net.compile(optimizer="sgd", loss="mse")
+    history = net.fit(np.ones((8, 3)), np.zeros((8, 2)), epochs=2, verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]

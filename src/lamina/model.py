@@ -13,7 +13,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from lamina.layer import Layer, LayerError, run_collecting_losses, unique_name
+from lamina.layer import (
+    Layer,
+    LayerError,
+    _accepted_keywords,
+    run_collecting_losses,
+    unique_name,
+)
 from lamina.layers.core import InputLayer
 from lamina.plan import Step, run_plan, topological_nodes
 from lamina.tensor import Input, Node, SymbolicTensor, flatten, map_structure
@@ -197,10 +203,10 @@ class Model(Layer):
     def forward(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         if self._dirty:
             self._rebuild_graph()
-        if not self._functional:
-            return (
-                self.call(inputs, training=training) if training is not None else self.call(inputs)
-            )
+        if not self._functional:  # a subclass: its own call, given training= if it names it
+            if training is not None and "training" in _accepted_keywords(type(self).call):
+                return self.call(inputs, training=training)
+            return self.call(inputs)
         values = self._values_from(inputs)
         run_plan(self._plan, values, training)
         return self._pack_outputs(values)
