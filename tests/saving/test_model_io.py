@@ -567,3 +567,21 @@ def test_constant_initializer_round_trips(tmp_path) -> None:
     loaded = load_model(tmp_path / "constant.lamina")
     assert loaded.layers[1].kernel_initializer.value == 0.25
     np.testing.assert_array_equal(loaded.get_weights()[0], np.full((3, 2), 0.25))
+
+
+def test_weights_entry_crc_matches_zipfile(tmp_path) -> None:
+    import zipfile
+    import zlib
+
+    from lamina import Input, Model
+    from lamina.layers import Dense
+
+    x = Input(shape=(64,))
+    model = Model(x, Dense(300)(Dense(500)(x)))
+    model.save(tmp_path / "m.lamina")
+    with zipfile.ZipFile(tmp_path / "m.lamina") as archive:
+        assert archive.testzip() is None  # zipfile re-reads every entry against its CRC
+        info = archive.getinfo("model.safetensors")
+        data = archive.read(info)
+    assert info.compress_type == zipfile.ZIP_STORED and info.file_size == len(data)
+    assert zlib.crc32(data) == info.CRC

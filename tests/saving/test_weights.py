@@ -189,16 +189,17 @@ def test_tensors_for_saving_separates_views_of_one_storage() -> None:
 def test_a_write_that_fails_midway_leaves_the_old_file(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lamina.saving import model_io
+    from lamina.saving import model_io, tensorfile
 
     path = tmp_path / ("w.safetensors" if kind == "weights" else "m.lamina")
     path.write_bytes(b"old")
 
-    def half_then_fail(write, tensors, header):  # type: ignore[no-untyped-def]
-        write(header)
+    def half_then_fail(tensors, header):  # type: ignore[no-untyped-def]
+        yield header
         raise OSError("disk full")
 
-    monkeypatch.setattr(model_io, "write_safetensors", half_then_fail)
+    monkeypatch.setattr(model_io, "safetensors_chunks", half_then_fail)
+    monkeypatch.setattr(tensorfile, "safetensors_chunks", half_then_fail)
     model = mlp()
     with pytest.raises(OSError, match="disk full"):
         model.save_weights(path) if kind == "weights" else model.save(path)

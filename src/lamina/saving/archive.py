@@ -7,12 +7,14 @@ compression, declared size against the archive's, then its actual size and CRC),
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import secrets
 import struct
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from lamina.saving.tensorfile import WeightsFile, _Reader, parse_weights
@@ -57,6 +59,35 @@ def atomic_write(path: str) -> Iterator[IO[bytes]]:
             os.fsync(dir_descriptor)
         finally:
             os.close(dir_descriptor)
+
+
+def write_stored(entry: IO[bytes], chunks: Iterable[Any]) -> None:
+    """Write the bytes of a stored (uncompressed) zip entry opened with `ZipFile.open(.., "w")`,
+    computing its CRC-32 on a second thread while the main one writes.
+
+    zipfile computes the CRC and writes one after the other; both release the GIL, so
+    overlapping them saves most of the CRC's cost (about 10 ms per 40 MB). This uses three
+    attributes of zipfile's entry writer (`_fileobj`, `_file_size`, `_crc`), unchanged since
+    Python 3.6; where they are missing it falls back to plain writes.
+    """
+    raw = getattr(entry, "_fileobj", None)
+    if raw is None or not all(hasattr(entry, a) for a in ("_file_size", "_crc")):
+        for chunk in chunks:
+            entry.write(chunk)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        crc: concurrent.futures.Future[int] | None = None
+        for chunk in chunks:
+            view = memoryview(chunk)
+            crc = pool.submit(_chain_crc, view, crc)
+            raw.write(view)
+            entry._file_size += view.nbytes  # type: ignore[attr-defined]
+        entry._crc = crc.result() if crc is not None else 0  # type: ignore[attr-defined]
+
+
+def _chain_crc(view: memoryview, previous: concurrent.futures.Future[int] | None) -> int:
+    # One worker runs these in order, so `previous` is always done.
+    return zlib.crc32(view, previous.result() if previous is not None else 0)
 
 
 def zip_entry(name: str, *, compress: bool) -> zipfile.ZipInfo:

@@ -31,13 +31,22 @@ from typing import Any
 import torch
 
 from lamina.saving import registry
-from lamina.saving.archive import CONFIG, METADATA, WEIGHTS, Archive, atomic_write, zip_entry
+from lamina.saving.archive import (
+    CONFIG,
+    METADATA,
+    WEIGHTS,
+    Archive,
+    atomic_write,
+    write_stored,
+    zip_entry,
+)
 from lamina.saving.errors import LoadError, SaveError, UnknownClassError
 from lamina.saving.graph import FORMAT_VERSION, builtin_classes, serialize_layer
 from lamina.saving.rebuild import build_model, check_format_version
 from lamina.saving.tensorfile import (
     WeightsFile,
     open_weights_file,
+    safetensors_chunks,
     safetensors_header,
     write_safetensors,
 )
@@ -126,7 +135,7 @@ def save_model(model: Any, filepath: str | os.PathLike[str], *, overwrite: bool 
         info = zip_entry(WEIGHTS, compress=False)
         info.file_size = weights_size
         with archive.open(info, "w", force_zip64=info.file_size > zipfile.ZIP64_LIMIT) as entry:
-            write_safetensors(entry.write, tensors, header)
+            write_stored(entry, safetensors_chunks(tensors, header))
 
 
 def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

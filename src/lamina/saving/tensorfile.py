@@ -14,7 +14,7 @@ import json
 import math
 import os
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "WeightsFile",
     "open_weights_file",
     "parse_weights",
+    "safetensors_chunks",
     "safetensors_header",
     "write_safetensors",
 ]
@@ -89,20 +90,26 @@ def _layout(tensors: Mapping[str, torch.Tensor]) -> list[tuple[str, torch.Tensor
     return sorted(tensors.items(), key=lambda item: -item[1].element_size())
 
 
+def safetensors_chunks(tensors: Mapping[str, torch.Tensor], header: bytes) -> Iterator[Any]:
+    """The safetensors file of `tensors` (contiguous CPU tensors, see
+    `weights.tensors_for_saving`) as buffers: the header, then each tensor's own memory.
+
+    This is the safetensors format byte for byte (tests read it back with the safetensors
+    library); it is streamed here rather than built with `safetensors.torch.save`, which first
+    makes the whole file one `bytes` object and takes 3x as long.
+    """
+    yield header
+    for _, tensor in _layout(tensors):
+        if tensor.numel():
+            yield tensor.reshape(-1).view(torch.uint8).numpy().data
+
+
 def write_safetensors(
     write: Callable[[Any], Any], tensors: Mapping[str, torch.Tensor], header: bytes
 ) -> None:
-    """Stream the safetensors file of `tensors` (contiguous CPU tensors, see
-    `weights.tensors_for_saving`) to `write`, straight from the tensors' memory.
-
-    This is the safetensors format byte for byte (tests read it back with the safetensors
-    library); it is written here rather than with `safetensors.torch.save`, which first builds
-    the whole file as one `bytes` object and takes 3x as long.
-    """
-    write(header)
-    for _, tensor in _layout(tensors):
-        if tensor.numel():
-            write(tensor.reshape(-1).view(torch.uint8).numpy().data)
+    """Stream the safetensors file of `tensors` to `write` (see `safetensors_chunks`)."""
+    for chunk in safetensors_chunks(tensors, header):
+        write(chunk)
 
 
 @dataclass(frozen=True)
