@@ -184,6 +184,16 @@ class Layer(nn.Module):
         return _accepted_keywords(type(self).call)
 
     def _symbolic_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.record_call(inputs, args, kwargs)
+
+    def record_call(
+        self, inputs: Any, args: tuple[Any, ...], kwargs: dict[str, Any], specs: Any = None
+    ) -> Any:
+        """Build the layer if needed and record a node on symbolic `inputs`.
+
+        `specs`, when given, are the output shapes and dtypes already known (a structure of
+        `Spec`, as a saved file stores them); the layer is then not run to infer them.
+        """
         if args:
             raise LayerError(
                 f"{type(self).__name__} '{self.name}': extra positional arguments are not "
@@ -201,8 +211,9 @@ class Layer(nn.Module):
             self._build_from_shapes(shapes)
         else:
             self.check_input_shape(shapes)
-        specs = self._infer_output_specs(inputs, kwargs)
-        self._check_output_spec(shapes, specs)
+        if specs is None:
+            specs = self._infer_output_specs(inputs, kwargs)
+            self._check_output_spec(shapes, specs)
         node = Node(self, inputs, None, kwargs)
         leaves = flatten(specs)
         outputs = [

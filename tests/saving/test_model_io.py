@@ -585,3 +585,48 @@ def test_weights_entry_crc_matches_zipfile(tmp_path) -> None:
         data = archive.read(info)
     assert info.compress_type == zipfile.ZIP_STORED and info.file_size == len(data)
     assert zlib.crc32(data) == info.CRC
+
+
+def test_loading_uses_the_stored_output_specs_instead_of_running_layers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = seed_vae()
+    config = model.get_config()
+    lambda_entry = next(e for e in config["layers"] if e["class_name"] == "Lambda")
+    assert lambda_entry["inbound_nodes"][0]["outputs"] == ["spec", [None, 2], "float32"]
+    model.save(tmp_path / "vae.lamina")
+
+    def never(self, inputs, kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError(f"{self.name} was run to infer its shapes")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Layer, "_infer_output_specs", never)
+        loaded = lamina.load_model(tmp_path / "vae.lamina")
+    assert [t.shape for t in loaded.outputs] == [(None, 784)]
+    assert loaded.get_layer(lambda_entry["config"]["name"]).output.shape == (None, 2)
+    data = np.random.default_rng(0).random((4, 784)).astype(np.float32)
+    torch.manual_seed(0)
+    expected = model.predict(data, verbose=0)
+    torch.manual_seed(0)
+    np.testing.assert_allclose(loaded.predict(data, verbose=0), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [None, ["spec", [None, "x"], "float32"], ["spec", [None, 2], "os.system"], {"set": []}, 7],
+)
+def test_missing_or_malformed_output_specs_fall_back_to_inference(outputs: Any) -> None:
+    model = seed_slice_model()
+    config = model.get_config()
+    for entry in config["layers"]:
+        for node in entry.get("inbound_nodes", []):
+            if outputs is None:
+                node.pop("outputs")
+            else:
+                node["outputs"] = outputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the seed's declared output_shape warns on inference
+        rebuilt = Model.from_config(config)
+    assert rebuilt.output_shape == (None, 4, 1, 2)
+    x = np.array([[[1, 2], [2, 3], [3, 4], [4, 5]]], dtype=np.float32)
+    np.testing.assert_array_equal(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -127,7 +127,11 @@ def _functional_config(model: Any) -> dict[str, Any]:
         entry = serialize_layer(layer)
         owner = f"{type(layer).__name__} '{layer.name}'"
         entry["inbound_nodes"] = [
-            {"inputs": _encode_struct(n.inputs, ref), "kwargs": encode_value(n.kwargs, owner)}
+            {
+                "inputs": _encode_struct(n.inputs, ref),
+                "kwargs": encode_value(n.kwargs, owner),
+                "outputs": encode_specs(n.outputs),
+            }
             for n in own_nodes[layer.name]
             if n.flat_inputs
         ]
@@ -204,3 +208,15 @@ def model_to_json(model: Layer, **json_kwargs: Any) -> str:
     entry = serialize_layer(model)
     document = {"format_version": FORMAT_VERSION, "lamina_version": __version__, **entry}
     return json.dumps(document, **json_kwargs)
+
+
+def encode_specs(structure: Any) -> Any:
+    """A node's output shapes and dtypes, so loading need not run each layer to infer them:
+    `["spec", shape, dtype]` per tensor, in `{"list": [...]}` / `{"tuple": [...]}` /
+    `{"dict": [[key, value], ...]}` containers."""
+    if isinstance(structure, SymbolicTensor):
+        return ["spec", list(structure.shape), str(structure.dtype).removeprefix("torch.")]
+    if isinstance(structure, dict):
+        return {"dict": [[key, encode_specs(value)] for key, value in structure.items()]}
+    kind = "tuple" if isinstance(structure, tuple) else "list"
+    return {kind: [encode_specs(value) for value in structure]}

@@ -14,12 +14,14 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from lamina.layer import Layer
+import torch
+
+from lamina.layer import Layer, Spec
 from lamina.saving import registry
 from lamina.saving.errors import LoadError, UnknownClassError
 from lamina.saving.functions import FunctionDeserializationError
 from lamina.saving.graph import FORMAT_VERSION, TENSOR, builtin_classes
-from lamina.saving.values import LoadContext, check_depth, decode_value, parse_json
+from lamina.saving.values import _DTYPES, LoadContext, check_depth, decode_value, parse_json
 from lamina.tensor import SymbolicTensor, flatten
 
 __all__ = [
@@ -370,8 +372,12 @@ def _run_node(
     kwargs = decode_value(node.get("kwargs", {}), ctx, where)
     if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
         raise ctx.error(f"{where}: 'kwargs' must be a dict with string keys.")
+    specs = decode_specs(node.get("outputs"))
     try:
-        result = layer(inputs, **kwargs)
+        if specs is None:
+            result = layer(inputs, **kwargs)
+        else:
+            result = layer.record_call(inputs, (), kwargs, specs)
     except (LoadError, FunctionDeserializationError):
         raise
     except Exception as error:
@@ -423,3 +429,43 @@ def _decode_struct(
         f"{where}: expected a tensor reference {{'{TENSOR}': [layer, node, index]}} or a "
         f"list/tuple/dict of them, found {str(value)[:80]}."
     )
+
+
+_MAX_RANK = 64
+
+
+def decode_specs(value: Any) -> Any:
+    """The output specs `graph.encode_specs` stored, or None when absent or malformed (the
+    layer is then run to infer them, as for a file written before specs were stored).
+
+    Trusting them is safe: they only name shapes and dtypes; the weights are still checked
+    against the layers they build, and a wrong shape fails when the model runs.
+    """
+    try:
+        return _decode_specs(value)
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def _decode_specs(value: Any) -> Any:
+    if isinstance(value, list) and len(value) == 3 and value[0] == "spec":
+        _, shape, dtype = value
+        if not isinstance(shape, list) or len(shape) > _MAX_RANK:
+            raise ValueError("shape")
+        for dim in shape:
+            if dim is not None and (type(dim) is not int or not 0 <= dim < 1 << 48):
+                raise ValueError("dim")
+        if dtype not in _DTYPES:
+            raise ValueError("dtype")
+        return Spec(tuple(shape), getattr(torch, dtype))
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, items),) = value.items()
+        if not isinstance(items, list):
+            raise TypeError(kind)
+        if kind == "list":
+            return [_decode_specs(item) for item in items]
+        if kind == "tuple":
+            return tuple(_decode_specs(item) for item in items)
+        if kind == "dict":
+            return {str(key): _decode_specs(item) for key, item in items}
+    raise ValueError("not a spec structure")
