@@ -352,7 +352,20 @@ def _find_node(fn: types.FunctionType) -> tuple[ast.Lambda | ast.FunctionDef, st
             f"its source code is not available (file {filename!r}; functions made with exec or "
             f"eval, or typed into a plain interactive prompt, have none)"
         )
-    text = "".join(lines)
+    found = _locate(code, filename, "".join(lines))
+    if isinstance(found, str):
+        return found
+    node, source, where = found
+    return copy.deepcopy(node), source, where  # callers may change the tree
+
+
+@functools.lru_cache(maxsize=256)
+def _locate(
+    code: types.CodeType, filename: str, text: str
+) -> tuple[ast.Lambda | ast.FunctionDef, str, str] | str:
+    # Cached: finding a function walks its whole file's tree, which dominates saving a model
+    # whose functions live in a long module; the file's text is part of the key, so an edited
+    # file is searched again.
     tree = _parse_file(filename, text)
     if tree is None:
         return f"its file {filename!r} does not parse any more"
