@@ -372,3 +372,10 @@ def test_subclassed_model_without_training_argument_trains() -> None:
     net.compile(optimizer="sgd", loss="mse")
     history = net.fit(np.ones((8, 3)), np.zeros((8, 2)), epochs=2, verbose=0)
     assert history.history["loss"][1] < history.history["loss"][0]
+
+
+def test_torch_compile_traces_a_model() -> None:
+    model, reference = mlp()
+    compiled = torch.compile(model, backend="eager")  # dynamo traces the plan; no C++ build
+    x = torch.randn(4, 6)
+    torch.testing.assert_close(compiled(x), reference(x))
