@@ -457,6 +457,10 @@ class Sequential(Model):
 
     def add(self, layer: Any) -> None:
         """Append a layer (or, first, an `Input`)."""
+        self._add(layer, None)
+
+    def _add(self, layer: Any, specs: Any) -> None:
+        # `specs`: the layer's output spec when already known (a saved file stores it).
         if isinstance(layer, InputLayer):
             layer = layer.output
         if isinstance(layer, SymbolicTensor):
@@ -483,7 +487,10 @@ class Sequential(Model):
         # Registered at once, so parameters() and an optimizer made now see its weights.
         self._modules[layer.name] = layer
         if self._stack_output is not None:
-            self._stack_output = layer(self._stack_output)
+            if specs is None:
+                self._stack_output = layer(self._stack_output)
+            else:
+                self._stack_output = layer.record_call(self._stack_output, (), {}, specs)
             if not isinstance(self._stack_output, SymbolicTensor):
                 raise ValueError(
                     f"Sequential '{self.name}': layer '{layer.name}' returned several outputs; "

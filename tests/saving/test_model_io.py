@@ -630,3 +630,23 @@ def test_missing_or_malformed_output_specs_fall_back_to_inference(outputs: Any) 
     assert rebuilt.output_shape == (None, 4, 1, 2)
     x = np.array([[[1, 2], [2, 3], [3, 4], [4, 5]]], dtype=np.float32)
     np.testing.assert_array_equal(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_sequential_loads_from_stored_specs_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = Sequential([Input(shape=(6,)), Dense(5, activation="relu"), Dense(4), Dense(3)])
+    model.pop()  # the chain is rebuilt: the stored specs must follow the live one
+    config = model.get_config()
+    assert config["outputs"] == [["spec", [None, 5], "float32"], ["spec", [None, 4], "float32"]]
+    model.save(tmp_path / "seq.lamina")
+
+    def never(self, inputs, kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError(f"{self.name} was run to infer its shapes")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Layer, "_infer_output_specs", never)
+        loaded = lamina.load_model(tmp_path / "seq.lamina")
+    x = np.random.default_rng(1).random((3, 6)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.output_shape == (None, 4)

@@ -166,12 +166,21 @@ def _encode_struct(structure: Any, ref: Callable[[SymbolicTensor], Any]) -> Any:
 
 def _sequential_config(model: Any) -> dict[str, Any]:
     source = model._stack_input
-    return {
+    config = {
         "name": model.name,
         "trainable": model.trainable,
         "input": source.node.layer.get_config() if source is not None else None,
         "layers": [serialize_layer(layer) for layer in model._stack],
     }
+    # The chain's output specs, walked back from the output, so loading need not run layers.
+    outputs: list[Any] = []
+    tensor = model._stack_output
+    while tensor is not None and tensor is not source and len(outputs) < len(model._stack):
+        outputs.append(encode_specs(tensor))
+        tensor = tensor.node.flat_inputs[0] if len(tensor.node.flat_inputs) == 1 else None
+    if source is not None and tensor is source and len(outputs) == len(model._stack):
+        config["outputs"] = outputs[::-1]
+    return config
 
 
 def model_config(model: Layer) -> dict[str, Any]:

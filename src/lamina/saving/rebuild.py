@@ -227,8 +227,11 @@ def _sequential_from_config(config: dict[str, Any], ctx: LoadContext, owner: str
             if not isinstance(source, dict) or not isinstance(source.get("name"), str):
                 raise TypeError(f"'input' must be an InputLayer config, found {str(source)[:60]}")
             model.add(InputLayer(**decode_value(source, ctx, owner)))
-        for entry in entries:
-            model.add(deserialize_layer(entry, ctx))
+        stored = config.get("outputs")
+        specs = stored if isinstance(stored, list) and len(stored) == len(entries) else []
+        for i, entry in enumerate(entries):
+            spec = decode_specs(specs[i]) if specs and source is not None else None
+            model._add(deserialize_layer(entry, ctx), spec)
     except (LoadError, FunctionDeserializationError):
         raise
     except Exception as error:
