@@ -10,6 +10,7 @@ are the names of the layers that produce them.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -280,21 +281,23 @@ def serialize_loss(spec: Any) -> Any:
 
 def deserialize_loss(spec: Any, custom_objects: dict[str, Any] | None = None) -> Any:
     """The `loss=` argument that `serialize_loss` described."""
-    if spec is None or isinstance(spec, str):
-        return spec
-    if isinstance(spec, dict) and "class_name" in spec:
-        return losses_module.deserialize(spec, custom_objects=custom_objects)
-    if isinstance(spec, dict):
-        return {k: deserialize_loss(v, custom_objects) for k, v in spec.items()}
-    return [deserialize_loss(v, custom_objects) for v in spec]
+    return _deserialize_nested(spec, losses_module.deserialize, custom_objects)
 
 
 def deserialize_metrics(spec: Any, custom_objects: dict[str, Any] | None = None) -> Any:
     """The `metrics=` argument that `CompiledMetrics.get_config` described."""
+    return _deserialize_nested(spec, metrics_module.deserialize, custom_objects)
+
+
+def _deserialize_nested(
+    spec: Any, deserialize: Callable[..., Any], custom_objects: dict[str, Any] | None
+) -> Any:
+    # Like `_map_nested`, but a dict with a "class_name" is one serialized object, not a
+    # per-output mapping.
     if spec is None or isinstance(spec, str):
         return spec
     if isinstance(spec, dict) and "class_name" in spec:
-        return metrics_module.deserialize(spec, custom_objects=custom_objects)
+        return deserialize(spec, custom_objects=custom_objects)
     if isinstance(spec, dict):
-        return {k: deserialize_metrics(v, custom_objects) for k, v in spec.items()}
-    return [deserialize_metrics(v, custom_objects) for v in spec]
+        return {k: _deserialize_nested(v, deserialize, custom_objects) for k, v in spec.items()}
+    return [_deserialize_nested(v, deserialize, custom_objects) for v in spec]
