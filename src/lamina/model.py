@@ -519,11 +519,7 @@ class Sequential(Model):
 
     def forward(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         if self._stack_input is None:
-            first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-            first = torch.as_tensor(first) if not isinstance(first, torch.Tensor) else first
-            self.add_input(tuple(first.shape[1:]), dtype=first.dtype)
-            if first.device.type != "meta":
-                self.to(first.device)
+            self._build_from_values(inputs)
         return super().forward(inputs, training=training)
 
     def build(self, input_shape: Any) -> None:
@@ -547,8 +543,11 @@ class Sequential(Model):
         return list(self._stack)
 
     def _build_from_values(self, inputs: Any) -> None:
+        # The first real batch gives the input's shape, dtype and the weights' device.
         if self._stack_input is None:
             first = flatten(inputs)[0]
             first = torch.as_tensor(first) if not isinstance(first, torch.Tensor) else first
             self.add_input(tuple(first.shape[1:]), dtype=first.dtype)
+            if first.device.type not in ("cpu", "meta"):
+                self.to(first.device)
         self.built = True
