@@ -2,7 +2,7 @@
 
     lamina summary FILE                 the summary table of a saved model
     lamina plot FILE -o OUT [options]   draw a saved model (png, svg, jpg, dot; pdf with Graphviz)
-    lamina inspect FILE                 format version, layers, parameters, how functions load
+    lamina inspect FILE [--verify]      format version, layers, parameters, how functions load
     lamina demo [--out DIR]             the seed's examples end to end, offline
 
 Exit codes scripts can trust: 0 success, 2 a usage error (argparse's), 1 any other failure.
@@ -94,7 +94,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         raise CommandError(
             "this lamina cannot inspect saved files: lamina.saving.inspect_file is missing."
         )
-    report = inspect_file(args.file)
+    report = inspect_file(args.file, verify=args.verify)
     if args.json:
         print(json.dumps(_plain(report), indent=2, default=str))
     elif isinstance(report, str) or type(report).__str__ is not object.__str__:
@@ -337,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     inspect.add_argument("file", metavar="FILE", help="a .lamina file")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    inspect.add_argument(
+        "--verify",
+        action="store_true",
+        help="also read every byte of the weights and check the archive's CRC-32",
+    )
     inspect.set_defaults(run=cmd_inspect)
 
     demo = commands.add_parser(

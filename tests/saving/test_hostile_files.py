@@ -12,7 +12,7 @@ import struct
 import warnings
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +44,18 @@ class Case:
     """(folder, reference file, sentinel path) -> the hostile file."""
     says: str
     """A fragment of the error message: why it was refused."""
+    load_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Options `load_model` needs to refuse it (a flipped bit needs `verify=True`)."""
 
 
 CASES: list[Case] = []
 
 
-def case(name: str, says: str) -> Callable[[Callable[[Path, Path, str], Path]], Any]:
+def case(
+    name: str, says: str, **load_kwargs: Any
+) -> Callable[[Callable[[Path, Path, str], Path]], Any]:
     def register(build: Callable[[Path, Path, str], Path]) -> Callable[[Path, Path, str], Path]:
-        CASES.append(Case(name, build, says))
+        CASES.append(Case(name, build, says, load_kwargs))
         return build
 
     return register
@@ -225,7 +229,7 @@ def _torch_save(folder: Path, ref: Path, sentinel: str) -> Path:
     return folder / "m.lamina"
 
 
-@case("weights-corrupted-crc", "CRC-32")
+@case("weights-corrupted-crc", "CRC-32", verify=True)
 def _crc(folder: Path, ref: Path, sentinel: str) -> Path:
     data = bytearray(ref.read_bytes())
     weights = read_entries(ref)["model.safetensors"]
@@ -540,7 +544,7 @@ def test_hostile_file_is_refused_and_nothing_runs(
     sentinel = tmp_path / "SENTINEL"
     path = hostile.build(tmp_path, reference, str(sentinel))
     with pytest.raises(REFUSED) as caught:
-        lamina.load_model(path)
+        lamina.load_model(path, **hostile.load_kwargs)
     message = str(caught.value)
     assert str(path) in message, message
     assert hostile.says in message, message
@@ -554,7 +558,7 @@ def test_inspecting_a_hostile_file_runs_nothing(
     sentinel = tmp_path / "SENTINEL"
     path = hostile.build(tmp_path, reference, str(sentinel))
     try:
-        report = inspect_file(path)
+        report = inspect_file(path, **hostile.load_kwargs)
     except LoadError as error:
         assert str(path) in str(error)
     else:
@@ -596,3 +600,29 @@ def test_decompression_bomb_is_refused_before_inflating(reference: Path, tmp_pat
     assert info.file_size > 1000 * info.compress_size
     with pytest.raises(LoadError, match="decompression bomb"):
         lamina.load_model(path)
+
+
+def test_a_flipped_bit_in_the_weights_is_found_only_when_verifying(
+    reference: Path, tmp_path: Path
+) -> None:
+    """As with `torch.load`, a default load checks the structure, not the CRC: the damaged
+    byte loads as is, and `verify=True` (or `inspect --verify`) refuses the file."""
+    path = _crc(tmp_path, reference, "")
+    good, bad = lamina.load_model(reference), lamina.load_model(path)
+    differing = [
+        name
+        for (name, a), b in zip(good.state_dict().items(), bad.state_dict().values())
+        if not torch.equal(a, b)
+    ]
+    assert len(differing) == 1
+    assert inspect_file(reference, verify=True).weights_verified
+    assert not inspect_file(path).weights_verified
+    with pytest.raises(LoadError, match="CRC-32") as caught:
+        inspect_file(path, verify=True)
+    assert str(path) in str(caught.value)
+    with pytest.raises(LoadError, match="CRC-32"):
+        good.load_weights(path, verify=True)
+    good.load_weights(path)  # unverified: the damaged value is taken as is
+    assert not torch.equal(
+        good.state_dict()[differing[0]], lamina.load_model(reference).state_dict()[differing[0]]
+    )

@@ -650,3 +650,87 @@ def test_sequential_loads_from_stored_specs_too(
     x = np.random.default_rng(1).random((3, 6)).astype(np.float32)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert loaded.output_shape == (None, 4)
+
+
+def _many_weights_model() -> Model:
+    """Weights of several dtypes and sizes, an empty one and a bool buffer among them (the
+    buffers are added by hand, so these models load with `load_weights`, not `load_model`)."""
+    x = Input(shape=(6,))
+    h = Dense(40, name="wide")(x)
+    model = Model(x, Concatenate()([h, Dense(3, name="out")(x)]))
+    out = model.get_layer("out")
+    out.register_buffer("mask", torch.tensor([True, False, True]))
+    out.register_buffer("steps", torch.arange(5, dtype=torch.int64))
+    out.register_buffer("none", torch.empty(0, 4))
+    out.register_buffer("scale", torch.tensor(0.5, dtype=torch.float64))
+    return model
+
+
+def _expected_state(model: Model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _no_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make mapping files fail (as on a file system without mmap): weights are read."""
+    import mmap
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("mmap refused for this test")
+
+    monkeypatch.setattr(mmap, "mmap", refuse)
+
+
+@pytest.mark.parametrize("how", ["mapped", "read", "short reads", "no preadv"])
+def test_weights_read_whatever_the_os_read_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    model = _many_weights_model()
+    expected = _expected_state(model)
+    model.save(tmp_path / "m.lamina")
+    if how != "mapped":
+        _no_mapping(monkeypatch)
+    if how == "no preadv":  # as on Windows: seek and readinto, tensor by tensor
+        monkeypatch.delattr(os, "preadv")
+    elif how == "short reads":  # the OS may return fewer bytes than asked, mid-buffer
+        real = os.preadv
+
+        def short(fd: int, buffers: list[Any], offset: int) -> int:
+            first = memoryview(buffers[0])
+            return real(fd, [first[: max(1, min(first.nbytes, 37))]], offset)
+
+        monkeypatch.setattr(os, "preadv", short)
+    loaded = _many_weights_model()  # fresh random weights, the buffers' values differ:
+    loaded.get_layer("out").mask.logical_not_()
+    loaded.get_layer("out").steps.zero_()
+    loaded.load_weights(tmp_path / "m.lamina", verify=True)
+    for name, value in loaded.state_dict().items():
+        assert torch.equal(value, expected[name]), name
+    assert loaded.state_dict()["out.mask"].dtype == torch.bool
+
+
+def test_load_weights_reads_only_what_the_model_takes(tmp_path: Path) -> None:
+    """strict=False with part of the file: the wanted tensors are read in separate runs."""
+    model = _many_weights_model()
+    model.save_weights(tmp_path / "w.safetensors")
+    reference = safetensors.torch.load_file(tmp_path / "w.safetensors")
+    x = Input(shape=(6,))
+    partial = Model(x, Dense(3, name="out")(x))
+    partial.load_weights(tmp_path / "w.safetensors", strict=False)
+    assert torch.equal(partial.get_layer("out").kernel, reference["out.kernel"])
+    assert torch.equal(partial.get_layer("out").bias, reference["out.bias"])
+
+
+def test_a_truncated_read_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _many_weights_model()
+    model.save(tmp_path / "m.lamina")
+    _no_mapping(monkeypatch)
+    real = os.preadv
+
+    def ends_after_the_header(fd: int, buffers: list[Any], offset: int) -> int:
+        wanted = sum(memoryview(b).nbytes for b in buffers)
+        return 0 if wanted > 1000 else real(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "preadv", ends_after_the_header)
+    with pytest.raises(LoadError, match="reading tensor data failed: the file ends") as caught:
+        _many_weights_model().load_weights(tmp_path / "m.lamina")
+    assert str(tmp_path / "m.lamina") in str(caught.value)

@@ -14,7 +14,7 @@ import torch
 from lamina import Input, Model, Sequential
 from lamina.layers import Dense, Layer
 from lamina.saving import SaveError, WeightsMismatchError, load_weights
-from lamina.saving.tensorfile import safetensors_header, write_safetensors
+from lamina.saving.tensorfile import safetensors_chunks, safetensors_header
 from lamina.saving.weights import tensors_for_saving
 
 
@@ -86,9 +86,7 @@ def test_writer_matches_the_safetensors_library_for_mixed_dtypes() -> None:
         "g": torch.tensor(7.0),
     }
     header, size = safetensors_header(tensors, {"k": "v"})
-    chunks: list[bytes] = []
-    write_safetensors(lambda b: chunks.append(bytes(b)), tensors, header)
-    blob = b"".join(chunks)
+    blob = b"".join(bytes(chunk) for chunk in safetensors_chunks(tensors, header))
     assert len(blob) == size
     loaded = safetensors.torch.load(blob)
     assert sorted(loaded) == sorted(tensors)

@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
+import functools
 import os
 import secrets
 import struct
+import sys
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from lamina.saving.tensorfile import WeightsFile, _Reader, parse_weights
 from lamina.saving.values import LoadContext, parse_json
 
-__all__ = ["CONFIG", "ENTRIES", "METADATA", "WEIGHTS", "Archive", "atomic_write", "zip_entry"]
+__all__ = [
+    "CONFIG",
+    "ENTRIES",
+    "METADATA",
+    "WEIGHTS",
+    "Archive",
+    "aligned_entry",
+    "atomic_write",
+    "stream",
+    "write_stored",
+    "zip_entry",
+]
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.safetensors"
 ENTRIES = (CONFIG, METADATA, WEIGHTS)
@@ -63,7 +77,7 @@ def atomic_write(path: str) -> Iterator[IO[bytes]]:
 
 def write_stored(entry: IO[bytes], chunks: Iterable[Any]) -> None:
     """Write the bytes of a stored (uncompressed) zip entry opened with `ZipFile.open(.., "w")`,
-    computing its CRC-32 on a second thread while the main one writes.
+    computing its CRC-32 on a second thread while the main one writes (see `stream`).
 
     zipfile computes the CRC and writes one after the other; both release the GIL, so
     overlapping them saves most of the CRC's cost (about 10 ms per 40 MB). This uses three
@@ -75,19 +89,100 @@ def write_stored(entry: IO[bytes], chunks: Iterable[Any]) -> None:
         for chunk in chunks:
             entry.write(chunk)
         return
+    size, crc = stream(raw, chunks, crc=True)
+    entry._file_size += size  # type: ignore[attr-defined]
+    entry._crc = crc  # type: ignore[attr-defined]
+
+
+def stream(handle: IO[bytes], chunks: Iterable[Any], *, crc: bool = False) -> tuple[int, int]:
+    """Write `chunks` (buffers) to the file `handle`; return the bytes written and, with
+    `crc`, their CRC-32 (computed on a second thread, overlapping with the writes).
+
+    On Linux, the disk write of each 8 MiB piece is started as soon as it is written
+    (`sync_file_range`, as databases do before a checkpoint's fsync), so `atomic_write`'s
+    final fsync waits for the last pieces only: about 6 ms less per 40 MB here.
+    """
+    writeback = _writeback_for(handle)
+    position = handle.tell() if writeback else 0
+    size = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        crc: concurrent.futures.Future[int] | None = None
+        checksum: concurrent.futures.Future[int] | None = None
         for chunk in chunks:
-            view = memoryview(chunk)
-            crc = pool.submit(_chain_crc, view, crc)
-            raw.write(view)
-            entry._file_size += view.nbytes  # type: ignore[attr-defined]
-        entry._crc = crc.result() if crc is not None else 0  # type: ignore[attr-defined]
+            view = memoryview(chunk).cast("B")
+            for start in range(0, view.nbytes, _PIECE):
+                piece = view[start : start + _PIECE]
+                if crc:
+                    checksum = pool.submit(_chain_crc, piece, checksum)
+                handle.write(piece)
+                if writeback is not None:
+                    handle.flush()
+                    writeback = writeback(position, piece.nbytes)
+                    position += piece.nbytes
+            size += view.nbytes
+        return size, checksum.result() if checksum is not None else 0
+
+
+_PIECE = 8 << 20
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _writeback_for(handle: IO[bytes]) -> Callable[[int, int], Any] | None:
+    """A function starting the disk write of a byte range of `handle` (returning itself, or
+    None once the file system refuses), or None where there is no such call."""
+    sync_file_range = _sync_file_range()
+    try:
+        descriptor = handle.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    if sync_file_range is None:
+        return None
+
+    def start_writing(offset: int, length: int) -> Callable[[int, int], Any] | None:
+        failed = sync_file_range(descriptor, offset, length, _SYNC_FILE_RANGE_WRITE) != 0
+        return None if failed else start_writing
+
+    return start_writing
+
+
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's `sync_file_range` (Python's `os` has no binding for it), or None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]
 
 
 def _chain_crc(view: memoryview, previous: concurrent.futures.Future[int] | None) -> int:
     # One worker runs these in order, so `previous` is always done.
     return zlib.crc32(view, previous.result() if previous is not None else 0)
+
+
+ALIGNMENT = 64
+_ALIGNMENT_EXTRA_ID = 0xD935  # the zip extra field Android's zipalign pads with
+
+
+def aligned_entry(name: str, size: int, position: int) -> tuple[zipfile.ZipInfo, bool]:
+    """A stored entry of `size` bytes whose local header starts at `position`, padded so
+    that its data starts on a 64-byte boundary of the file (so a reader that maps the file
+    can use the tensors' bytes in place, or copy them as aligned words); and whether it
+    must be written as zip64 (pass it as `ZipFile.open`'s `force_zip64`).
+
+    The padding is an extra field of the kind Android's zipalign writes (id 0xD935: the
+    alignment, then zeros), which zip readers skip.
+    """
+    info = zip_entry(name, compress=False)
+    info.file_size = size
+    zip64 = size * 1.05 > zipfile.ZIP64_LIMIT  # zipfile's own rule, made explicit
+    fixed = 30 + len(name.encode("utf-8")) + 6 + (20 if zip64 else 0)
+    padding = -(position + fixed) % ALIGNMENT
+    info.extra = struct.pack("<HHH", _ALIGNMENT_EXTRA_ID, 2 + padding, ALIGNMENT) + bytes(padding)
+    return info, zip64
 
 
 def zip_entry(name: str, *, compress: bool) -> zipfile.ZipInfo:

@@ -48,6 +48,8 @@ class FileReport:
     param_count: int = 0
     functions: list[FunctionReport] = field(default_factory=list)
     compiled: bool = False
+    weights_verified: bool = False
+    """Whether every byte of the weights was read and matched the archive's CRC-32."""
 
     def __str__(self) -> str:
         lines = [
@@ -56,6 +58,7 @@ class FileReport:
             + (f" on {self.metadata['saved_at']}" if "saved_at" in self.metadata else ""),
             f"model '{self.model_name}' ({self.model_class}): {len(self.layers)} layers, "
             f"{self.param_count:,} parameters" + (", compiled" if self.compiled else ""),
+            *(["weights: every byte read, CRC-32 matches"] if self.weights_verified else []),
         ]
         width = max((len(layer.name) for layer in self.layers), default=0)
         for layer in self.layers:
@@ -69,13 +72,19 @@ class FileReport:
         return "\n".join(lines)
 
 
-def inspect_file(path: str | os.PathLike[str]) -> FileReport:
+def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> FileReport:
     """Describe a `.lamina` file without building the model or running anything in it:
     format, layers, parameter count, and each function with how it would load (`registered`,
     `safe expression`, `needs trust (...)`).
 
+    Args:
+        path: the file.
+        verify: also read every byte of the weights and check them against the archive's
+            CRC-32 (`load_model` checks only the structure unless asked).
+
     Raises:
-        LoadError: naming the file, for a file that is not a valid lamina file.
+        LoadError: naming the file, for a file that is not a valid lamina file, or a
+            damaged one when `verify` is set.
     """
     from lamina.saving.functions import describe_function, function_label
 
@@ -86,6 +95,8 @@ def inspect_file(path: str | os.PathLike[str]) -> FileReport:
         config = _read_config(archive, ctx)
         metadata = archive.read_json(METADATA)
         weights = archive.weights()
+        if verify:
+            weights.read(verify=True)
     sizes = {k: info.numel for k, info in weights.tensors.items() if not k.startswith(OPTIMIZER)}
     entry = config["model"]
     report = FileReport(
@@ -97,6 +108,7 @@ def inspect_file(path: str | os.PathLike[str]) -> FileReport:
         model_name=str((entry.get("config") or {}).get("name", "?")),
         param_count=sum(sizes.values()),
         compiled="compile_config" in config,
+        weights_verified=verify and weights.crc is not None,
     )
 
     def visit_layers(model_entry: dict[str, Any], prefix: str) -> None:
