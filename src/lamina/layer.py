@@ -125,6 +125,7 @@ class Layer(nn.Module):
         self._dtype = _to_dtype(dtype) if dtype is not None else torch.get_default_dtype()
         self._inbound_nodes: list[Node] = []
         self._build_input_shape: Any = None
+        self._build_input_specs: Any = None
         self._eager_losses: list[tuple[int, torch.Tensor]] = []
         self._warned_output_shape = False
         if input_dim is not None and input_shape is None:
@@ -251,6 +252,11 @@ class Layer(nn.Module):
             return (None, *tuple(t.shape)[1:]) if isinstance(t, torch.Tensor) and t.ndim else ()
 
         self._build_from_shapes(map_structure(shape_of, inputs))
+        # What a saved subclassed model is called on again to rebuild its weights.
+        self._build_input_specs = map_structure(
+            lambda t: Spec(shape_of(t), t.dtype if isinstance(t, torch.Tensor) else torch.float32),
+            inputs,
+        )
         first = next((t for t in flatten(inputs) if isinstance(t, torch.Tensor)), None)
         if first is not None and first.device.type != "cpu":
             self.to(first.device)

@@ -375,11 +375,32 @@ class Model(Layer):
         custom_objects: dict[str, Any] | None = None,
         safe_mode: bool = True,
     ) -> Model:
-        """Rebuild a model from `get_config()`; see `lamina.saving.model_from_config`."""
+        """Rebuild a model from `get_config()`; see `lamina.saving.model_from_config`.
+
+        A subclass gets itself back: from a graph config (a functional subclass that keeps
+        `Model`'s `__init__`), or, when the config is not a graph (the subclass's own
+        `get_config()`), as `cls(**config)`, as in Keras.
+        """
         from lamina import saving
 
+        graph = isinstance(config, dict) and (
+            "layers" in config or {"class_name", "config"} <= set(config)
+        )
+        if cls not in (Model, Sequential) and not graph:
+            try:
+                return cls(**config)
+            except TypeError as error:
+                raise TypeError(
+                    f"{cls.__name__}.from_config: {cls.__name__}(**config) failed with config "
+                    f"keys {sorted(config)}: {error}. A Model subclass whose get_config() "
+                    "returns its own settings must accept them all in __init__ (or override "
+                    "from_config)."
+                ) from error
         return saving.model_from_config(  # type: ignore[no-any-return]
-            config, custom_objects=custom_objects, safe_mode=safe_mode
+            config,
+            custom_objects=custom_objects,
+            safe_mode=safe_mode,
+            model_class=None if cls in (Model, Sequential) else cls,
         )
 
     def to_json(self, **kwargs: Any) -> str:

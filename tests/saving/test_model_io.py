@@ -734,3 +734,130 @@ def test_a_truncated_read_names_the_file(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(LoadError, match="reading tensor data failed: the file ends") as caught:
         _many_weights_model().load_weights(tmp_path / "m.lamina")
     assert str(tmp_path / "m.lamina") in str(caught.value)
+
+
+# ------------------------------------------------------------------------------ Model subclasses
+@register_serializable(package="tests")
+class Scored(Model):
+    """A functional subclass: Model's own __init__, one extra method."""
+
+    def score(self, x: np.ndarray) -> float:
+        return float(self.predict(x, verbose=0).sum())
+
+
+class UnregisteredScored(Model):
+    pass
+
+
+@register_serializable(package="tests")
+class Stacked(Model):
+    """Builds its own graph in __init__ and describes itself by its arguments."""
+
+    def __init__(self, units: int = 4, depth: int = 2, **kwargs: Any) -> None:
+        x = Input(shape=(3,))
+        h = x
+        for _ in range(depth):
+            h = Dense(units, activation="relu")(h)
+        super().__init__(x, Dense(1)(h), **kwargs)
+        self.units, self.depth = units, depth
+
+    def get_config(self) -> dict[str, Any]:
+        return {"units": self.units, "depth": self.depth, "name": self.name}
+
+
+@register_serializable(package="tests")
+class Twice(Model):
+    """A subclassed model (call() is Python) that creates its weights on its first call."""
+
+    def __init__(self, units: int = 3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+        self.dense = Dense(units)
+
+    def call(self, inputs: Any) -> Any:
+        return self.dense(inputs.float()) * 2.0
+
+    def get_config(self) -> dict[str, Any]:
+        return {"units": self.units, "name": self.name}
+
+
+def test_functional_subclass_comes_back_as_itself(tmp_path: Path) -> None:
+    x = Input(shape=(3,))
+    model = Scored(x, Dense(2)(x), name="scored")
+    loaded = round_trip(model, tmp_path)
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert type(loaded) is Scored
+    assert loaded.score(data) == pytest.approx(model.score(data))
+    assert type(Scored.from_config(model.get_config())) is Scored
+
+
+def test_unregistered_functional_subclass_loads_as_a_plain_model_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    x = Input(shape=(3,))
+    model = UnregisteredScored(x, Dense(2)(x))
+    model.save(tmp_path / "m.lamina")
+    with pytest.warns(UserWarning, match=r"UnregisteredScored.*not registered.*plain Model"):
+        plain = load_model(tmp_path / "m.lamina")
+    assert type(plain) is Model
+    again = load_model(
+        tmp_path / "m.lamina", custom_objects={"UnregisteredScored": UnregisteredScored}
+    )
+    assert type(again) is UnregisteredScored
+    assert_same_weights(model, again)
+
+
+def test_subclass_with_its_own_config_is_rebuilt_by_its_constructor(tmp_path: Path) -> None:
+    model = Stacked(units=5, depth=3)
+    # Rebuilt in the same process, its layers get new names (dense_7, not dense_3): the
+    # weights are matched by position, each checked for shape and dtype.
+    loaded = round_trip(model, tmp_path)
+    assert type(loaded) is Stacked and (loaded.units, loaded.depth) == (5, 3)
+    assert [layer.name for layer in loaded.layers] != [layer.name for layer in model.layers]
+    data = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
+
+
+def test_subclass_rebuilt_differently_is_refused_by_shape(tmp_path: Path) -> None:
+    Stacked(units=5, depth=3).save(tmp_path / "m.lamina")
+    config = json.loads(zipfile.ZipFile(tmp_path / "m.lamina").read("config.json"))
+    config["model"]["config"]["units"] = 6
+    with zipfile.ZipFile(tmp_path / "m.lamina") as source:
+        entries = {name: source.read(name) for name in source.namelist()}
+    entries["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "changed.lamina", "w") as target:
+        for name, data in entries.items():
+            target.writestr(name, data)
+    with pytest.raises(LoadError, match=r"does not match the model.*\(3, 5\)"):
+        load_model(tmp_path / "changed.lamina")
+
+
+def test_subclassed_model_is_called_again_to_create_its_weights(tmp_path: Path) -> None:
+    model = Twice(units=4)
+    ints = torch.arange(10, dtype=torch.int64).reshape(2, 5)
+    model(ints)  # built on int64 inputs: the saved build config keeps the dtype
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.ones((8, 5), np.int64), np.zeros((8, 4), np.float32), epochs=1, verbose=0)
+    loaded = round_trip(model, tmp_path)
+    assert type(loaded) is Twice and loaded.units == 4
+    torch.testing.assert_close(loaded(ints), model(ints))
+    before = torch.get_rng_state()
+    load_model(tmp_path / "model.lamina")
+    assert torch.equal(torch.get_rng_state(), before)  # building draws nothing
+    # The optimizer state came back too: one more step moves both copies alike.
+    for net in (model, loaded):
+        net.fit(np.ones((8, 5), np.int64), np.zeros((8, 4), np.float32), epochs=1, verbose=0)
+    assert_same_weights(model, loaded)
+
+
+def test_subclass_whose_config_does_not_fit_its_constructor_says_so(tmp_path: Path) -> None:
+    @register_serializable(package="tests")
+    class Broken(Twice):
+        def get_config(self) -> dict[str, Any]:
+            return {"width": self.units, "name": self.name}
+
+    model = Broken()
+    model(torch.ones(1, 2))
+    model.save(tmp_path / "m.lamina")
+    with pytest.raises(LoadError, match=r"Broken\(\*\*config\) failed.*\['name', 'width'\]"):
+        load_model(tmp_path / "m.lamina")

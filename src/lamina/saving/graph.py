@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from lamina.layer import Layer
+from lamina.layer import Layer, Spec
 from lamina.saving import registry
 from lamina.saving.errors import SaveError
 from lamina.saving.values import encode_value
@@ -70,16 +70,21 @@ def serialize_layer(layer: Layer) -> dict[str, Any]:
 
     owner = f"{type(layer).__name__} '{layer.name}'"
     if isinstance(layer, Model) and type(layer).get_config is Model.get_config:
+        entry: dict[str, Any]
         if isinstance(layer, Sequential):
-            return {"class_name": "Sequential", "config": _sequential_config(layer)}
-        if layer._functional:
-            return {"class_name": "Functional", "config": _functional_config(layer)}
-        raise SaveError(
-            f"{owner} is a subclassed model: its call() is Python code that a config cannot "
-            "describe. Give the class get_config() (and from_config() if needed) and register "
-            "it with @lamina.saving.register_serializable(package=...), or save only its "
-            "weights with model.save_weights('weights.safetensors')."
-        )
+            entry = {"class_name": "Sequential", "config": _sequential_config(layer)}
+        elif layer._functional:
+            entry = {"class_name": "Functional", "config": _functional_config(layer)}
+        else:
+            raise _subclassed_model_error(owner)
+        if type(layer) not in (Model, Sequential):
+            # A functional subclass (extra methods, no __init__ of its own): loading gives
+            # the class back when it is registered, a plain model with a warning otherwise.
+            class_name, module = _class_name(type(layer))
+            entry["subclass"] = {"class_name": class_name}
+            if module is not None:
+                entry["subclass"]["module"] = module
+        return entry
     class_name, module = _class_name(type(layer))
     try:
         raw = layer.get_config()
@@ -87,11 +92,26 @@ def serialize_layer(layer: Layer) -> dict[str, Any]:
         raise SaveError(f"{owner}: get_config() failed: {type(error).__name__}: {error}") from error
     if not isinstance(raw, dict):
         raise SaveError(f"{owner}: get_config() returned a {type(raw).__name__}, expected a dict.")
-    entry: dict[str, Any] = {"class_name": class_name}
+    entry = {"class_name": class_name}
     if module is not None:
         entry["module"] = module
     entry["config"] = encode_value(raw, owner)
+    if isinstance(layer, Model) and not layer._functional:
+        # A subclassed model creates its weights on its first call: loading calls it again
+        # on zeros of these shapes and dtypes (Keras's build_config).
+        specs = layer._build_input_specs
+        if specs is not None:
+            entry["build_config"] = {"input_specs": encode_specs(specs)}
     return entry
+
+
+def _subclassed_model_error(owner: str) -> SaveError:
+    return SaveError(
+        f"{owner} is a subclassed model: its call() is Python code that a config cannot "
+        "describe. Give the class get_config() (and from_config() if needed) and register "
+        "it with @lamina.saving.register_serializable(package=...), or save only its "
+        "weights with model.save_weights('weights.safetensors')."
+    )
 
 
 def _functional_config(model: Any) -> dict[str, Any]:
@@ -223,7 +243,7 @@ def encode_specs(structure: Any) -> Any:
     """A node's output shapes and dtypes, so loading need not run each layer to infer them:
     `["spec", shape, dtype]` per tensor, in `{"list": [...]}` / `{"tuple": [...]}` /
     `{"dict": [[key, value], ...]}` containers."""
-    if isinstance(structure, SymbolicTensor):
+    if isinstance(structure, (SymbolicTensor, Spec)):
         return ["spec", list(structure.shape), str(structure.dtype).removeprefix("torch.")]
     if isinstance(structure, dict):
         return {"dict": [[key, encode_specs(value)] for key, value in structure.items()]}

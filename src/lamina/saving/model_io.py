@@ -153,7 +153,9 @@ def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]
         "format_version": FORMAT_VERSION,
         "lamina_version": _versions()["lamina_version"],
         "model": entry,
-        "weights": {"aliases": aliases},
+        # The names in state_dict() order: a model rebuilt by its own constructor may name
+        # its layers differently, and is then matched by position (weights.match_weights).
+        "weights": {"aliases": aliases, "order": [k for k in state if k not in aliases]},
     }
     compile_config = getattr(model, "_compile_config", None)
     if compile_config is not None:
@@ -241,7 +243,14 @@ def load_model(
             file_aliases = _file_aliases(config, ctx)
             model = _build(config["model"], ctx)
             expected, model_aliases = model_state(model)
-            sources = match_weights(expected, model_aliases, weights, file_aliases, ctx)
+            sources = match_weights(
+                expected,
+                model_aliases,
+                weights,
+                file_aliases,
+                ctx,
+                saved_order=_saved_order(config, ctx),
+            )
             loaded = read()
     apply_weights(model, expected, loaded, sources, file_aliases)
     if leftover_meta_tensors(model):
@@ -284,6 +293,19 @@ def _file_aliases(config: dict[str, Any], ctx: LoadContext) -> dict[str, str]:
     ):
         raise ctx.error(f"'{CONFIG}': weights.aliases must map names to names.")
     return aliases
+
+
+def _saved_order(config: dict[str, Any], ctx: LoadContext) -> list[str] | None:
+    """The saved weight names in state_dict() order, for a model its own class rebuilds
+    (whose layer names loading does not control); None for lamina's own graphs."""
+    if config["model"].get("class_name") in ("Functional", "Sequential"):
+        return None
+    order = config["weights"].get("order") if isinstance(config.get("weights"), dict) else None
+    if order is None:
+        return None
+    if not isinstance(order, list) or not all(isinstance(name, str) for name in order):
+        raise ctx.error(f"'{CONFIG}': weights.order must be a list of names.")
+    return order
 
 
 def _meta_safe(entry: Any, ctx: LoadContext) -> bool:

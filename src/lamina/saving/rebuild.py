@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import inspect
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from lamina.saving.errors import LoadError, UnknownClassError
 from lamina.saving.functions import FunctionDeserializationError
 from lamina.saving.graph import FORMAT_VERSION, TENSOR, builtin_classes
 from lamina.saving.values import _DTYPES, LoadContext, check_depth, decode_value, parse_json
-from lamina.tensor import SymbolicTensor, flatten
+from lamina.tensor import SymbolicTensor, flatten, map_structure
 
 __all__ = [
     "build_model",
@@ -54,6 +55,7 @@ def model_from_config(
     custom_objects: Mapping[str, Any] | None = None,
     safe_mode: bool = True,
     trusted_modules: Sequence[str] = (),
+    model_class: type | None = None,
 ) -> Any:
     """Rebuild a model (with fresh weights) from `model_config()` or a `{"class_name",
     "config"}` entry.
@@ -64,6 +66,8 @@ def model_from_config(
         safe_mode: refuse functions that are not safe expressions (see
             `lamina.saving.functions.deserialize_function`).
         trusted_modules: modules whose functions may be imported even in safe mode.
+        model_class: the `Model` or `Sequential` subclass to rebuild a graph config as
+            (what `SubClass.from_config(config)` passes).
 
     Raises:
         LoadError: for a malformed config, naming the layer; `UnknownClassError` for a class
@@ -100,6 +104,17 @@ def model_from_config(
             f"not a model config: expected 'class_name' and 'config', or 'layers', found keys "
             f"{sorted(config)[:10]}."
         )
+    if model_class is not None and entry["class_name"] in _MODEL_CLASSES:
+        body = entry["config"]
+        if not isinstance(body, dict):
+            raise ctx.error(f"model of class '{model_class.__name__}' has no config dict.")
+        builder = (
+            _functional_from_config
+            if entry["class_name"] == "Functional"
+            else _sequential_from_config
+        )
+        with quiet_rebuild():
+            return builder(body, ctx, f"{model_class.__name__} '{body.get('name')}'", model_class)
     return build_model(entry, ctx)
 
 
@@ -157,7 +172,7 @@ def deserialize_layer(entry: Any, ctx: LoadContext) -> Layer:
         and ctx.custom_objects.get(class_name) is None
     ):
         builder = _functional_from_config if class_name == "Functional" else _sequential_from_config
-        return builder(config, ctx, owner)
+        return builder(config, ctx, owner, _model_subclass(entry, class_name, ctx, owner))
     cls = resolve_class(class_name, module, ctx, owner)
     kwargs = decode_value(config, ctx, owner)
     try:
@@ -173,7 +188,90 @@ def deserialize_layer(entry: Any, ctx: LoadContext) -> Layer:
             f"layer {owner}: {cls.__name__}.from_config returned {type(layer).__name__} "
             f"'{str(getattr(layer, 'name', '?'))[:60]}', expected a layer named '{name[:60]}'."
         )
+    if "build_config" in entry:
+        _build_by_calling(layer, entry["build_config"], ctx, owner)
     return layer
+
+
+def _model_subclass(entry: dict[str, Any], kind: str, ctx: LoadContext, owner: str) -> Any:
+    """The registered subclass a functional or Sequential model was saved from, when it can
+    be rebuilt as one (its `__init__` takes what `Model`'s does); None for the plain class,
+    with a warning saying why the subclass was not used."""
+    from lamina.model import Model, Sequential
+
+    stored = entry.get("subclass")
+    if stored is None:
+        return None
+    base = Model if kind == "Functional" else Sequential
+    name = stored.get("class_name") if isinstance(stored, dict) else None
+    if not isinstance(name, str):
+        raise ctx.error(f"model {owner}: 'subclass' must be {{'class_name': ...}}.")
+    module = stored.get("module")
+    cls = registry.get_registered_object(name, ctx.custom_objects)
+    if cls is None:
+        cls = ctx.custom_objects.get(name.rsplit(">", 1)[-1])
+    why = ""
+    if cls is None:
+        origin = f" (module '{str(module)[:80]}')" if module is not None else ""
+        why = (
+            f"is not registered here{origin}. Decorate it with "
+            "@lamina.saving.register_serializable(package=...) or pass custom_objects="
+            f"{{{name.rsplit('>', 1)[-1][:60]!r}: ...}} to get it back"
+        )
+    elif not (isinstance(cls, type) and issubclass(cls, base)):
+        found = getattr(cls, "__name__", type(cls).__name__)
+        why = f"names a {found}, not a {base.__name__} subclass"
+    elif not _takes_base_arguments(cls, base):
+        why = (
+            "has an __init__ of its own but no get_config(); give it get_config() returning "
+            "its __init__ arguments"
+        )
+    if why:
+        warnings.warn(
+            f"'{ctx.source}': model {owner} was saved from the {base.__name__} subclass "
+            f"'{name[:80]}', which {why}. It is loaded as a plain {base.__name__}, without "
+            "the subclass's own methods.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return None
+    return cls
+
+
+def _takes_base_arguments(cls: type, base: type) -> bool:
+    """Whether `cls(...)` accepts what `base(...)` does (Keras's test for reviving a
+    functional subclass from its graph)."""
+    init = cls.__init__  # type: ignore[misc]
+    if init is base.__init__:  # type: ignore[misc]
+        return True
+    try:
+        parameters = inspect.signature(init).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    kinds = {parameter.kind for parameter in parameters}
+    return {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD} <= kinds
+
+
+def _build_by_calling(layer: Layer, build_config: Any, ctx: LoadContext, owner: str) -> None:
+    """Create a subclassed model's weights the way it first did: call it, here on zeros of
+    the shapes and dtypes it was first called on (batch 1 where the batch was free)."""
+    specs = (
+        decode_specs(build_config.get("input_specs")) if isinstance(build_config, dict) else None
+    )
+    if specs is None:
+        raise ctx.error(f"model {owner}: 'build_config' must hold the input specs it was built on.")
+    zeros = map_structure(
+        lambda spec: torch.zeros([1 if d is None else d for d in spec.shape], dtype=spec.dtype),
+        specs,
+    )
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            layer(zeros)
+    except Exception as error:
+        raise ctx.error(
+            f"model {owner}: calling it on zeros of its saved input shapes, to create its "
+            f"weights, failed: {type(error).__name__}: {error}"
+        ) from error
 
 
 def resolve_class(class_name: str, module: Any, ctx: LoadContext, owner: str) -> type[Layer]:
@@ -212,7 +310,9 @@ def _check_header(config: dict[str, Any], ctx: LoadContext, owner: str) -> tuple
     return name, trainable
 
 
-def _sequential_from_config(config: dict[str, Any], ctx: LoadContext, owner: str) -> Layer:
+def _sequential_from_config(
+    config: dict[str, Any], ctx: LoadContext, owner: str, model_class: Any = None
+) -> Layer:
     from lamina.layers.core import InputLayer
     from lamina.model import Sequential
 
@@ -220,7 +320,7 @@ def _sequential_from_config(config: dict[str, Any], ctx: LoadContext, owner: str
     entries = config.get("layers")
     if not isinstance(entries, list):
         raise ctx.error(f"Sequential {owner}: 'layers' must be a list.")
-    model = Sequential(name=name)
+    model = (model_class or Sequential)(name=name)
     source = config.get("input")
     try:
         if source is not None:
@@ -242,7 +342,9 @@ def _sequential_from_config(config: dict[str, Any], ctx: LoadContext, owner: str
     return model
 
 
-def _functional_from_config(config: dict[str, Any], ctx: LoadContext, owner: str) -> Layer:
+def _functional_from_config(
+    config: dict[str, Any], ctx: LoadContext, owner: str, model_class: Any = None
+) -> Layer:
     from lamina.layers.core import InputLayer
     from lamina.model import Model
 
@@ -343,7 +445,7 @@ def _functional_from_config(config: dict[str, Any], ctx: LoadContext, owner: str
         raise ctx.error(f"model {owner}: 'losses' must be a list.")
     loss_tensors = [_decode_struct(v, resolve, ctx, f"model {owner} losses") for v in losses]
     try:
-        model = Model(inputs, outs, name=name, trainable=trainable)
+        model = (model_class or Model)(inputs, outs, name=name, trainable=trainable)
         for loss in loss_tensors:
             model.add_loss(loss)
     except Exception as error:

@@ -90,11 +90,18 @@ def match_weights(
     ctx: LoadContext,
     *,
     strict: bool = True,
+    saved_order: list[str] | None = None,
 ) -> dict[str, str]:
     """Which file tensor feeds each of the model's tensors: `{model_name: file_name}`.
 
     Shapes and dtypes must match exactly; with `strict`, every model tensor must be in the
     file and every file tensor in the model.
+
+    `saved_order` (the file's names in the saved model's `state_dict()` order) allows a
+    match by position when the names differ: a model rebuilt by its own constructor
+    (`cls(**config)`) names the layers it creates anew (`dense_7` where the saved one had
+    `dense_3`), as Keras matches such models by structure. Every position must then agree
+    in shape and dtype.
 
     Raises:
         WeightsMismatchError: listing what is missing, unexpected or mismatched, by layer and
@@ -123,6 +130,10 @@ def match_weights(
         if name not in known
     )
     problems = mismatched + (missing + unexpected if strict else [])
+    if problems and saved_order is not None:
+        by_position = _match_by_position(expected, stored, saved_order)
+        if by_position is not None:
+            return by_position
     if problems:
         parts = []
         if mismatched:
@@ -138,6 +149,19 @@ def match_weights(
             WeightsMismatchError,
         )
     return sources
+
+
+def _match_by_position(
+    expected: Mapping[str, torch.Tensor], stored: Mapping[str, Any], saved_order: list[str]
+) -> dict[str, str] | None:
+    if len(saved_order) != len(expected) or set(saved_order) != set(stored):
+        return None
+    pairs = dict(zip(expected, saved_order))
+    for key, source in pairs.items():
+        info, tensor = stored[source], expected[key]
+        if tuple(info.shape) != tuple(tensor.shape) or info.dtype != tensor.dtype:
+            return None
+    return pairs
 
 
 def apply_weights(
