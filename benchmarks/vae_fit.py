@@ -20,6 +20,7 @@ backward: 6 per weight, minus the input gradient of the first layer, which nobod
     python benchmarks/vae_fit.py                # full Fashion-MNIST when found, ~2-3 min
     python benchmarks/vae_fit.py --subset       # the shipped 2,000-image subset, quick
     python benchmarks/vae_fit.py --rounds 5 --epochs 4
+    python benchmarks/vae_fit.py --device cuda  # both sides on a GPU (data on it too)
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def load(subset: bool) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- workers
-def run_lamina(x_train: np.ndarray, epochs: int, verbose: Any) -> list[float]:
+def run_lamina(x_train: np.ndarray, epochs: int, verbose: Any, device: str) -> list[float]:
     import torch
 
     import lamina
@@ -77,7 +78,7 @@ def run_lamina(x_train: np.ndarray, epochs: int, verbose: Any) -> list[float]:
             Dense(200, activation="softplus")(Dense(200, activation="softplus")(z))
         )
     )
-    model = Model(x, out)
+    model = Model(x, out).to(device)
     model.add_loss(
         -0.5 * ops.mean(ops.sum(1 + log_var - ops.square(mean) - ops.exp(log_var), axis=1)) / 784
     )
@@ -89,14 +90,25 @@ def run_lamina(x_train: np.ndarray, epochs: int, verbose: Any) -> list[float]:
     marks: dict[str, float] = {}
     clock = lamina.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: marks.__setitem__("start", time.perf_counter()),
-        on_epoch_end=lambda epoch, logs: times.append(time.perf_counter() - marks["start"]),
+        on_epoch_end=lambda epoch, logs: times.append(finish(device) - marks["start"]),
     )
     kwargs = {} if verbose is None else {"verbose": verbose}
     model.fit(x_train, x_train, batch_size=BATCH_SIZE, epochs=epochs, callbacks=[clock], **kwargs)
     return times
 
 
-def run_torch(x_train: np.ndarray, epochs: int, flush: bool, fused: bool = False) -> list[float]:
+def finish(device: str) -> float:
+    """The time once the device's queued work is done."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def run_torch(
+    x_train: np.ndarray, epochs: int, flush: bool, fused: bool = False, device: str = "cpu"
+) -> list[float]:
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -119,16 +131,16 @@ def run_torch(x_train: np.ndarray, epochs: int, flush: bool, fused: bool = False
 
     torch.set_flush_denormal(flush)
     torch.manual_seed(0)
-    model = VAE()
+    model = VAE().to(device)
     extra = {"fused": True} if fused else {}
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, **extra)
-    data = torch.from_numpy(x_train)
+    data = torch.from_numpy(x_train).to(device)
     count = len(data)
     times = []
     model.train()
     for _ in range(epochs):
         start = time.perf_counter()
-        order = torch.randperm(count)
+        order = torch.randperm(count, device=device)
         for first in range(0, count, BATCH_SIZE):
             batch = data[order[first : first + BATCH_SIZE]]
             logits, kl = model(batch)
@@ -137,21 +149,23 @@ def run_torch(x_train: np.ndarray, epochs: int, flush: bool, fused: bool = False
             loss.backward()
             optimizer.step()
         loss.item()
-        times.append(time.perf_counter() - start)
+        times.append(finish(device) - start)
     return times
 
 
-def matmul_flops(size: int = 2048, repeats: int = 10) -> float:
-    """FLOP/s of a large float32 `torch.mm` on this machine (best of `repeats`)."""
+def matmul_flops(device: str = "cpu", size: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of a large float32 `torch.mm` on `device` (best of `repeats`)."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
     torch.mm(a, b)
+    finish(device)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, finish(device) - start)
     return 2 * size**3 / best
 
 
@@ -164,14 +178,15 @@ def worker(args: argparse.Namespace) -> None:
             if args.verbose is None
             else (args.verbose if args.verbose == "auto" else int(args.verbose))
         )
-        times = run_lamina(x_train, args.epochs, verbose)
+        times = run_lamina(x_train, args.epochs, verbose, args.device)
     else:
-        times = run_torch(x_train, args.epochs, not args.no_flush, args.torch_fused)
+        times = run_torch(x_train, args.epochs, not args.no_flush, args.torch_fused, args.device)
     print("RESULT " + json.dumps({"times": times, "samples": len(x_train)}))
 
 
 def spawn(side: str, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", side, "--epochs", str(args.epochs)]
+    command += ["--device", args.device]
     if args.subset:
         command.append("--subset")
     if args.no_flush:
@@ -197,6 +212,7 @@ def main() -> None:
         "--torch-fused", action="store_true", help="torch loop with Adam(fused=True)"
     )
     parser.add_argument("--verbose", default=None, help="lamina fit verbose (default: fit's)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--worker", choices=["lamina", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -236,7 +252,7 @@ def main() -> None:
     import torch
 
     torch.set_flush_denormal(True)
-    peak = matmul_flops()
+    peak = matmul_flops(args.device)
     per_sample = flops_per_sample()
     roofline = peak / per_sample
     for side, seconds in (("lamina", lamina_s), ("torch", torch_s)):
@@ -246,8 +262,9 @@ def main() -> None:
             f"{100 * rate / roofline:.1f}% of the matmul roofline"
         )
     print(
-        f"roofline: {peak / 1e9:.1f} GFLOP/s (2048^2 torch.mm, {torch.get_num_threads()} "
-        f"threads) / {per_sample / 1e6:.2f} MFLOP per sample (fwd+bwd) = "
+        f"roofline: {peak / 1e9:.1f} GFLOP/s (2048^2 torch.mm on {args.device}, "
+        f"{torch.get_num_threads()} CPU threads) / {per_sample / 1e6:.2f} MFLOP per sample "
+        "(fwd+bwd) = "
         f"{roofline:,.0f} samples/s"
     )
 

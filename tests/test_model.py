@@ -379,3 +379,17 @@ def test_torch_compile_traces_a_model() -> None:
     compiled = torch.compile(model, backend="eager")  # dynamo traces the plan; no C++ build
     x = torch.randn(4, 6)
     torch.testing.assert_close(compiled(x), reference(x))
+
+
+def test_moving_a_compiled_model_moves_its_optimizer_state() -> None:
+    """As `.to("cuda")` would (tests/test_cuda.py): `.double()` takes the same path."""
+    x = Input(shape=(3,))
+    model = Model(x, Dense(2)(x))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32), epochs=1, verbose=0)
+    state = model.optimizer.torch_optimizer.state
+    assert {s["exp_avg"].dtype for s in state.values()} == {torch.float32}
+    model.double()
+    state = model.optimizer.torch_optimizer.state
+    assert [id(p) for p in model.parameters()] == [id(p) for p in state]  # moved in place
+    assert {s["exp_avg"].dtype for s in state.values()} == {torch.float64}

@@ -361,6 +361,20 @@ class Model(Layer):
 
         return training.predict(self, x, batch_size=1 << 62, verbose=0)
 
+    def _apply(self, fn: Any, recurse: bool = True) -> Model:
+        """`nn.Module.to()` and friends; the compiled optimizer's state moves too.
+
+        `torch.optim` puts a state it loads on each parameter's device and dtype, so reloading
+        its own state moves it: a state restored by `load_model` on the CPU, then
+        `model.to("cuda")`, trains on (a hand-written loop must build its optimizer after
+        moving the model instead).
+        """
+        super()._apply(fn, recurse)
+        torch_optimizer = getattr(getattr(self, "optimizer", None), "torch_optimizer", None)
+        if isinstance(torch_optimizer, torch.optim.Optimizer) and torch_optimizer.state:
+            torch_optimizer.load_state_dict(torch_optimizer.state_dict())
+        return self
+
     # ---------------------------------------------------------------- saving (saving/)
     def get_config(self) -> dict[str, Any]:
         """The model's graph: each layer's class, config and inbound nodes."""
