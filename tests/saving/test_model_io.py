@@ -861,3 +861,32 @@ def test_subclass_whose_config_does_not_fit_its_constructor_says_so(tmp_path: Pa
     model.save(tmp_path / "m.lamina")
     with pytest.raises(LoadError, match=r"Broken\(\*\*config\) failed.*\['name', 'width'\]"):
         load_model(tmp_path / "m.lamina")
+
+
+def _mlp() -> Model:
+    x = Input(shape=(4,))
+    return Model(x, Dense(2)(Dense(8, activation="relu")(x)))
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".lamina"])
+@pytest.mark.parametrize("strict", [True, False])
+def test_weights_load_into_the_same_model_built_again(
+    tmp_path: Path, suffix: str, strict: bool
+) -> None:
+    """Building the model again in the same program names its layers anew (as a notebook
+    cell run twice does): the weights go in by position, as in Keras."""
+    first, again = _mlp(), _mlp()
+    assert [layer.name for layer in first.layers] != [layer.name for layer in again.layers]
+    path = tmp_path / f"w{suffix}"
+    first.save_weights(path) if suffix == ".safetensors" else first.save(path)
+    again.load_weights(path, strict=strict)
+    data = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(again.predict(data, verbose=0), first.predict(data, verbose=0))
+
+
+def test_weights_of_another_architecture_are_refused_even_by_position(tmp_path: Path) -> None:
+    _mlp().save_weights(tmp_path / "w.safetensors")
+    x = Input(shape=(4,))
+    wider = Model(x, Dense(2)(Dense(9, activation="relu")(x)))
+    with pytest.raises(LoadError, match=r"does not match the model.*\(4, 9\)"):
+        wider.load_weights(tmp_path / "w.safetensors")

@@ -74,6 +74,7 @@ __all__ = [
 ]
 
 _ALIASES_KEY = "lamina_aliases"
+_ORDER_KEY = "lamina_order"
 
 
 def _versions() -> dict[str, str]:
@@ -186,7 +187,12 @@ def save_weights(model: Any, filepath: str | os.PathLike[str]) -> None:
     """
     path = os.fspath(filepath)
     state, aliases = model_state(model)
-    metadata = {"format": "pt", _ALIASES_KEY: json.dumps(aliases), **_versions()}
+    metadata = {
+        "format": "pt",
+        _ALIASES_KEY: json.dumps(aliases),
+        _ORDER_KEY: json.dumps([k for k in state if k not in aliases]),
+        **_versions(),
+    }
     tensors = tensors_for_saving(state)
     header, _ = safetensors_header(tensors, metadata)
     with atomic_write(path) as handle:
@@ -249,7 +255,7 @@ def load_model(
                 weights,
                 file_aliases,
                 ctx,
-                saved_order=_saved_order(config, ctx),
+                saved_order=_saved_order(config, ctx) if _own_class(config) else None,
             )
             loaded = read()
     apply_weights(model, expected, loaded, sources, file_aliases)
@@ -295,16 +301,24 @@ def _file_aliases(config: dict[str, Any], ctx: LoadContext) -> dict[str, str]:
     return aliases
 
 
+def _own_class(config: dict[str, Any]) -> bool:
+    """Whether the model is rebuilt by its own class (`cls(**config)`), which names its
+    layers anew, rather than from lamina's graph, which keeps the saved names."""
+    return config["model"].get("class_name") not in ("Functional", "Sequential")
+
+
 def _saved_order(config: dict[str, Any], ctx: LoadContext) -> list[str] | None:
-    """The saved weight names in state_dict() order, for a model its own class rebuilds
-    (whose layer names loading does not control); None for lamina's own graphs."""
-    if config["model"].get("class_name") in ("Functional", "Sequential"):
-        return None
+    """The saved weight names in state_dict() order (None in files from before it was kept),
+    to match a model whose layers are named differently by position."""
     order = config["weights"].get("order") if isinstance(config.get("weights"), dict) else None
-    if order is None:
-        return None
-    if not isinstance(order, list) or not all(isinstance(name, str) for name in order):
-        raise ctx.error(f"'{CONFIG}': weights.order must be a list of names.")
+    return _checked_order(order, f"'{CONFIG}': weights.order", ctx)
+
+
+def _checked_order(order: Any, what: str, ctx: LoadContext) -> list[str] | None:
+    if order is not None and (
+        not isinstance(order, list) or not all(isinstance(name, str) for name in order)
+    ):
+        raise ctx.error(f"{what} must be a list of names.")
     return order
 
 
@@ -392,7 +406,10 @@ def load_weights(
     file) into `model`, which must have the same architecture.
 
     Nothing is changed unless every weight matches: names, shapes and dtypes are checked from
-    the file's header first.
+    the file's header first. When the names differ but the file (written by lamina) holds
+    the same weights in the same order, each of the same shape and dtype, they are matched
+    by position, as Keras does: a model built again by the same code in the same program
+    gets new layer names (`dense_7` for `dense_3`).
 
     Args:
         model: a built model.
@@ -412,11 +429,13 @@ def load_weights(
         handle.seek(0)
         if is_zip:
             archive = Archive(handle, ctx)
-            file_aliases = _file_aliases(_read_config(archive, ctx), ctx)
+            config = _read_config(archive, ctx)
+            file_aliases, order = _file_aliases(config, ctx), _saved_order(config, ctx)
             weights = archive.weights()
         else:
             weights = open_weights_file(handle, ctx)
             file_aliases = _metadata_aliases(weights, ctx)
+            order = _metadata_order(weights, ctx)
         expected, model_aliases = model_state(model)
         if not expected and weights.tensors:
             raise ctx.error(
@@ -424,9 +443,27 @@ def load_weights(
                 f"file's {len(weights.tensors)} tensors can go anywhere. Build it first (call "
                 "it on data, or give the first layer input_shape=).",
             )
-        sources = match_weights(expected, model_aliases, weights, file_aliases, ctx, strict=strict)
+        sources = match_weights(
+            expected,
+            model_aliases,
+            weights,
+            file_aliases,
+            ctx,
+            strict=strict,
+            saved_order=order,
+        )
         loaded = weights.read(set(sources.values()), verify=verify)
     copy_weights(expected, loaded, sources)
+
+
+def _metadata_order(weights: WeightsFile, ctx: LoadContext) -> list[str] | None:
+    text = weights.metadata.get(_ORDER_KEY)
+    if text is None:
+        return None
+    from lamina.saving.values import parse_json
+
+    order = parse_json(text, "the weights' order metadata", ctx)
+    return _checked_order(order, "the weights' order metadata", ctx)
 
 
 def _metadata_aliases(weights: WeightsFile, ctx: LoadContext) -> dict[str, str]:

@@ -130,7 +130,7 @@ def match_weights(
         if name not in known
     )
     problems = mismatched + (missing + unexpected if strict else [])
-    if problems and saved_order is not None:
+    if saved_order is not None and (problems or (expected and not sources)):
         by_position = _match_by_position(expected, stored, saved_order)
         if by_position is not None:
             return by_position
@@ -144,8 +144,9 @@ def match_weights(
             parts.append(f"{len(unexpected)} unexpected: " + "; ".join(unexpected[:_SHOWN]))
         raise ctx.error(
             f"{file.what} does not match the model ({'. '.join(parts)}). The file was saved from "
-            "a different model; rebuild the same architecture (same layer names and sizes), or "
-            "pass strict=False to load_weights to skip missing and unexpected weights.",
+            "a different model; build the same architecture (the same layers, in the same "
+            "order, of the same sizes), or pass strict=False to load_weights to skip missing "
+            "and unexpected weights.",
             WeightsMismatchError,
         )
     return sources
