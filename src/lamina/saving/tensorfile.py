@@ -173,6 +173,9 @@ class _Reader:
         if len(mapping) < self.offset + self.size:  # shrunk since it was checked: read()
             mapping.close()  # reports it
             return None
+        # The mapping lives only for the copy, a few milliseconds: the tensors own their
+        # memory afterwards (unlike safetensors' lazy load_file), so the file can be replaced
+        # or deleted at once, on Windows too, and a later truncation cannot touch the model.
         source = torch.frombuffer(mapping, dtype=torch.uint8)
         targets, sources = [], []
         for start, tensor in parts:
