@@ -318,7 +318,7 @@ class Model(Layer):
 
         print_summary(self, line_length=line_length, expand_nested=expand_nested, print_fn=print_fn)
 
-    # ---------------------------------------------------------------- training (training.py)
+    # ---------------------------------------------------------------- training (training/)
     def compile(self, *args: Any, **kwargs: Any) -> None:
         """Configure training; see `lamina.training.compile`."""
         from lamina import training

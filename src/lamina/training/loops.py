@@ -1,67 +1,22 @@
-"""compile / fit / evaluate / predict: plain code around a torch loop.
+"""`fit`, `evaluate`, `predict` and the one-batch variants: plain loops over batches.
 
-`Model` methods forward here; every function takes the model first. The training step is the
-loop a PyTorch user would write: batches are slices of tensors already on the device, the
-loss is computed in torch, `zero_grad(set_to_none=True)`, `backward()`, `step()`. Losses and
-metrics stay tensors and are read (one host synchronisation) only when the progress bar
-redraws, every `READ_EVERY` batches (to catch a NaN loss early), when a callback asks for
-batch logs, and at the end of each epoch.
-
-Denormal floats are flushed to zero for the duration of `fit`, `evaluate` and `predict` (see
-`lamina.flush`), which makes CPU training several times faster; the previous state is
-restored afterwards.
-
-Example:
-    >>> import numpy as np
-    >>> from lamina import Input, Model
-    >>> from lamina.layers import Dense
-    >>> from lamina.utils import set_random_seed
-    >>> set_random_seed(0)
-    >>> x = Input(shape=(3,)); model = Model(x, Dense(1)(x))
-    >>> model.compile(optimizer="sgd", loss="mse")
-    >>> data = np.random.rand(64, 3).astype("float32"); target = data.sum(1, keepdims=True)
-    >>> history = model.fit(data, target, epochs=20, batch_size=16, verbose=0)
-    >>> history.history["loss"][-1] < history.history["loss"][0]
-    True
+Each loop wraps its batches in callbacks, a progress bar, train or eval mode and flushed
+denormals; the per-batch work is `steps._Runner`, the running means `steps._Tracker`.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 
 from lamina import callbacks as callbacks_module
-from lamina import optimizers as optimizers_module
-from lamina.compile_utils import (
-    CompiledLoss,
-    CompiledMetrics,
-    deserialize_loss,
-    deserialize_metrics,
-    flat_targets,
-    serialize_loss,
-)
-from lamina.data_adapter import DataHandler, is_stream, num_samples, to_tensors, unpack
+from lamina.data_adapter import DataHandler, is_stream, unpack
 from lamina.flush import flush_denormal
 from lamina.progress import Progress, resolve_verbose
 from lamina.tensor import flatten, map_structure
-
-__all__ = [
-    "NonFiniteLossError",
-    "compile",
-    "compile_from_config",
-    "evaluate",
-    "fit",
-    "num_samples",
-    "predict",
-    "test_on_batch",
-    "to_tensors",
-    "train_on_batch",
-]
+from lamina.training.steps import _mode, _Runner, _Tracker
 
 READ_EVERY = 32
 """Batches between two reads of the running loss when nothing else asks for it."""
@@ -71,225 +26,12 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the message says at which epoch and batch."""
 
 
-# ---------------------------------------------------------------------------- compile
-def compile(
-    model: Any,
-    optimizer: Any = "rmsprop",
-    loss: Any = None,
-    metrics: Any = None,
-    loss_weights: Any = None,
-    *,
-    weighted_metrics: Any = None,
-    run_eagerly: bool | None = None,
-    jit_compile: bool | str | None = None,
-) -> None:
-    """Configure the model for training.
-
-    Args:
-        model: the model.
-        optimizer: a name (`"adam"`, `"adamw"`, `"sgd"`, `"rmsprop"`, `"adagrad"`, ...), a
-            `lamina.optimizers` object, or a `torch.optim` class or instance.
-        loss: a name (`"mse"`, `"binary_crossentropy"`, ...), a `lamina.losses.Loss`, a
-            function `(y_true, y_pred) -> tensor`, a list with one per output, or a dict by
-            output name. `None` is allowed when the model has `add_loss` losses.
-        metrics: metric names or objects (`["accuracy", "mae"]`); for several outputs, a list
-            per output or a dict by output name. `"accuracy"` is resolved by shapes as in
-            Keras.
-        loss_weights: a weight per output (list or dict); the objective is the weighted sum.
-        weighted_metrics: metrics that also receive `sample_weight` / `class_weight`.
-        run_eagerly: accepted for Keras compatibility; lamina always runs eagerly.
-        jit_compile: `None`, `False` or `"auto"`; compiling is not supported.
-
-    After `compile`, `model.optimizer` is the optimizer (its `torch_optimizer` is built as
-    soon as the model has weights), `model.loss` is the `loss` argument,
-    `model.compiled_loss` / `model.compiled_metrics` hold the resolved objects, and
-    `model._compile_config` is a JSON-compatible dict that `compile_from_config` accepts.
-    """
-    if jit_compile not in (None, False, "auto"):
-        raise ValueError(
-            f"Model '{model.name}': jit_compile={jit_compile!r} is not supported; lamina runs "
-            "eagerly (call torch.compile on parts of your code if you need it)."
-        )
-    opt = optimizers_module.get(optimizer)
-    compiled_loss = CompiledLoss(loss, loss_weights)
-    compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
-    if model.built and getattr(model, "_functional", False):
-        compiled_loss.build(model)  # output names known: check a loss dict's keys now
-    if model.built and not opt.built:
-        params = model.trainable_weights
-        if params:
-            opt.build(params)
-    model.optimizer = opt
-    model.loss = loss
-    model.loss_weights = loss_weights
-    model.compiled_loss = compiled_loss
-    model.compiled_metrics = compiled_metrics
-    model.stop_training = False
-    model._is_compiled = True
-    model._compile_config = {
-        "optimizer": optimizers_module.serialize(opt),
-        "loss": serialize_loss(loss),
-        "loss_weights": loss_weights,
-        **compiled_metrics.get_config(),
-    }
-
-
-def compile_from_config(
-    model: Any, config: dict[str, Any], *, custom_objects: dict[str, Any] | None = None
-) -> None:
-    """Compile `model` again from `model._compile_config` (as saved with the model).
-
-    Args:
-        model: the model.
-        config: the dict `compile` stored in `_compile_config`.
-        custom_objects: user losses, metrics or optimizer classes by name (registered ones
-            are found without it).
-    """
-    compile(
-        model,
-        optimizer=optimizers_module.deserialize(config["optimizer"], custom_objects=custom_objects),
-        loss=deserialize_loss(config.get("loss"), custom_objects),
-        metrics=deserialize_metrics(config.get("metrics"), custom_objects),
-        loss_weights=config.get("loss_weights"),
-        weighted_metrics=deserialize_metrics(config.get("weighted_metrics"), custom_objects),
-    )
-
-
 def _require_compiled(model: Any, where: str) -> None:
     if not getattr(model, "_is_compiled", False):
         raise RuntimeError(
             f"Model '{model.name}': call compile() before {where}(), e.g. "
             "model.compile(optimizer='adam', loss='mse')."
         )
-
-
-# ---------------------------------------------------------------------------- one step
-class _Runner:
-    """The per-batch work of one fit/evaluate call, with everything looked up once."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.optimizer: optimizers_module.Optimizer = model.optimizer
-        self.loss: CompiledLoss = model.compiled_loss
-        self.metrics: CompiledMetrics = model.compiled_metrics
-        self.names: list[str] = []
-        self.loss._checked = False  # check this call's targets against the outputs once
-
-    def _prepare(self) -> None:
-        if not self.loss.built:
-            self.loss.build(self.model)
-        self.names = self.loss.names
-
-    def objective(
-        self, x: Any, y: Any, weights: Any, *, training: bool
-    ) -> tuple[torch.Tensor | None, list[torch.Tensor], list[Any], list[Any], list[Any]]:
-        """Run the model; return the total loss, the per-output losses, and the flat
-        targets, outputs and sample weights (for the metrics)."""
-        outputs, extra = self.model.call_with_losses(x, training=training)
-        if not self.names:
-            self._prepare()
-        names = self.names
-        flat_out = [outputs] if isinstance(outputs, torch.Tensor) else flatten(outputs)
-        if len(names) == 1 and not isinstance(y, (list, tuple, dict)):
-            flat_y, flat_w = [y], [weights]
-        else:
-            flat_y = flat_targets(y, names)
-            flat_w = flat_targets(weights, names, "sample_weight")
-        total, parts = self.loss(flat_y, flat_out, flat_w)
-        for value in extra:
-            total = value if total is None else total + value
-        if not self.metrics.built:
-            self.metrics.build(names, flat_y, flat_out)
-        return total, parts, flat_y, flat_out, flat_w
-
-    def train(self, x: Any, y: Any, weights: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        total, parts, flat_y, flat_out, flat_w = self.objective(x, y, weights, training=True)
-        if total is None:
-            raise ValueError(
-                f"Model '{self.model.name}': nothing to minimize: compile() was given no loss "
-                "and the model has no add_loss() losses. Pass loss= to compile()."
-            )
-        optimizer = self.optimizer
-        if not optimizer.built:  # a model built lazily by its first call
-            optimizer.build(self.model.trainable_weights)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        if self.metrics.metrics:
-            self.metrics.update(flat_y, flat_out, flat_w)
-        return total, parts
-
-    def test(self, x: Any, y: Any, weights: Any) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
-        total, parts, flat_y, flat_out, flat_w = self.objective(x, y, weights, training=False)
-        if self.metrics.metrics:
-            self.metrics.update(flat_y, flat_out, flat_w)
-        return total, parts
-
-
-class _Tracker:
-    """Running means of the loss (and per-output losses), kept as tensors until read."""
-
-    def __init__(self, runner: _Runner) -> None:
-        self.runner = runner
-        self.pending: list[torch.Tensor] = []
-        self.sizes: list[int] = []
-        self.sums: list[float] = []
-        self.count = 0
-        self.first_bad: int | None = None
-        self.seen = 0
-
-    def add(self, total: torch.Tensor | None, parts: list[torch.Tensor], size: int) -> None:
-        if total is None:
-            return
-        value = total.detach()
-        if len(parts) > 1:
-            value = torch.stack([value, *(p.detach() for p in parts)])
-        self.pending.append(value)
-        self.sizes.append(size)
-
-    def _read(self) -> None:
-        if not self.pending:
-            return
-        rows = torch.stack(self.pending).tolist()
-        sizes = self.sizes
-        for j, row in enumerate(rows):
-            row = row if isinstance(row, list) else [row]
-            if self.first_bad is None and not math.isfinite(row[0]):
-                self.first_bad = self.seen + j
-            if not self.sums:
-                self.sums = [0.0] * len(row)
-            for k, value in enumerate(row):
-                self.sums[k] += value * sizes[j]
-            self.count += sizes[j]
-        self.seen += len(rows)
-        self.pending, self.sizes = [], []
-
-    def logs(self) -> dict[str, float]:
-        """The running means and metric results, as floats."""
-        self._read()
-        logs: dict[str, float] = {}
-        if self.sums:
-            logs["loss"] = self.sums[0] / self.count
-            if len(self.sums) > 1:
-                names = [self.runner.names[i] for i in self.runner.loss.active]
-                for name, total in zip(names, self.sums[1:]):
-                    logs[f"{name}_loss"] = total / self.count
-        for name, value in self.runner.metrics.results().items():
-            logs[name] = float(value)
-        return logs
-
-
-@contextmanager
-def _mode(model: Any, training: bool) -> Iterator[None]:
-    """Put every module in train or eval mode, and restore each one's mode afterwards."""
-    modules = list(model.modules())
-    previous = [m.training for m in modules]
-    model.train(training)
-    try:
-        yield
-    finally:
-        for module, mode in zip(modules, previous):
-            module.training = mode
 
 
 # ---------------------------------------------------------------------------- fit

@@ -1,0 +1,239 @@
+"""The `Optimizer` base class: Keras's common options, and the bridge to `torch.optim`.
+
+An optimizer holds its settings until `build` hands it the trainable weights, then creates its
+`torch.optim` optimizer (fused where torch can) and forwards `step`, `zero_grad` and the state
+to it. Each concrete optimizer in `classes` only says which torch class to make and how its
+Keras arguments map to torch's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+
+class Optimizer:
+    """Base class: Keras's common options, and the bridge to a `torch.optim` optimizer.
+
+    Args:
+        learning_rate: a float, or a function `iterations -> learning rate` evaluated before
+            each step.
+        weight_decay: weight decay (see the `lamina.optimizers` docstring for how each applies
+            it); `None` for none.
+        clipnorm: clip each weight's gradient to this norm.
+        clipvalue: clip gradient values to `[-clipvalue, clipvalue]`.
+        global_clipnorm: clip the gradients of all weights together to this norm.
+        name: the optimizer's name.
+        fused: use torch's fused kernel (one kernel for all weights). `None` (the default)
+            uses it where torch has one for this optimizer and these weights (SGD, Adam,
+            AdamW, Adagrad on CPU or CUDA): on CPU, fused Adam updates the seed's VAE about
+            four times faster than torch's default per-tensor loop, with the same results
+            to float rounding.
+    """
+
+    torch_class: Any = torch.optim.SGD
+    supports_fused = False
+
+    def __init__(
+        self,
+        learning_rate: float | Callable[[int], float] = 0.001,
+        *,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        name: str | None = None,
+        fused: bool | None = None,
+    ) -> None:
+        if clipnorm is not None and global_clipnorm is not None:
+            raise ValueError(
+                f"{type(self).__name__}: pass clipnorm or global_clipnorm, not both "
+                f"(received {clipnorm} and {global_clipnorm})."
+            )
+        if not callable(learning_rate) and not float(learning_rate) >= 0:
+            raise ValueError(
+                f"{type(self).__name__}: learning_rate must be >= 0, received {learning_rate!r}."
+            )
+        self._schedule = learning_rate if callable(learning_rate) else None
+        self._learning_rate = 0.0 if callable(learning_rate) else float(learning_rate)
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.fused = fused
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+        self.torch_optimizer: torch.optim.Optimizer | None = None
+        self._params: list[torch.nn.Parameter] = []
+        self._pending_state: dict[str, Any] | None = None
+
+    # ---------------------------------------------------------------- building
+    def _torch_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `torch_class` besides the parameters and the rate."""
+        return {"weight_decay": self.weight_decay} if self.weight_decay else {}
+
+    def _make_torch(
+        self, params: list[torch.nn.Parameter], torch_class: Any = None
+    ) -> torch.optim.Optimizer:
+        torch_class = torch_class or self.torch_class
+        lr = self._current_schedule_rate() if self._schedule else self._learning_rate
+        kwargs = self._torch_kwargs()
+        if self.fused is not None:
+            return torch_class(params, lr=lr, fused=self.fused, **kwargs)  # type: ignore[no-any-return]
+        if self.supports_fused and _fusable(params):
+            try:
+                return torch_class(params, lr=lr, fused=True, **kwargs)  # type: ignore[no-any-return]
+            except (RuntimeError, ValueError, TypeError):
+                pass  # this torch build has no fused kernel for these weights
+        return torch_class(params, lr=lr, **kwargs)  # type: ignore[no-any-return]
+
+    @property
+    def built(self) -> bool:
+        return self.torch_optimizer is not None
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> None:
+        """Create the torch optimizer over `params` (the model's trainable weights)."""
+        params = list(params)
+        if not params:
+            raise ValueError(
+                f"Optimizer '{self.name}': the model has no trainable weights to optimize; "
+                "build the model first or check which layers are trainable."
+            )
+        self._params = params
+        self.torch_optimizer = self._make_torch(params)
+        if self._pending_state is not None:
+            state, self._pending_state = self._pending_state, None
+            self.load_state_dict(state)
+
+    def _require(self) -> torch.optim.Optimizer:
+        if self.torch_optimizer is None:
+            raise RuntimeError(
+                f"Optimizer '{self.name}' is not built yet: it gets the model's weights in "
+                "compile() (or at the first training step of a model built lazily)."
+            )
+        return self.torch_optimizer
+
+    # ---------------------------------------------------------------- stepping
+    def step(self) -> None:
+        """Clip the gradients as configured and apply one update."""
+        optimizer = self._require()
+        if self._schedule is not None:
+            self.learning_rate = self._current_schedule_rate()
+        if self.clipvalue is not None:
+            torch.nn.utils.clip_grad_value_(self._params, self.clipvalue)
+        if self.clipnorm is not None:
+            for param in self._params:
+                torch.nn.utils.clip_grad_norm_([param], self.clipnorm)
+        if self.global_clipnorm is not None:
+            torch.nn.utils.clip_grad_norm_(self._params, self.global_clipnorm)
+        optimizer.step()
+        self.iterations += 1
+
+    def _current_schedule_rate(self) -> float:
+        assert self._schedule is not None
+        return float(self._schedule(self.iterations))
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self._require().zero_grad(set_to_none=set_to_none)
+
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Keras's `apply_gradients(zip(grads, weights))`: set the gradients and step."""
+        for grad, var in grads_and_vars:
+            var.grad = grad
+        self.step()
+
+    # ---------------------------------------------------------------- learning rate
+    @property
+    def learning_rate(self) -> float:
+        """The current learning rate; assigning it updates every parameter group."""
+        if self.torch_optimizer is not None:
+            return float(self.torch_optimizer.param_groups[0]["lr"])
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        value = float(value)
+        self._learning_rate = value
+        if self.torch_optimizer is not None:
+            for group in self.torch_optimizer.param_groups:
+                group["lr"] = value
+
+    lr = learning_rate
+
+    # ---------------------------------------------------------------- state
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self._require().param_groups
+
+    @property
+    def state(self) -> Any:
+        return self._require().state
+
+    def state_dict(self) -> dict[str, Any]:
+        """The torch optimizer's state dict plus `iterations`; resumable with
+        `load_state_dict`. Before `build`, whatever state is waiting to be loaded."""
+        if self.torch_optimizer is None:
+            return dict(self._pending_state or {"state": {}, "param_groups": []})
+        return {**self.torch_optimizer.state_dict(), "iterations": self.iterations}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a `state_dict()`; before `build` it is kept and loaded by `build`."""
+        if self.torch_optimizer is None:
+            self._pending_state = dict(state_dict)
+            return
+        state = dict(state_dict)
+        self.iterations = int(state.pop("iterations", self.iterations))
+        if state.get("param_groups"):
+            self.torch_optimizer.load_state_dict(state)
+
+    # ---------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        rate: Any = self._learning_rate
+        if self._schedule is not None:
+            from lamina.saving.registry import get_registered_name
+
+            rate = {"__callable__": get_registered_name(self._schedule)}
+        elif self.torch_optimizer is not None:
+            rate = self.learning_rate
+        return {
+            "name": self.name,
+            "learning_rate": rate,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm,
+            "fused": self.fused,
+        }
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Optimizer:
+        config = dict(config)
+        rate = config.get("learning_rate")
+        if isinstance(rate, dict) and "__callable__" in rate:
+            from lamina.saving.registry import get_registered_object
+
+            fn = get_registered_object(rate["__callable__"], custom_objects)
+            if fn is None:
+                raise ValueError(
+                    f"{cls.__name__}: learning-rate schedule {rate['__callable__']!r} is not "
+                    "known; pass it in custom_objects or register it with "
+                    "lamina.saving.register_serializable()."
+                )
+            config["learning_rate"] = fn
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(learning_rate={self.learning_rate:g})"
+
+
+def _fusable(params: list[torch.nn.Parameter]) -> bool:
+    devices = {p.device.type for p in params}
+    return (
+        len(devices) == 1
+        and devices <= {"cpu", "cuda"}
+        and all(p.is_floating_point() for p in params)
+    )

@@ -1,0 +1,103 @@
+"""`compile` and `compile_from_config`: resolving the optimizer, losses and metrics.
+
+`compile` stores the resolved objects on the model and a JSON-compatible `_compile_config`
+that `compile_from_config` (used when loading a saved model) turns back into the same call.
+Nothing here runs the model; the loops are in `loops`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lamina import optimizers as optimizers_module
+from lamina.compile_utils import (
+    CompiledLoss,
+    CompiledMetrics,
+    deserialize_loss,
+    deserialize_metrics,
+    serialize_loss,
+)
+
+
+# ---------------------------------------------------------------------------- compile
+def compile(
+    model: Any,
+    optimizer: Any = "rmsprop",
+    loss: Any = None,
+    metrics: Any = None,
+    loss_weights: Any = None,
+    *,
+    weighted_metrics: Any = None,
+    run_eagerly: bool | None = None,
+    jit_compile: bool | str | None = None,
+) -> None:
+    """Configure the model for training.
+
+    Args:
+        model: the model.
+        optimizer: a name (`"adam"`, `"adamw"`, `"sgd"`, `"rmsprop"`, `"adagrad"`, ...), a
+            `lamina.optimizers` object, or a `torch.optim` class or instance.
+        loss: a name (`"mse"`, `"binary_crossentropy"`, ...), a `lamina.losses.Loss`, a
+            function `(y_true, y_pred) -> tensor`, a list with one per output, or a dict by
+            output name. `None` is allowed when the model has `add_loss` losses.
+        metrics: metric names or objects (`["accuracy", "mae"]`); for several outputs, a list
+            per output or a dict by output name. `"accuracy"` is resolved by shapes as in
+            Keras.
+        loss_weights: a weight per output (list or dict); the objective is the weighted sum.
+        weighted_metrics: metrics that also receive `sample_weight` / `class_weight`.
+        run_eagerly: accepted for Keras compatibility; lamina always runs eagerly.
+        jit_compile: `None`, `False` or `"auto"`; compiling is not supported.
+
+    After `compile`, `model.optimizer` is the optimizer (its `torch_optimizer` is built as
+    soon as the model has weights), `model.loss` is the `loss` argument,
+    `model.compiled_loss` / `model.compiled_metrics` hold the resolved objects, and
+    `model._compile_config` is a JSON-compatible dict that `compile_from_config` accepts.
+    """
+    if jit_compile not in (None, False, "auto"):
+        raise ValueError(
+            f"Model '{model.name}': jit_compile={jit_compile!r} is not supported; lamina runs "
+            "eagerly (call torch.compile on parts of your code if you need it)."
+        )
+    opt = optimizers_module.get(optimizer)
+    compiled_loss = CompiledLoss(loss, loss_weights)
+    compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
+    if model.built and getattr(model, "_functional", False):
+        compiled_loss.build(model)  # output names known: check a loss dict's keys now
+    if model.built and not opt.built:
+        params = model.trainable_weights
+        if params:
+            opt.build(params)
+    model.optimizer = opt
+    model.loss = loss
+    model.loss_weights = loss_weights
+    model.compiled_loss = compiled_loss
+    model.compiled_metrics = compiled_metrics
+    model.stop_training = False
+    model._is_compiled = True
+    model._compile_config = {
+        "optimizer": optimizers_module.serialize(opt),
+        "loss": serialize_loss(loss),
+        "loss_weights": loss_weights,
+        **compiled_metrics.get_config(),
+    }
+
+
+def compile_from_config(
+    model: Any, config: dict[str, Any], *, custom_objects: dict[str, Any] | None = None
+) -> None:
+    """Compile `model` again from `model._compile_config` (as saved with the model).
+
+    Args:
+        model: the model.
+        config: the dict `compile` stored in `_compile_config`.
+        custom_objects: user losses, metrics or optimizer classes by name (registered ones
+            are found without it).
+    """
+    compile(
+        model,
+        optimizer=optimizers_module.deserialize(config["optimizer"], custom_objects=custom_objects),
+        loss=deserialize_loss(config.get("loss"), custom_objects),
+        metrics=deserialize_metrics(config.get("metrics"), custom_objects),
+        loss_weights=config.get("loss_weights"),
+        weighted_metrics=deserialize_metrics(config.get("weighted_metrics"), custom_objects),
+    )

@@ -1,0 +1,148 @@
+"""The per-batch work of every loop: the model's objective, one optimizer step, running means.
+
+`_Runner` looks everything up once per `fit`/`evaluate` call and runs one batch forward (and
+backward when training); `_Tracker` keeps the running losses as tensors until they are read,
+so that a loop synchronises with the device only when it needs a number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from lamina import optimizers as optimizers_module
+from lamina.compile_utils import CompiledLoss, CompiledMetrics, flat_targets
+from lamina.tensor import flatten
+
+
+# ---------------------------------------------------------------------------- one step
+class _Runner:
+    """The per-batch work of one fit/evaluate call, with everything looked up once."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.optimizer: optimizers_module.Optimizer = model.optimizer
+        self.loss: CompiledLoss = model.compiled_loss
+        self.metrics: CompiledMetrics = model.compiled_metrics
+        self.names: list[str] = []
+        self.loss._checked = False  # check this call's targets against the outputs once
+
+    def _prepare(self) -> None:
+        if not self.loss.built:
+            self.loss.build(self.model)
+        self.names = self.loss.names
+
+    def objective(
+        self, x: Any, y: Any, weights: Any, *, training: bool
+    ) -> tuple[torch.Tensor | None, list[torch.Tensor], list[Any], list[Any], list[Any]]:
+        """Run the model; return the total loss, the per-output losses, and the flat
+        targets, outputs and sample weights (for the metrics)."""
+        outputs, extra = self.model.call_with_losses(x, training=training)
+        if not self.names:
+            self._prepare()
+        names = self.names
+        flat_out = [outputs] if isinstance(outputs, torch.Tensor) else flatten(outputs)
+        if len(names) == 1 and not isinstance(y, (list, tuple, dict)):
+            flat_y, flat_w = [y], [weights]
+        else:
+            flat_y = flat_targets(y, names)
+            flat_w = flat_targets(weights, names, "sample_weight")
+        total, parts = self.loss(flat_y, flat_out, flat_w)
+        for value in extra:
+            total = value if total is None else total + value
+        if not self.metrics.built:
+            self.metrics.build(names, flat_y, flat_out)
+        return total, parts, flat_y, flat_out, flat_w
+
+    def train(self, x: Any, y: Any, weights: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        total, parts, flat_y, flat_out, flat_w = self.objective(x, y, weights, training=True)
+        if total is None:
+            raise ValueError(
+                f"Model '{self.model.name}': nothing to minimize: compile() was given no loss "
+                "and the model has no add_loss() losses. Pass loss= to compile()."
+            )
+        optimizer = self.optimizer
+        if not optimizer.built:  # a model built lazily by its first call
+            optimizer.build(self.model.trainable_weights)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        if self.metrics.metrics:
+            self.metrics.update(flat_y, flat_out, flat_w)
+        return total, parts
+
+    def test(self, x: Any, y: Any, weights: Any) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+        total, parts, flat_y, flat_out, flat_w = self.objective(x, y, weights, training=False)
+        if self.metrics.metrics:
+            self.metrics.update(flat_y, flat_out, flat_w)
+        return total, parts
+
+
+class _Tracker:
+    """Running means of the loss (and per-output losses), kept as tensors until read."""
+
+    def __init__(self, runner: _Runner) -> None:
+        self.runner = runner
+        self.pending: list[torch.Tensor] = []
+        self.sizes: list[int] = []
+        self.sums: list[float] = []
+        self.count = 0
+        self.first_bad: int | None = None
+        self.seen = 0
+
+    def add(self, total: torch.Tensor | None, parts: list[torch.Tensor], size: int) -> None:
+        if total is None:
+            return
+        value = total.detach()
+        if len(parts) > 1:
+            value = torch.stack([value, *(p.detach() for p in parts)])
+        self.pending.append(value)
+        self.sizes.append(size)
+
+    def _read(self) -> None:
+        if not self.pending:
+            return
+        rows = torch.stack(self.pending).tolist()
+        sizes = self.sizes
+        for j, row in enumerate(rows):
+            row = row if isinstance(row, list) else [row]
+            if self.first_bad is None and not math.isfinite(row[0]):
+                self.first_bad = self.seen + j
+            if not self.sums:
+                self.sums = [0.0] * len(row)
+            for k, value in enumerate(row):
+                self.sums[k] += value * sizes[j]
+            self.count += sizes[j]
+        self.seen += len(rows)
+        self.pending, self.sizes = [], []
+
+    def logs(self) -> dict[str, float]:
+        """The running means and metric results, as floats."""
+        self._read()
+        logs: dict[str, float] = {}
+        if self.sums:
+            logs["loss"] = self.sums[0] / self.count
+            if len(self.sums) > 1:
+                names = [self.runner.names[i] for i in self.runner.loss.active]
+                for name, total in zip(names, self.sums[1:]):
+                    logs[f"{name}_loss"] = total / self.count
+        for name, value in self.runner.metrics.results().items():
+            logs[name] = float(value)
+        return logs
+
+
+@contextmanager
+def _mode(model: Any, training: bool) -> Iterator[None]:
+    """Put every module in train or eval mode, and restore each one's mode afterwards."""
+    modules = list(model.modules())
+    previous = [m.training for m in modules]
+    model.train(training)
+    try:
+        yield
+    finally:
+        for module, mode in zip(modules, previous):
+            module.training = mode
