@@ -186,13 +186,15 @@ class _Reader:
             targets.append(tensor.view(_WORDS[width]))
             sources.append(source[begin : begin + size].view(_WORDS[width]))
         del source
+        groups = _in_groups(list(zip(targets, sources)), _copy_threads(self.size))
+        del targets, sources
 
         def copy() -> None:
-            nonlocal sources
+            nonlocal groups
             try:
-                torch._foreach_copy_(targets, sources)
+                _copy_in_threads(groups)
             finally:
-                sources = []
+                groups = []
                 with contextlib.suppress(BufferError):  # a view still alive: freed with it
                     mapping.close()
 
@@ -234,6 +236,56 @@ class _Reader:
 
 
 _WORDS = {8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.uint8}
+_MAX_COPY_THREADS = 4
+_BYTES_PER_COPY_THREAD = 8 << 20
+
+Pairs = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def _copy_threads(size: int) -> int:
+    """Threads for copying `size` bytes: a fresh tensor's pages are faulted in by whichever
+    thread first writes them, so the copy scales with threads (40 MB: 20 ms on one thread,
+    12 ms on two, here), up to the cores or 4."""
+    return max(1, min(_MAX_COPY_THREADS, os.cpu_count() or 1, size // _BYTES_PER_COPY_THREAD))
+
+
+def _in_groups(pairs: Pairs, count: int) -> list[Pairs]:
+    """`(target, source)` pairs of flat tensors cut into `count` groups of about equal bytes,
+    splitting a tensor where a group ends."""
+    total = sum(target.nbytes for target, _ in pairs)
+    ends = [total * k // count // 64 * 64 for k in range(1, count)] + [total]
+    groups: list[Pairs] = [[] for _ in range(count)]
+    group = position = 0
+    for target, source in pairs:
+        itemsize, first, length = target.element_size(), 0, target.numel()
+        while first < length:
+            while position >= ends[group] and group < count - 1:
+                group += 1
+            take = min(length - first, max(1, (ends[group] - position) // itemsize))
+            groups[group].append((target[first : first + take], source[first : first + take]))
+            first += take
+            position += take * itemsize
+    return [g for g in groups if g]
+
+
+def _copy_in_threads(groups: list[Pairs]) -> None:
+    """One `_foreach_copy_` per group (a single call, which releases the GIL throughout),
+    the first on this thread and the others on threads of their own."""
+
+    def copy(group: Pairs) -> None:
+        torch._foreach_copy_([t for t, _ in group], [s for _, s in group])
+
+    helpers = [threading.Thread(target=copy, args=(group,)) for group in groups[1:]]
+    for helper in helpers:
+        helper.start()
+    try:
+        if groups:
+            copy(groups[0])
+    finally:
+        for helper in helpers:
+            helper.join()
+
+
 _IOV_MAX = 1024  # POSIX guarantees at least 16; Linux, macOS and the BSDs allow 1,024
 
 
