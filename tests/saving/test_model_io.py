@@ -680,14 +680,18 @@ def _no_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mmap, "mmap", refuse)
 
 
-@pytest.mark.parametrize("how", ["mapped", "read", "short reads", "no preadv"])
+@pytest.mark.parametrize("how", ["mapped", "mapped, 3 threads", "read", "short reads", "no preadv"])
 def test_weights_read_whatever_the_os_read_returns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     model = _many_weights_model()
     expected = _expected_state(model)
     model.save(tmp_path / "m.lamina")
-    if how != "mapped":
+    if how == "mapped, 3 threads":  # tensors cut across threads, as for a large file
+        from lamina.saving import tensorfile
+
+        monkeypatch.setattr(tensorfile, "_copy_threads", lambda size: 3)
+    elif how != "mapped":
         _no_mapping(monkeypatch)
     if how == "no preadv":  # as on Windows: seek and readinto, tensor by tensor
         monkeypatch.delattr(os, "preadv")
@@ -890,3 +894,29 @@ def test_weights_of_another_architecture_are_refused_even_by_position(tmp_path: 
     wider = Model(x, Dense(2)(Dense(9, activation="relu")(x)))
     with pytest.raises(LoadError, match=r"does not match the model.*\(4, 9\)"):
         wider.load_weights(tmp_path / "w.safetensors")
+
+
+def test_copy_groups_cover_every_byte_once() -> None:
+    from lamina.saving.tensorfile import _in_groups
+
+    sizes = [
+        (7, torch.float64),
+        (1000, torch.int8),
+        (13, torch.float32),
+        (0, torch.int16),
+        (3, torch.bool),
+    ]
+    sources = [torch.randint(0, 100, (n,)).to(dtype) for n, dtype in sizes]
+    targets = [torch.zeros_like(t) for t in sources]
+    for count in (1, 2, 3, 7):
+        for target in targets:
+            target.zero_()
+        groups = _in_groups(list(zip(targets, sources)), count)
+        assert 1 <= len(groups) <= count
+        for group in groups:
+            for target, source in group:
+                target.copy_(source)
+        assert all(torch.equal(t, s) for t, s in zip(targets, sources))
+        assert sum(t.nbytes for g in groups for t, _ in g) == sum(t.nbytes for t in sources)
+        pieces = sum(len(g) for g in groups)
+        assert pieces <= len(sizes) + count - 1  # a tensor is cut only where a group ends
