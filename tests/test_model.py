@@ -393,3 +393,73 @@ def test_moving_a_compiled_model_moves_its_optimizer_state() -> None:
     state = model.optimizer.torch_optimizer.state
     assert [id(p) for p in model.parameters()] == [id(p) for p in state]  # moved in place
     assert {s["exp_avg"].dtype for s in state.values()} == {torch.float64}
+
+
+class Block(Layer):
+    """Sublayers made in __init__, built by their first call (the Keras way)."""
+
+    def __init__(self, units: int = 4, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.hidden = Dense(units, activation="relu")
+        self.out = Dense(units)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.out(self.hidden(inputs))
+
+
+def test_sublayers_first_called_symbolically_get_real_weights() -> None:
+    from lamina.utils import set_random_seed
+
+    set_random_seed(3)
+    x = Input(shape=(5,))
+    model = Model(x, Block(4)(x))
+    assert all(not t.is_meta for t in model.state_dict().values())
+    assert model.output_shape == (None, 4)
+    block = model.layers[1]
+    data = torch.randn(2, 5)
+    hidden = torch.relu(data @ block.hidden.kernel + block.hidden.bias)
+    torch.testing.assert_close(model(data), hidden @ block.out.kernel + block.out.bias)
+    # The same initial values as a first eager call draws.
+    set_random_seed(3)
+    eager = Block(4)
+    eager(torch.zeros(1, 5))
+    for a, b in zip(block.state_dict().values(), eager.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_subclassed_model_called_on_an_input_gets_real_weights() -> None:
+    class Net(Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = Dense(2)
+
+        def call(self, inputs: torch.Tensor) -> torch.Tensor:
+            return self.dense(inputs) * 2
+
+    x = Input(shape=(3,))
+    model = Model(x, Net()(x))
+    assert all(not t.is_meta for t in model.state_dict().values())
+    assert model.predict(np.ones((1, 3), np.float32), verbose=0).shape == (1, 2)
+
+
+def test_a_sublayer_making_weights_in_call_makes_them_for_real_at_its_first_call() -> None:
+    class Lazy(Layer):
+        def call(self, inputs: torch.Tensor) -> torch.Tensor:
+            if "scale" not in self._parameters:
+                self.scale = torch.nn.Parameter(torch.full((inputs.shape[-1],), 2.0))
+            return inputs * self.scale
+
+    class Outer(Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lazy = Lazy()
+
+        def call(self, inputs: torch.Tensor) -> torch.Tensor:
+            return self.lazy(inputs)
+
+    x = Input(shape=(3,))
+    model = Model(x, Outer()(x))
+    assert model.output_shape == (None, 3)
+    assert all(not t.is_meta for t in model.state_dict().values())  # none left on meta
+    torch.testing.assert_close(model(torch.ones(1, 3)), torch.full((1, 3), 2.0))
+    assert not model.layers[1].lazy.scale.is_meta

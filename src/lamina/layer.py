@@ -212,7 +212,8 @@ class Layer(nn.Module):
             self._build_from_shapes(shapes)
         else:
             self.check_input_shape(shapes)
-        if specs is None:
+        if specs is None or self._has_unbuilt_sublayers():
+            # Sublayers built by their first call get built by the inference run.
             specs = self._infer_output_specs(inputs, kwargs)
             self._check_output_spec(shapes, specs)
         node = Node(self, inputs, None, kwargs)
@@ -280,6 +281,9 @@ class Layer(nn.Module):
         """Run the layer on placeholders of two batch sizes; return (shape, dtype) leaves."""
         try:
             runs = [self._placeholder_run(inputs, kwargs, size, meta=True) for size in (2, 3)]
+            self._materialize_sublayers_built_on_meta()
+        except LayerError:
+            raise
         except Exception:
             try:
                 with torch.random.fork_rng(devices=[]), torch.no_grad():
@@ -299,6 +303,34 @@ class Layer(nn.Module):
             for a, b in zip(leaves_a, leaves_b)
         ]
         return pack_like(first, specs)
+
+    def _has_unbuilt_sublayers(self) -> bool:
+        return any(isinstance(m, Layer) and not m.built for m in self.modules() if m is not self)
+
+    def _materialize_sublayers_built_on_meta(self) -> None:
+        """Build again, for real, the sublayers first called inside the meta run.
+
+        A layer that creates sublayers in `__init__` and calls them in `call()` (the Keras
+        way) has them built lazily, by their first call: the meta run, so their weights
+        were made on the meta device. Each is built again from the input shapes it recorded,
+        on the layer's device, drawing its initial values as an eager first call would.
+        """
+        modules = [m for m in self.modules() if m is not self and isinstance(m, Layer)]
+        if not any(_has_meta_state(m) for m in modules):
+            return
+        real = [t for t in (*self.parameters(), *self.buffers()) if not t.is_meta]
+        device = real[0].device if real else torch.get_default_device()
+        for module in modules:
+            if not _has_meta_state(module):
+                continue
+            for table in (module._parameters, module._buffers):
+                for name in [n for n, t in table.items() if t is not None and t.is_meta]:
+                    del table[name]
+            # Weights a sublayer makes in call() rather than build() are dropped here and
+            # made again by its first real call.
+            module.built = False
+            with torch.device(device):
+                module._build_from_shapes(module._build_input_shape)
 
     def _placeholder_run(
         self, inputs: Any, kwargs: dict[str, Any], size: int, *, meta: bool
@@ -489,6 +521,11 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+def _has_meta_state(module: nn.Module) -> bool:
+    own = (*module._parameters.values(), *module._buffers.values())
+    return any(t is not None and t.is_meta for t in own)
 
 
 class Spec:

@@ -920,3 +920,30 @@ def test_copy_groups_cover_every_byte_once() -> None:
         assert sum(t.nbytes for g in groups for t, _ in g) == sum(t.nbytes for t in sources)
         pieces = sum(len(g) for g in groups)
         assert pieces <= len(sizes) + count - 1  # a tensor is cut only where a group ends
+
+
+@register_serializable(package="tests")
+class Residual(Layer):
+    """A custom layer with sublayers made in __init__ and built by their first call."""
+
+    def __init__(self, units: int = 4, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+        self.inner = Dense(units, activation="relu")
+        self.outer = Dense(units)
+
+    def call(self, inputs: Any) -> Any:
+        return inputs + self.outer(self.inner(inputs))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units}
+
+
+def test_custom_layer_with_lazily_built_sublayers_round_trips(tmp_path: Path) -> None:
+    x = Input(shape=(4,))
+    model = Model(x, Dense(1)(Residual(4)(x)))
+    loaded = round_trip(model, tmp_path)
+    assert sorted(loaded.state_dict()) == sorted(model.state_dict())
+    assert_same_weights(model, loaded)
+    data = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
