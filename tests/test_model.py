@@ -463,3 +463,13 @@ def test_a_sublayer_making_weights_in_call_makes_them_for_real_at_its_first_call
     assert all(not t.is_meta for t in model.state_dict().values())  # none left on meta
     torch.testing.assert_close(model(torch.ones(1, 3)), torch.full((1, 3), 2.0))
     assert not model.layers[1].lazy.scale.is_meta
+
+
+def test_layer_output_is_its_first_calls_and_an_uncalled_layer_says_so() -> None:
+    dense = Dense(2, name="shared")
+    a, b = Input(shape=(3,)), Input(shape=(3,))
+    first, _ = dense(a), dense(b)
+    assert dense.output is first and dense.input is a  # Keras 3: the first call's
+    assert dense.output_shape == (None, 2)
+    with pytest.raises(LayerError, match="'fresh' has never been called on symbolic inputs"):
+        _ = Dense(2, name="fresh").output

@@ -495,10 +495,12 @@ class Layer(nn.Module):
 
     @property
     def input(self) -> Any:
+        """The symbolic input of the layer's first call (Keras 3's rule for shared layers)."""
         return self._node_attr("inputs")
 
     @property
     def output(self) -> Any:
+        """The symbolic output of the layer's first call (Keras 3's rule for shared layers)."""
         return self._node_attr("outputs")
 
     @property
@@ -511,11 +513,12 @@ class Layer(nn.Module):
 
     def _node_attr(self, attr: str) -> Any:
         if not self._inbound_nodes:
-            raise AttributeError(f"Layer '{self.name}' has not been called on symbolic inputs.")
-        if len(self._inbound_nodes) > 1:
-            raise AttributeError(
-                f"Layer '{self.name}' has been called {len(self._inbound_nodes)} times; "
-                f"it has no single {attr.rstrip('s')}."
+            # Not an AttributeError: nn.Module.__getattr__ would replace its message with
+            # "object has no attribute".
+            raise LayerError(
+                f"{type(self).__name__} '{self.name}' has never been called on symbolic "
+                f"inputs, so it has no {attr.rstrip('s')} yet; call it on Input(...) tensors "
+                "first."
             )
         return getattr(self._inbound_nodes[0], attr)
 
