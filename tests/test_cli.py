@@ -228,3 +228,24 @@ def test_unsafe_and_trust_reach_load_model(
     assert main(["summary", str(file), "--unsafe", "--trust", "pkg", "--trust", "other"]) == 0
     assert calls == [{"safe_mode": True}, {"safe_mode": False, "trusted_modules": ["pkg", "other"]}]
     assert capsys.readouterr().out.count("summary of the loaded model") == 2
+
+
+def test_inspect_verify_checks_every_byte_of_the_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lamina import Input, Model
+    from lamina.layers import Dense
+
+    x = Input(shape=(4,))
+    path = tmp_path / "m.lamina"
+    Model(x, Dense(512)(x)).save(path)  # 10 KB of weights, stored last
+    capsys.readouterr()
+    assert main(["inspect", "--verify", str(path)]) == 0
+    assert "CRC-32 matches" in capsys.readouterr().out
+    data = bytearray(path.read_bytes())
+    data[-2000] ^= 0x10  # inside the kernel's bytes, before the zip directory
+    damaged = tmp_path / "damaged.lamina"
+    damaged.write_bytes(bytes(data))
+    assert main(["inspect", str(damaged)]) == 0  # the structure alone is fine
+    assert main(["inspect", "--verify", str(damaged)]) == 1
+    assert "CRC-32" in capsys.readouterr().err
