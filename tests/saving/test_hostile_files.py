@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import pickle
 import struct
+import sys
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -403,6 +404,18 @@ weights_case(
 weights_case("truncated-header", "truncated", lambda: b"\x10\x00")
 
 
+config_case(
+    "weights-order-not-a-list",
+    "weights.order must be a list",
+    lambda c, s: c["weights"].update(order="x"),
+)
+config_case(
+    "weights-order-not-names",
+    "weights.order must be a list",
+    lambda c, s: c["weights"].update(order=[1, 2]),
+)
+
+
 # ------------------------------------------------------------------------------ functions
 def set_reference(config: dict[str, Any], reference: dict[str, Any]) -> None:
     set_function(config, reference)
@@ -626,3 +639,57 @@ def test_a_flipped_bit_in_the_weights_is_found_only_when_verifying(
     assert not torch.equal(
         good.state_dict()[differing[0]], lamina.load_model(reference).state_dict()[differing[0]]
     )
+
+
+# ------------------------------------------------------------------------------ Model subclasses
+@lamina.saving.register_serializable(package="hostile_tests")
+class Probe(lamina.Model):
+    """A registered subclassed model, built by its first call."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dense = lamina.layers.Dense(2)
+
+    def call(self, inputs: Any) -> Any:
+        return self.dense(inputs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+def test_a_subclass_named_in_a_file_is_never_imported(reference: Path, tmp_path: Path) -> None:
+    path = with_config(
+        reference,
+        tmp_path / "m.lamina",
+        lambda c: c["model"].update(
+            subclass={"class_name": "Payload", "module": "lamina_hostile_payload_module"}
+        ),
+    )
+    with pytest.warns(UserWarning, match=r"'Payload'.*not registered.*plain Model"):
+        model = lamina.load_model(path)
+    assert type(model) is lamina.Model
+    assert "lamina_hostile_payload_module" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("specs", "says"),
+    [
+        (["spec", [None, 1 << 40], "float32"], "at most"),
+        (["spec", [None, 3], "no_such_dtype"], "must hold the input specs"),
+        ("not specs", "must hold the input specs"),
+    ],
+)
+def test_a_hostile_build_config_is_refused_before_allocating(
+    tmp_path: Path, specs: Any, says: str
+) -> None:
+    probe = Probe()
+    probe(torch.ones(1, 3))
+    probe.save(tmp_path / "probe.lamina")
+    path = with_config(
+        tmp_path / "probe.lamina",
+        tmp_path / "m.lamina",
+        lambda c: c["model"].update(build_config={"input_specs": specs}),
+    )
+    with pytest.raises(LoadError, match=says) as caught:
+        lamina.load_model(path)
+    assert str(path) in str(caught.value)

@@ -246,7 +246,7 @@ def load_model(
         with weights.read_in_background(verify=verify) as read:
             config = _read_config(archive, ctx)
             archive.read_json(METADATA)
-            file_aliases = _file_aliases(config, ctx)
+            file_aliases, order = _file_aliases(config, ctx), _saved_order(config, ctx)
             model = _build(config["model"], ctx)
             expected, model_aliases = model_state(model)
             sources = match_weights(
@@ -255,7 +255,7 @@ def load_model(
                 weights,
                 file_aliases,
                 ctx,
-                saved_order=_saved_order(config, ctx) if _own_class(config) else None,
+                saved_order=order if _own_class(config) else None,
             )
             loaded = read()
     apply_weights(model, expected, loaded, sources, file_aliases)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import inspect
+import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -260,6 +261,12 @@ def _build_by_calling(layer: Layer, build_config: Any, ctx: LoadContext, owner: 
     )
     if specs is None:
         raise ctx.error(f"model {owner}: 'build_config' must hold the input specs it was built on.")
+    sizes = [math.prod(1 if d is None else d for d in spec.shape) for spec in flatten(specs)]
+    if sum(sizes) > _MAX_BUILD_ELEMENTS:
+        raise ctx.error(
+            f"model {owner}: 'build_config' asks for inputs of {sum(sizes):,} values; at most "
+            f"{_MAX_BUILD_ELEMENTS:,} are made to build a model (one sample of each input)."
+        )
     zeros = map_structure(
         lambda spec: torch.zeros([1 if d is None else d for d in spec.shape], dtype=spec.dtype),
         specs,
@@ -537,6 +544,7 @@ def _decode_struct(
 
 
 _MAX_RANK = 64
+_MAX_BUILD_ELEMENTS = 1 << 27  # one sample: 512 MiB of float32, far above any real input
 
 
 def decode_specs(value: Any) -> Any:
