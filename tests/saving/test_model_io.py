@@ -793,6 +793,9 @@ def test_functional_subclass_comes_back_as_itself(tmp_path: Path) -> None:
     assert type(loaded) is Scored
     assert loaded.score(data) == pytest.approx(model.score(data))
     assert type(Scored.from_config(model.get_config())) is Scored
+    assert (
+        inspect_file(tmp_path / "model.lamina").model_class == "tests>Scored, a Functional subclass"
+    )
 
 
 def test_unregistered_functional_subclass_loads_as_a_plain_model_with_a_warning(

@@ -72,6 +72,14 @@ class FileReport:
         return "\n".join(lines)
 
 
+def _model_class(entry: dict[str, Any]) -> str:
+    """The entry's class, with the subclass a functional or Sequential model was saved from."""
+    subclass = entry.get("subclass")
+    name = subclass.get("class_name") if isinstance(subclass, dict) else None
+    base = str(entry.get("class_name"))
+    return f"{str(name)[:80]}, a {base} subclass" if isinstance(name, str) else base
+
+
 def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> FileReport:
     """Describe a `.lamina` file without building the model or running anything in it:
     format, layers, parameter count, and each function with how it would load (`registered`,
@@ -104,7 +112,7 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> FileR
         format_version=config["format_version"],
         lamina_version=str(config.get("lamina_version", "?")),
         metadata=metadata if isinstance(metadata, dict) else {},
-        model_class=str(entry.get("class_name")),
+        model_class=_model_class(entry),
         model_name=str((entry.get("config") or {}).get("name", "?")),
         param_count=sum(sizes.values()),
         compiled="compile_config" in config,
