@@ -10,6 +10,7 @@ are the names of the layers that produce them.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -244,10 +245,26 @@ class CompiledMetrics:
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self) -> dict[str, Any]:
+        def one(metric: Any) -> Any:
+            return _by_value(metric, metrics_module.serialize)
+
         return {
-            "metrics": _map_nested(self.spec, metrics_module.serialize),
-            "weighted_metrics": _map_nested(self.weighted_spec, metrics_module.serialize),
+            "metrics": _map_nested(self.spec, one),
+            "weighted_metrics": _map_nested(self.weighted_spec, one),
         }
+
+
+def _by_value(item: Any, serialize: Callable[[Any], Any]) -> Any:
+    """`serialize(item)`, with a wrapped function of the user's own given as itself rather
+    than by a name no other program knows: saving then stores it like a Lambda's function
+    (see `lamina.saving.registry.function_reference`)."""
+    config = serialize(item)
+    fn = getattr(item, "fn", None) or (item if inspect.isfunction(item) else None)
+    if isinstance(config, dict) and config.get("class_name") == "function" and fn is not None:
+        from lamina.saving.registry import function_reference
+
+        config = {**config, "config": {**config["config"], "function": function_reference(fn)}}
+    return config
 
 
 def _spec_leaves(spec: Any) -> list[Any]:
@@ -269,12 +286,13 @@ def _map_nested(spec: Any, fn: Any) -> Any:
 
 
 def serialize_loss(spec: Any) -> Any:
-    """A JSON-compatible form of `compile`'s `loss=` argument."""
+    """`compile`'s `loss=` argument as a config: JSON-compatible but for the user's own
+    functions (see `_by_value`)."""
 
     def one(item: Any) -> Any:
         if item is None or isinstance(item, str):
             return item
-        return losses_module.serialize(losses_module.get(item))
+        return _by_value(losses_module.get(item), losses_module.serialize)
 
     return _map_nested(spec, one)
 

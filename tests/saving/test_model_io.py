@@ -950,3 +950,46 @@ def test_custom_layer_with_lazily_built_sublayers_round_trips(tmp_path: Path) ->
     assert_same_weights(model, loaded)
     data = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
     np.testing.assert_allclose(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
+
+
+def doubled_squared_error(y_true: Any, y_pred: Any) -> Any:
+    return ops.mean(ops.square(y_true - y_pred), axis=-1) * 2.0
+
+
+def absolute_error(y_true: Any, y_pred: Any) -> Any:
+    return ops.mean(ops.abs(y_true - y_pred))
+
+
+def test_a_loss_and_metric_from_the_script_are_saved_with_the_model(tmp_path: Path) -> None:
+    """Keras stores such functions by name and cannot load the model compiled without
+    custom_objects; lamina stores them like a Lambda's function."""
+    x = Input(shape=(3,))
+    model = Model(x, Dense(1)(x))
+    model.compile(optimizer="sgd", loss=doubled_squared_error, metrics=[absolute_error])
+    data = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    target = data.sum(axis=1, keepdims=True)
+    model.fit(data, target, epochs=1, verbose=0)
+    model.save(tmp_path / "m.lamina")
+    config = json.loads(zipfile.ZipFile(tmp_path / "m.lamina").read("config.json"))
+    assert "__function__" in json.dumps(config["compile_config"]["loss"])
+    loaded = load_model(tmp_path / "m.lamina")
+    assert loaded.compiled_loss is not None
+    expected = model.evaluate(data, target, verbose=0, return_dict=True)
+    got = loaded.evaluate(data, target, verbose=0, return_dict=True)
+    assert set(got) == {"loss", "absolute_error"}
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_loss_without_source_is_saved_by_name_with_a_warning(tmp_path: Path) -> None:
+    made = eval("lambda y_true, y_pred: ops.mean(ops.abs(y_true - y_pred), axis=-1)")
+    made.__name__ = "made_by_eval"
+    x = Input(shape=(3,))
+    model = Model(x, Dense(1)(x))
+    model.compile(optimizer="sgd", loss=made)
+    with pytest.warns(UserWarning, match=r"'made_by_eval' is saved by name only.*custom_objects"):
+        model.save(tmp_path / "m.lamina")
+    with pytest.raises(LoadError, match=r"'made_by_eval' is not known.*compile=False"):
+        load_model(tmp_path / "m.lamina")
+    assert getattr(load_model(tmp_path / "m.lamina", compile=False), "optimizer", None) is None
+    loaded = load_model(tmp_path / "m.lamina", custom_objects={"made_by_eval": made})
+    assert loaded.compiled_loss is not None

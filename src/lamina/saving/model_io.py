@@ -160,13 +160,37 @@ def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]
     }
     compile_config = getattr(model, "_compile_config", None)
     if compile_config is not None:
-        config["compile_config"] = encode_value(compile_config, f"Model '{model.name}' compile()")
+        owner = f"Model '{model.name}' compile()"
+        config["compile_config"] = encode_value(_storable(compile_config, owner), owner)
         state_dict = getattr(getattr(model, "optimizer", None), "state_dict", None)
         if callable(state_dict):
             state_json, optimizer_tensors = encode_optimizer_state(state_dict())
             config["optimizer"] = state_json
             tensors.update(optimizer_tensors)
     return config, tensors
+
+
+def _storable(value: Any, owner: str) -> Any:
+    """The compile config with each function that cannot be stored by value (no source to
+    read) replaced by its name, with a warning: the model still saves, and loads compiled
+    when the function is passed in `custom_objects`."""
+    if isinstance(value, dict):
+        return {key: _storable(item, owner) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_storable(item, owner) for item in value)
+    if callable(value) and not isinstance(value, type):
+        try:
+            encode_value(value, owner)
+        except SaveError as error:
+            name = registry.get_registered_name(value)
+            warnings.warn(
+                f"{owner}: the function '{name}' is saved by name only ({error}). Load the "
+                f"model with custom_objects={{{name!r}: {name}}}, or with compile=False.",
+                UserWarning,
+                stacklevel=4,
+            )
+            return name
+    return value
 
 
 def save_weights(model: Any, filepath: str | os.PathLike[str]) -> None:

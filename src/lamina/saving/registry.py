@@ -127,6 +127,19 @@ def registered_key(obj: Any) -> str | None:
     return None
 
 
+def function_reference(fn: Any) -> Any:
+    """How a loss or metric function appears in a compile config: its registered key, or
+    the name of one of lamina's own; any other function itself, which saving then stores
+    like a Lambda's function (as a safe expression where it is one), so that a model compiled
+    with a loss from the user's script loads, compiled, in a fresh program."""
+    key = registered_key(fn)
+    if key is not None:
+        return key
+    if str(getattr(fn, "__module__", "")).startswith("lamina.") or not callable(fn):
+        return get_registered_name(fn)
+    return fn
+
+
 def get_registered_name(obj: Any) -> str:
     """Returns the key ``obj`` is registered under, or its plain name if it is not registered.
 
@@ -192,6 +205,9 @@ def deserialize_object(
     hint = "or register it with lamina.saving.register_serializable()."
     if class_name == "function":
         key = options.pop("function")
+        if callable(key):  # stored by value (see function_reference); custom_objects win
+            name = getattr(key, "__name__", "")
+            return wrap_function(get_registered_object(name, custom_objects) or key, **options)
         fn = get_registered_object(key, custom_objects) or (named_functions or {}).get(key)
         if fn is None:
             raise ValueError(

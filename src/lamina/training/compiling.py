@@ -1,7 +1,9 @@
 """`compile` and `compile_from_config`: resolving the optimizer, losses and metrics.
 
-`compile` stores the resolved objects on the model and a JSON-compatible `_compile_config`
-that `compile_from_config` (used when loading a saved model) turns back into the same call.
+`compile` stores the resolved objects on the model and a `_compile_config` that
+`compile_from_config` (used when loading a saved model) turns back into the same call. It is
+JSON-compatible but for the user's own loss and metric functions, which appear as
+themselves, for saving to store like a Lambda's function.
 Nothing here runs the model; the loops are in `loops`.
 """
 
@@ -51,7 +53,7 @@ def compile(
     After `compile`, `model.optimizer` is the optimizer (its `torch_optimizer` is built as
     soon as the model has weights), `model.loss` is the `loss` argument,
     `model.compiled_loss` / `model.compiled_metrics` hold the resolved objects, and
-    `model._compile_config` is a JSON-compatible dict that `compile_from_config` accepts.
+    `model._compile_config` is the dict that `compile_from_config` accepts.
     """
     if jit_compile not in (None, False, "auto"):
         raise ValueError(
