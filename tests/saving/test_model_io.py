@@ -972,6 +972,9 @@ def test_a_loss_and_metric_from_the_script_are_saved_with_the_model(tmp_path: Pa
     model.save(tmp_path / "m.lamina")
     config = json.loads(zipfile.ZipFile(tmp_path / "m.lamina").read("config.json"))
     assert "__function__" in json.dumps(config["compile_config"]["loss"])
+    listed = {(f.layer, f.name, f.loads) for f in inspect_file(tmp_path / "m.lamina").functions}
+    assert ("compile", "doubled_squared_error", "safe expression") in listed
+    assert ("compile", "absolute_error", "safe expression") in listed
     loaded = load_model(tmp_path / "m.lamina")
     assert loaded.compiled_loss is not None
     expected = model.evaluate(data, target, verbose=0, return_dict=True)

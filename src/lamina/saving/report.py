@@ -154,4 +154,7 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> FileR
                 visit_functions(item, layer, inner)
 
     visit_layers(entry, "")
+    if isinstance(config.get("compile_config"), dict):
+        # Losses and metrics from the user's script are stored like Lambda functions.
+        visit_functions(config["compile_config"], "compile", "")
     return report
