@@ -319,7 +319,7 @@ class Layer(nn.Module):
         if not any(_has_meta_state(m) for m in modules):
             return
         real = [t for t in (*self.parameters(), *self.buffers()) if not t.is_meta]
-        device = real[0].device if real else torch.get_default_device()
+        device = real[0].device if real else torch.empty(0).device  # the default device
         for module in modules:
             if not _has_meta_state(module):
                 continue
