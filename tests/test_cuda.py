@@ -50,8 +50,11 @@ def test_a_model_moved_to_the_gpu_computes_what_it_did_on_the_cpu() -> None:
     expected = model(data).detach()
     model.to(CUDA)
     assert on(model) == {"cuda"}  # the Lambda's array argument is a buffer: it moved too
-    torch.testing.assert_close(model(data.to(CUDA)).cpu(), expected)
-    np.testing.assert_allclose(model.predict(data.numpy(), verbose=0), expected.numpy(), rtol=1e-5)
+    # GPU and CPU kernels round differently (2.7e-7 seen on an H100): compare as float32 allows.
+    torch.testing.assert_close(model(data.to(CUDA)).cpu(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        model.predict(data.numpy(), verbose=0), expected.numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_a_lazy_sequential_builds_its_weights_on_the_first_batchs_device() -> None:
