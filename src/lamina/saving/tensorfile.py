@@ -134,8 +134,9 @@ class _Reader:
         self.readinto(start, [memoryview(buffer)])
         return bytes(buffer)
 
-    def copier(self, parts: list[tuple[int, torch.Tensor]]) -> Callable[[], None]:
-        """A function copying the bytes at each `(start, flat uint8 tensor)` into the tensor.
+    def copier(self, parts: list[tuple[int, torch.Tensor]]) -> Callable[[], Cleanup]:
+        """A function copying the bytes at each `(start, flat uint8 tensor)` into the tensor;
+        it returns what is left to release afterwards (see `_mapped_copier`), or None.
 
         Everything is prepared here, so that running the function on a worker thread is
         one call that releases the GIL throughout: the worker never waits for the main
@@ -158,13 +159,14 @@ class _Reader:
             runs[-1][1].append(view)
             end = start + view.nbytes
 
-        def read() -> None:
+        def read() -> Cleanup:
             for start, views in runs:
                 self.readinto(start, views)
+            return None
 
         return read
 
-    def _mapped_copier(self, parts: list[tuple[int, torch.Tensor]]) -> Callable[[], None] | None:
+    def _mapped_copier(self, parts: list[tuple[int, torch.Tensor]]) -> Callable[[], Cleanup] | None:
         assert self.handle is not None
         try:
             mapping = mmap.mmap(self.handle.fileno(), 0, access=mmap.ACCESS_COPY)
@@ -189,14 +191,21 @@ class _Reader:
         groups = _in_groups(list(zip(targets, sources)), _copy_threads(self.size))
         del targets, sources
 
-        def copy() -> None:
+        def release() -> None:
             nonlocal groups
+            groups = []
+            with contextlib.suppress(BufferError):  # a view still alive: freed with it
+                mapping.close()
+
+        def copy() -> Cleanup:
             try:
                 _copy_in_threads(groups)
-            finally:
-                groups = []
-                with contextlib.suppress(BufferError):  # a view still alive: freed with it
-                    mapping.close()
+            except BaseException:
+                release()
+                raise
+            # Unmapping 40 MB that several threads touched takes about 1.2 ms (page tables,
+            # TLB shootdowns): the caller does it after handing the tensors over.
+            return release
 
         return copy
 
@@ -240,6 +249,7 @@ _MAX_COPY_THREADS = 4
 _BYTES_PER_COPY_THREAD = 8 << 20
 
 Pairs = list[tuple[torch.Tensor, torch.Tensor]]
+Cleanup = Callable[[], None] | None
 
 
 def _copy_threads(size: int) -> int:
@@ -344,12 +354,14 @@ class WeightsFile:
         GIL, so the caller's own work (rebuilding the model) overlaps with it. (Allocating
         there also lets repeated loads reuse the worker's freed memory, where the main
         thread's allocator often hands 40 MB back to the OS and faults it in again: 4 vs
-        20 ms per 40 MB here.) Leaving the block waits for the worker, so nothing reads the
+        20 ms per 40 MB here.) Leaving the block waits for the copy, so nothing reads the
         file after it is closed.
         """
         if verify and self.crc is not None:
             wanted = None  # the CRC covers every byte
-        started = threading.Event()
+        started, done = threading.Event(), threading.Event()
+        outcome: list[Any] = []
+        cleanups: list[Callable[[], None]] = []
 
         def fill() -> dict[str, torch.Tensor]:
             try:
@@ -366,38 +378,48 @@ class WeightsFile:
                 copy = self.reader.copier(parts)
             finally:
                 started.set()
-            copy()
+            cleanup = copy()
+            if cleanup is not None:
+                cleanups.append(cleanup)
             if verify and self.crc is not None:
                 self._check_crc(out)
             return _normalized(out)
-
-        outcome: list[Any] = []
 
         def work() -> None:
             try:
                 outcome.append(fill())
             except BaseException as error:  # handed to the caller by result()
                 outcome.append(error)
+            finally:
+                done.set()
+                for cleanup in cleanups:
+                    cleanup()
 
-        worker = threading.Thread(target=work, name="lamina-weights-reader", daemon=True)
+        # Not a daemon: the interpreter waits for its last unmapping at exit (a daemon
+        # thread stopped inside torch at exit aborts the process).
+        worker = threading.Thread(target=work, name="lamina-weights-reader")
         worker.start()
+        # Let the worker take the GIL to set up its copy; otherwise it would wait for the
+        # caller's next release (up to the 5 ms switch interval).
+        started.wait()
+
+        def result() -> dict[str, torch.Tensor]:
+            done.wait()
+            value = outcome[0]
+            if isinstance(value, (OSError, EOFError)):
+                raise self.ctx.error(f"{self.what}: reading tensor data failed: {value}.")
+            if isinstance(value, BaseException):
+                raise value
+            return value  # type: ignore[no-any-return]
+
         try:
-            # Let the worker take the GIL to set up its copy; otherwise it would wait for
-            # the caller's next release (up to the 5 ms switch interval).
-            started.wait()
-
-            def result() -> dict[str, torch.Tensor]:
-                worker.join()
-                value = outcome[0]
-                if isinstance(value, (OSError, EOFError)):
-                    raise self.ctx.error(f"{self.what}: reading tensor data failed: {value}.")
-                if isinstance(value, BaseException):
-                    raise value
-                return value  # type: ignore[no-any-return]
-
             yield result
-        finally:
+        except BaseException:
             worker.join()
+            raise
+        # The copy is over; the worker may still be unmapping the file, which is safe
+        # after the file is closed.
+        done.wait()
 
     def _check_crc(self, out: dict[str, torch.Tensor]) -> None:
         total = zlib.crc32(self.reader.read(0, self.data_start))
