@@ -204,7 +204,11 @@ class _Reader:
                 release()
                 raise
             # Unmapping 40 MB that several threads touched takes about 1.2 ms (page tables,
-            # TLB shootdowns): the caller does it after handing the tensors over.
+            # TLB shootdowns): the caller does it after handing the tensors over. Not on
+            # Windows, where a file cannot be replaced while it is mapped.
+            if os.name == "nt":
+                release()
+                return None
             return release
 
         return copy
