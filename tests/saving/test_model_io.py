@@ -996,3 +996,25 @@ def test_a_loss_without_source_is_saved_by_name_with_a_warning(tmp_path: Path) -
     assert getattr(load_model(tmp_path / "m.lamina", compile=False), "optimizer", None) is None
     loaded = load_model(tmp_path / "m.lamina", custom_objects={"made_by_eval": made})
     assert loaded.compiled_loss is not None
+
+
+def test_a_refused_file_leaves_no_reader_running(tmp_path: Path) -> None:
+    import threading
+
+    x = Input(shape=(64,))
+    Model(x, Dense(256)(x)).save(tmp_path / "m.lamina")
+    with zipfile.ZipFile(tmp_path / "m.lamina") as source:
+        entries = {name: source.read(name) for name in source.namelist()}
+    config = json.loads(entries["config.json"])
+    config["model"]["config"]["layers"][1]["class_name"] = "NoSuchLayer"
+    entries["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "bad.lamina", "w") as target:
+        for name, data in entries.items():
+            target.writestr(name, data)
+    with pytest.raises(LoadError, match="NoSuchLayer"):
+        load_model(tmp_path / "bad.lamina")  # fails while the weights are being read
+    assert not [t for t in threading.enumerate() if t.name == "lamina-weights-reader"]
+    (tmp_path / "m.lamina").replace(tmp_path / "m2.lamina")
+    loaded = load_model(tmp_path / "m2.lamina")
+    loaded.save(tmp_path / "m2.lamina")  # saving over the file just loaded
+    assert_same_weights(loaded, load_model(tmp_path / "m2.lamina"))
