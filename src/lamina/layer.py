@@ -109,6 +109,14 @@ class Layer(nn.Module):
         torch.Size([2, 3])
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
+        layer = super().__new__(cls)
+        if cls.__init__ is not Layer.__init__ and not cls.__module__.startswith("lamina."):
+            # A user's layer: its constructor arguments are its config unless it overrides
+            # get_config() (Keras 3's rule), so that saving does not silently lose them.
+            layer.__dict__["_init_arguments"] = (args, kwargs)
+        return layer
+
     def __init__(
         self,
         *,
@@ -145,15 +153,27 @@ class Layer(nn.Module):
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments that rebuild this layer (weights excluded)."""
+        """The constructor arguments that rebuild this layer (weights excluded).
+
+        A layer class of your own that does not override this gets the arguments its
+        constructor was called with, as in Keras 3; override it when they are not plain
+        values (numbers, strings, lists, dicts, arrays, functions).
+        """
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
         if self._dtype != torch.get_default_dtype():
             config["dtype"] = str(self._dtype).replace("torch.", "")
+        if type(self).get_config is Layer.get_config:
+            config = {**self._constructor_config(), **config}
         return config
+
+    def _constructor_config(self) -> dict[str, Any]:
+        """The arguments a user's layer class was constructed with (empty for lamina's)."""
+        arguments = self.__dict__.get("_init_arguments")
+        return {} if arguments is None else constructor_arguments(type(self), *arguments)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        return cls(**config)
+        return construct(cls, config)
 
     # ---------------------------------------------------------------- calling
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
@@ -524,6 +544,45 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+def constructor_arguments(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The arguments of a `cls(*args, **kwargs)` call by parameter name (`**kwargs` spread)."""
+    try:
+        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)  # type: ignore[misc]
+    except TypeError:
+        return dict(kwargs)
+    bound.apply_defaults()
+    named: dict[str, Any] = {}
+    for index, (key, value) in enumerate(bound.arguments.items()):
+        parameter = bound.signature.parameters[key]
+        if index == 0 or parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue  # self; extra positional values have no name to store them under
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            named.update(value)
+        else:
+            named[key] = value
+    return named
+
+
+def construct(cls: type, config: dict[str, Any]) -> Any:
+    """`cls(**config)`; the base settings (`name`, `trainable`, `dtype`) a constructor without
+    `**kwargs` does not take are set on the new layer instead."""
+    try:
+        parameters = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    except (TypeError, ValueError):
+        return cls(**config)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return cls(**config)
+    later = {
+        k: config[k] for k in ("name", "trainable", "dtype") if k in config and k not in parameters
+    }
+    layer = cls(**{k: v for k, v in config.items() if k not in later})
+    if "name" in later:
+        layer.name = later["name"]
+    if "trainable" in later:
+        layer.trainable = later["trainable"]
+    return layer
 
 
 def _has_meta_state(module: nn.Module) -> bool:

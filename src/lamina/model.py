@@ -17,6 +17,7 @@ from lamina.layer import (
     Layer,
     LayerError,
     _accepted_keywords,
+    construct,
     run_collecting_losses,
     unique_name,
 )
@@ -402,7 +403,7 @@ class Model(Layer):
         )
         if cls not in (Model, Sequential) and not graph:
             try:
-                return cls(**config)
+                return construct(cls, config)  # type: ignore[no-any-return]
             except TypeError as error:
                 raise TypeError(
                     f"{cls.__name__}.from_config: {cls.__name__}(**config) failed with config "

@@ -72,4 +72,12 @@ def clone_model(model: Model) -> Model:
     """
     from lamina.saving.graph import model_config
 
-    return model_from_config(model_config(model), safe_mode=False)  # type: ignore[no-any-return]
+    # The model's own layer classes are at hand: no registration needed to clone it.
+    classes = {
+        type(m).__qualname__.rsplit(".", 1)[-1]: type(m)
+        for m in model.modules()
+        if not type(m).__module__.startswith("lamina.")
+    }
+    return model_from_config(  # type: ignore[no-any-return]
+        model_config(model), custom_objects=classes, safe_mode=False
+    )

@@ -377,20 +377,64 @@ def test_unregistered_class_needs_custom_objects(tmp_path: Path) -> None:
     )
 
 
-def test_subclassed_model_cannot_be_saved_and_says_why(tmp_path: Path) -> None:
+def test_subclassed_model_is_saved_from_its_constructor_arguments(tmp_path: Path) -> None:
+    """As in Keras 3: without get_config(), a layer or model class of your own is stored by
+    the arguments its constructor was called with, and must be known when loading."""
+
     class Net(Model):
-        def __init__(self) -> None:
+        def __init__(self, units: int, scale: float = 1.0) -> None:  # no **kwargs
             super().__init__()
-            self.dense = Dense(2)
+            self.scale = scale
+            self.dense = Dense(units)
 
         def call(self, inputs: Any, training: Any = None) -> Any:
-            return self.dense(inputs)
+            return self.dense(inputs) * self.scale
 
-    net = Net()
+    net = Net(2, scale=3.0)
     net(torch.ones(1, 3))
-    with pytest.raises(SaveError, match=r"subclassed model.*save_weights"):
-        net.save(tmp_path / "m.lamina")
+    net.save(tmp_path / "m.lamina")
+    with pytest.raises(UnknownClassError, match="Net"):
+        load_model(tmp_path / "m.lamina")
+    loaded = load_model(tmp_path / "m.lamina", custom_objects={"Net": Net})
+    assert type(loaded) is Net and loaded.scale == 3.0 and loaded.name == net.name
+    torch.testing.assert_close(loaded(torch.ones(1, 3)), net(torch.ones(1, 3)))
+
+
+def test_constructor_arguments_that_are_not_plain_values_need_get_config(
+    tmp_path: Path,
+) -> None:
+    class Wrapper(Layer):
+        def __init__(self, inner: torch.nn.Module, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.inner = inner
+
+        def call(self, inputs: Any) -> Any:
+            return self.inner(inputs)
+
+    x = Input(shape=(3,))
+    model = Model(x, Wrapper(torch.nn.Linear(3, 2))(x))  # a torch module: no config
+    with pytest.raises(
+        SaveError, match=r"Wrapper\(\) was called with; give the class a get_config"
+    ):
+        model.save(tmp_path / "m.lamina")
     assert not (tmp_path / "m.lamina").exists()
+
+
+def test_a_layer_of_your_own_keeps_its_constructor_arguments(tmp_path: Path) -> None:
+    @register_serializable(package="tests")
+    class Shift(Layer):
+        def __init__(self, amount: float = 1.0, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.amount = amount
+
+        def call(self, inputs: Any) -> Any:
+            return inputs + self.amount
+
+    x = Input(shape=(2,))
+    model = Model(x, Shift(5.0)(x))
+    assert model.layers[1].get_config()["amount"] == 5.0
+    loaded = round_trip(model, tmp_path)
+    np.testing.assert_array_equal(loaded.predict(np.zeros((1, 2), np.float32), verbose=0), [[5, 5]])
 
 
 # ------------------------------------------------------------------------------ the file
@@ -1018,3 +1062,19 @@ def test_a_refused_file_leaves_no_reader_running(tmp_path: Path) -> None:
     loaded = load_model(tmp_path / "m2.lamina")
     loaded.save(tmp_path / "m2.lamina")  # saving over the file just loaded
     assert_same_weights(loaded, load_model(tmp_path / "m2.lamina"))
+
+
+def test_clone_model_needs_no_registration_for_the_models_own_classes() -> None:
+    class Shift(Layer):  # neither registered nor with a get_config of its own
+        def __init__(self, amount: float = 1.0, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.amount = amount
+
+        def call(self, inputs: Any) -> Any:
+            return inputs + self.amount
+
+    x = Input(shape=(2,))
+    model = Model(x, Dense(2)(Shift(5.0)(x)))
+    clone = clone_model(model)
+    shift = clone.layers[1]
+    assert type(shift) is Shift and shift.amount == 5.0 and shift is not model.layers[1]

@@ -75,6 +75,10 @@ def serialize_layer(layer: Layer) -> dict[str, Any]:
             entry = {"class_name": "Sequential", "config": _sequential_config(layer)}
         elif layer._functional:
             entry = {"class_name": "Functional", "config": _functional_config(layer)}
+        elif "_init_arguments" in layer.__dict__:
+            # A subclassed model (call() is Python): it is rebuilt from its constructor's
+            # arguments, as Layer.get_config gives them for a user's own layer class.
+            return _entry(layer, owner, {**layer._constructor_config(), **Layer.get_config(layer)})
         else:
             raise _subclassed_model_error(owner)
         if type(layer) not in (Model, Sequential):
@@ -85,17 +89,31 @@ def serialize_layer(layer: Layer) -> dict[str, Any]:
             if module is not None:
                 entry["subclass"]["module"] = module
         return entry
-    class_name, module = _class_name(type(layer))
     try:
         raw = layer.get_config()
     except Exception as error:
         raise SaveError(f"{owner}: get_config() failed: {type(error).__name__}: {error}") from error
+    return _entry(layer, owner, raw)
+
+
+def _entry(layer: Layer, owner: str, raw: Any) -> dict[str, Any]:
+    from lamina.model import Model
+
     if not isinstance(raw, dict):
         raise SaveError(f"{owner}: get_config() returned a {type(raw).__name__}, expected a dict.")
-    entry = {"class_name": class_name}
+    class_name, module = _class_name(type(layer))
+    entry: dict[str, Any] = {"class_name": class_name}
     if module is not None:
         entry["module"] = module
-    entry["config"] = encode_value(raw, owner)
+    try:
+        entry["config"] = encode_value(raw, owner)
+    except SaveError as error:
+        if type(layer).get_config is not Layer.get_config or "_init_arguments" not in vars(layer):
+            raise
+        raise SaveError(
+            f"{error} These are the arguments {type(layer).__name__}() was called with; give "
+            "the class a get_config() that returns plain values it can be rebuilt from."
+        ) from error
     if isinstance(layer, Model) and not layer._functional:
         # A subclassed model creates its weights on its first call: loading calls it again
         # on zeros of these shapes and dtypes (Keras's build_config).

@@ -285,12 +285,13 @@ def resolve_class(class_name: str, module: Any, ctx: LoadContext, owner: str) ->
     """The layer class saved as `class_name`: from `custom_objects`, the registry, or lamina's
     own layers; never imported from anywhere."""
     cls = registry.get_registered_object(class_name, ctx.custom_objects)
-    if cls is None and ">" in class_name:
-        cls = ctx.custom_objects.get(class_name.rsplit(">", 1)[1])
+    # The bare class name, from "package>Name" or a qualname such as "make.<locals>.Name".
+    short = class_name.rsplit(">", 1)[-1].rsplit(".", 1)[-1][:60]
+    if cls is None and short != class_name:
+        cls = ctx.custom_objects.get(short)
     if cls is None and module is None:
         cls = builtin_classes().get(class_name)
     if cls is None:
-        short = class_name.rsplit(">", 1)[-1][:60]
         package = class_name.split(">", 1)[0] if ">" in class_name else str(module or "my_package")
         origin = f" (saved from module '{str(module)[:80]}')" if module is not None else ""
         raise ctx.error(
