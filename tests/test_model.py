@@ -319,6 +319,29 @@ def test_summary_expand_nested_and_sequential_columns() -> None:
     assert "Total params: 9 (36.00 B)" in "\n".join(lines)
 
 
+def test_summary_trainable_column_layer_range_and_optimizer_size() -> None:
+    x = Input(shape=(3,))
+    h = Dropout(0.1, name="drop")(Dense(4, name="frozen")(x))
+    model = Model(x, Dense(1, name="head")(h))
+    model.get_layer("frozen").trainable = False
+    lines: list[str] = []
+    model.summary(print_fn=lines.append, show_trainable=True, layer_range=("frozen", "head"))
+    rows = {line.split()[1]: line for line in lines if line.startswith("│")}
+    assert set(rows) == {"frozen", "drop", "head"}  # input_layer is outside the range
+    assert [rows[n].rstrip("│ ").split()[-1] for n in ("frozen", "drop", "head")] == ["N", "-", "Y"]
+    assert not any("Optimizer params" in line for line in lines)
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), epochs=1, verbose=0)
+    lines.clear()
+    model.summary(print_fn=lines.append, positions=[0.3, 0.6, 1.0])
+    # Adam keeps two moments per trainable weight (the head's 4 + 1) and a step per tensor.
+    assert " Optimizer params: 12 (48.00 B)" in lines
+    with pytest.raises(ValueError, match=r"layer_range names \['nope'\].*'head'"):
+        model.summary(layer_range=("frozen", "nope"))
+    with pytest.raises(ValueError, match="ends before it starts"):
+        model.summary(layer_range=("head", "frozen"))
+
+
 def test_sequential_parameters_are_visible_before_any_call() -> None:
     model = Sequential([Input(shape=(4,)), Dense(3)])
     assert model.count_params() == 15 and len(list(model.parameters())) == 2

@@ -311,13 +311,29 @@ class Model(Layer):
         self,
         *,
         line_length: int | None = None,
-        expand_nested: bool = False,
+        positions: Any = None,
         print_fn: Callable[[str], Any] | None = None,
+        expand_nested: bool = False,
+        show_trainable: bool = False,
+        layer_range: tuple[str, str] | None = None,
     ) -> None:
-        """Print a table of the layers: name (type), output shape, parameters, inputs."""
+        """Print a table of the layers: name (type), output shape, parameters, inputs.
+
+        Keras's arguments: `show_trainable` adds a Trainable column (Y, N, or - for a layer
+        without weights); `layer_range=(first, last)` shows the rows between two layer names;
+        `positions` is accepted and unused (the table sizes its own columns). Once the
+        optimizer has state, its size is shown too.
+        """
         from lamina.summary import print_summary
 
-        print_summary(self, line_length=line_length, expand_nested=expand_nested, print_fn=print_fn)
+        print_summary(
+            self,
+            line_length=line_length,
+            expand_nested=expand_nested,
+            print_fn=print_fn,
+            show_trainable=show_trainable,
+            layer_range=layer_range,
+        )
 
     # ---------------------------------------------------------------- training (training/)
     def compile(self, *args: Any, **kwargs: Any) -> None:

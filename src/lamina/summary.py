@@ -79,8 +79,15 @@ def summary_rows(
     return rows
 
 
-def summary_text(model: Any, *, line_length: int | None = None, expand_nested: bool = False) -> str:
-    """The summary as plain text."""
+def summary_text(
+    model: Any,
+    *,
+    line_length: int | None = None,
+    expand_nested: bool = False,
+    show_trainable: bool = False,
+    layer_range: tuple[str, str] | None = None,
+) -> str:
+    """The summary as plain text (see `print_summary`)."""
     show_connections = getattr(model, "_functional", False) and type(model).__name__ != "Sequential"
     table = Table(title=None, show_lines=False)
     table.add_column("Layer (type)", overflow="fold")
@@ -88,10 +95,17 @@ def summary_text(model: Any, *, line_length: int | None = None, expand_nested: b
     table.add_column("Param #", justify="right")
     if show_connections:
         table.add_column("Connected to", overflow="fold")
-    for description, shape, params, connected in summary_rows(model, expand_nested):
+    if show_trainable:
+        table.add_column("Trainable", justify="center")
+    rows = summary_rows(model, expand_nested)
+    marks = _trainable_marks(model, expand_nested)
+    first, last = _row_range(model, layer_range, len(rows), expand_nested)
+    for (description, shape, params, connected), mark in list(zip(rows, marks))[first:last]:
         cells: list[Text | str] = [Text(description), Text(shape), f"{params:,}"]
         if show_connections:
             cells.append(Text(connected))
+        if show_trainable:
+            cells.append(mark)
         table.add_row(*cells)
     trainable = sum(p.numel() for p in model.trainable_weights)
     total = sum(p.numel() for p in model.parameters())
@@ -110,7 +124,69 @@ def summary_text(model: Any, *, line_length: int | None = None, expand_nested: b
         f" Non-trainable params: {total - trainable:,} "
         f"({_human_bytes(total_bytes - trainable_bytes)})"
     )
+    optimizer_state = _optimizer_state(model)
+    if optimizer_state:
+        count = sum(t.numel() for t in optimizer_state)
+        size = sum(t.numel() * t.element_size() for t in optimizer_state)
+        console.print(f" Optimizer params: {count:,} ({_human_bytes(size)})")
     return buffer.getvalue()
+
+
+def _trainable_marks(model: Any, expand_nested: bool) -> list[str]:
+    """Keras's Trainable column: Y or N for a layer with weights, - for one without."""
+    marks = []
+    for layer in model.layers:
+        marks.append(
+            "-" if not any(True for _ in layer.parameters()) else "YN"[not layer.trainable]
+        )
+        if expand_nested and hasattr(layer, "layers") and isinstance(layer.layers, list):
+            marks.extend(_trainable_marks(layer, expand_nested))
+    return marks
+
+
+def _row_range(
+    model: Any, layer_range: tuple[str, str] | None, count: int, expand_nested: bool
+) -> tuple[int, int]:
+    if layer_range is None:
+        return 0, count
+    if (
+        not isinstance(layer_range, (list, tuple))
+        or len(layer_range) != 2
+        or not all(isinstance(name, str) for name in layer_range)
+    ):
+        raise ValueError(
+            f"Model '{model.name}'.summary: layer_range must be (first_name, last_name), "
+            f"received {layer_range!r}."
+        )
+    names = _row_names(model, expand_nested)
+    missing = [name for name in layer_range if name not in names]
+    if missing:
+        raise ValueError(
+            f"Model '{model.name}'.summary: layer_range names {missing}, which the model lacks; "
+            f"its layers are {names}."
+        )
+    first, last = names.index(layer_range[0]), names.index(layer_range[1])
+    if first > last:
+        raise ValueError(
+            f"Model '{model.name}'.summary: layer_range {tuple(layer_range)} ends before it starts."
+        )
+    return first, last + 1
+
+
+def _row_names(model: Any, expand_nested: bool) -> list[str]:
+    names = []
+    for layer in model.layers:
+        names.append(layer.name)
+        if expand_nested and hasattr(layer, "layers") and isinstance(layer.layers, list):
+            names.extend(_row_names(layer, expand_nested))
+    return names
+
+
+def _optimizer_state(model: Any) -> list[Any]:
+    """The compiled optimizer's state tensors (moments, steps), once it has taken a step."""
+    torch_optimizer = getattr(getattr(model, "optimizer", None), "torch_optimizer", None)
+    state = getattr(torch_optimizer, "state", None) or {}
+    return [v for values in state.values() for v in values.values() if hasattr(v, "numel")]
 
 
 def print_summary(
@@ -119,9 +195,18 @@ def print_summary(
     line_length: int | None = None,
     expand_nested: bool = False,
     print_fn: Callable[[str], Any] | None = None,
+    show_trainable: bool = False,
+    layer_range: tuple[str, str] | None = None,
 ) -> None:
-    """Print the summary, or pass it line by line to `print_fn`."""
-    text = summary_text(model, line_length=line_length, expand_nested=expand_nested)
+    """Print the summary, or pass it line by line to `print_fn` (Keras's arguments;
+    `positions` has no use with a table that sizes its own columns)."""
+    text = summary_text(
+        model,
+        line_length=line_length,
+        expand_nested=expand_nested,
+        show_trainable=show_trainable,
+        layer_range=layer_range,
+    )
     if print_fn is None:
         print(text, end="")
         return
