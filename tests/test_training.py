@@ -532,3 +532,22 @@ def test_several_inputs_as_list_or_dict_and_loader_validation() -> None:
     assert history.history["val_loss"][0] == pytest.approx(model.evaluate(loader, verbose=0))
     with pytest.raises(ValueError, match=r"input dict lacks \['b'\]"):
         model.predict({"a": xa}, verbose=0)
+
+
+def test_metrics_names_list_what_evaluate_returns() -> None:
+    from lamina import Input, Model
+    from lamina.layers import Dense
+
+    rng = np.random.default_rng(0)
+    data, labels = rng.normal(size=(32, 4)).astype(np.float32), rng.integers(0, 3, 32)
+    x = Input(shape=(4,))
+    model = Model(x, Dense(3, activation="softmax")(x))
+    assert model.metrics_names == []
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert model.metrics_names == ["loss"]  # as in Keras 2, the metrics appear after a run
+    model.fit(data, labels, epochs=1, verbose=0, validation_data=(data, labels))
+    assert model.metrics_names == ["loss", "accuracy"]  # no val_ names
+    values = model.evaluate(data, labels, verbose=0)
+    assert dict(zip(model.metrics_names, values)) == model.evaluate(
+        data, labels, verbose=0, return_dict=True
+    )

@@ -335,6 +335,15 @@ class Model(Layer):
             layer_range=layer_range,
         )
 
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of what `evaluate` returns, in order (`["loss", "accuracy"]`), as Keras
+        2 gave them: known once the model has been trained or evaluated; `["loss"]` before."""
+        names = self.__dict__.get("_metrics_names")
+        if names:
+            return list(names)
+        return ["loss"] if getattr(self, "_is_compiled", False) else []
+
     # ---------------------------------------------------------------- training (training/)
     def compile(self, *args: Any, **kwargs: Any) -> None:
         """Configure training; see `lamina.training.compile`."""

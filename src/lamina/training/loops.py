@@ -165,6 +165,7 @@ def fit(
             if model.stop_training:
                 break
         callback_list.call("on_train_end", logs)
+    model._metrics_names = [k for k in logs if not k.startswith("val_")]
     return history
 
 
@@ -308,10 +309,11 @@ def evaluate(
         logs = _test_loop(
             _Runner(model), data, callback_list, Progress(verbose=verbose, target=data.steps)
         )
-    return _logs_result(logs, return_dict)
+    return _logs_result(model, logs, return_dict)
 
 
-def _logs_result(logs: dict[str, float], return_dict: bool) -> Any:
+def _logs_result(model: Any, logs: dict[str, float], return_dict: bool) -> Any:
+    model._metrics_names = list(logs)  # what `[loss, *metrics]` lists, for metrics_names
     if return_dict:
         return logs
     values = list(logs.values())
@@ -346,7 +348,7 @@ def train_on_batch(
     with flush_denormal(), _mode(model, True):
         bx, by, bw, size = next(data.epoch())
         tracker.add(*runner.train(bx, by, bw), size)
-    return _logs_result(tracker.logs(), return_dict)
+    return _logs_result(model, tracker.logs(), return_dict)
 
 
 def test_on_batch(
@@ -361,7 +363,7 @@ def test_on_batch(
     with flush_denormal(), _mode(model, False), torch.no_grad():
         bx, by, bw, size = next(data.epoch())
         tracker.add(*runner.test(bx, by, bw), size)
-    return _logs_result(tracker.logs(), return_dict)
+    return _logs_result(model, tracker.logs(), return_dict)
 
 
 # ---------------------------------------------------------------------------- predict
