@@ -1078,3 +1078,21 @@ def test_clone_model_needs_no_registration_for_the_models_own_classes() -> None:
     clone = clone_model(model)
     shift = clone.layers[1]
     assert type(shift) is Shift and shift.amount == 5.0 and shift is not model.layers[1]
+
+
+def loss_using_numpy(y_true: Any, y_pred: Any) -> Any:
+    return ops.mean(ops.abs(y_true - y_pred), axis=-1) * float(np.float32(1.0))
+
+
+def test_a_compile_function_safe_mode_refuses_says_compile_false(tmp_path: Path) -> None:
+    x = Input(shape=(3,))
+    model = Model(x, Dense(1)(x))
+    model.compile(optimizer="sgd", loss=loss_using_numpy)  # numpy: not a safe expression
+    model.save(tmp_path / "m.lamina")
+    with pytest.raises(UnsafeFunctionError, match=r"loss_using_numpy.*Or load with compile=False"):
+        load_model(tmp_path / "m.lamina")
+    assert getattr(load_model(tmp_path / "m.lamina", compile=False), "optimizer", None) is None
+    trusted = load_model(
+        tmp_path / "m.lamina", custom_objects={"loss_using_numpy": loss_using_numpy}
+    )
+    assert trusted.compiled_loss is not None

@@ -46,6 +46,7 @@ from lamina.saving.archive import (
     zip_entry,
 )
 from lamina.saving.errors import LoadError, SaveError, UnknownClassError
+from lamina.saving.functions import FunctionDeserializationError
 from lamina.saving.graph import FORMAT_VERSION, builtin_classes, serialize_layer
 from lamina.saving.rebuild import build_model, check_format_version
 from lamina.saving.tensorfile import (
@@ -402,7 +403,15 @@ def _restore_compile(
             stacklevel=3,
         )
         return
-    settings = decode_value(compile_config, ctx, "compile config")
+    try:
+        settings = decode_value(compile_config, ctx, "compile config")
+    except FunctionDeserializationError as error:
+        # Same kind of error, with the way out that keeps the model.
+        error.args = (
+            f"{error} Or load with compile=False and call model.compile(...) yourself.",
+            *error.args[1:],
+        )
+        raise
     try:
         compile_from_config(model, settings, custom_objects=dict(ctx.custom_objects))
     except Exception as error:
