@@ -732,9 +732,9 @@ def test_weights_read_whatever_the_os_read_returns(
     expected = _expected_state(model)
     model.save(tmp_path / "m.lamina")
     if how == "mapped, 3 threads":  # tensors cut across threads, as for a large file
-        from lamina.saving import tensorfile
+        from lamina.saving import reader
 
-        monkeypatch.setattr(tensorfile, "_copy_threads", lambda size: 3)
+        monkeypatch.setattr(reader, "_copy_threads", lambda size: 3)
     elif how != "mapped":
         _no_mapping(monkeypatch)
     if how == "no preadv":  # as on Windows: seek and readinto, tensor by tensor
@@ -944,7 +944,7 @@ def test_weights_of_another_architecture_are_refused_even_by_position(tmp_path: 
 
 
 def test_copy_groups_cover_every_byte_once() -> None:
-    from lamina.saving.tensorfile import _in_groups
+    from lamina.saving.reader import _in_groups
 
     sizes = [
         (7, torch.float64),

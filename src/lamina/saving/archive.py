@@ -20,7 +20,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from lamina.saving.tensorfile import WeightsFile, _Reader, parse_weights
+from lamina.saving.reader import Reader
+from lamina.saving.tensorfile import WeightsFile, parse_weights
 from lamina.saving.values import LoadContext, parse_json
 
 __all__ = [
@@ -300,7 +301,7 @@ class Archive:
         if info.compress_type != zipfile.ZIP_STORED:
             # Not written by lamina (it stores weights uncompressed), but still a valid zip.
             data = self.read_bytes(WEIGHTS)
-            return parse_weights(_Reader(None, data, 0, len(data)), len(data), None, self.ctx, what)
+            return parse_weights(Reader(None, data, 0, len(data)), len(data), None, self.ctx, what)
         try:
             self.handle.seek(info.header_offset)
             header = self.handle.read(_LOCAL_HEADER.size)
@@ -312,5 +313,5 @@ class Archive:
         start = info.header_offset + _LOCAL_HEADER.size + fields[10] + fields[11]
         if start + info.file_size > self.size:
             raise self.ctx.error(f"{what} runs past the end of the file (truncated?).")
-        reader = _Reader(self.handle, None, start, info.file_size)
+        reader = Reader(self.handle, None, start, info.file_size)
         return parse_weights(reader, info.file_size, info.CRC, self.ctx, what)
