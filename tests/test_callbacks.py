@@ -232,7 +232,9 @@ def test_model_checkpoint_logic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         f"m{i}.lamina" for i in range(1, 5)
     ]
     assert (tmp_path / "sub").is_dir()
-    missing = callbacks.ModelCheckpoint(str(tmp_path / "{nope}.safetensors"))
+    missing = callbacks.ModelCheckpoint(
+        str(tmp_path / "{nope}.safetensors"), save_weights_only=True
+    )
     with pytest.raises(KeyError, match="names 'nope', which is not in the logs"):
         model.fit(X, Y, epochs=1, verbose=0, callbacks=[missing])
 
@@ -262,3 +264,12 @@ def test_history_keeps_extra_keys_and_model_reference() -> None:
     assert history.model is model
     assert all(isinstance(v, float) for v in history.history["loss"])
     assert torch.is_tensor(model.layers[1].kernel)
+
+
+def test_model_checkpoint_refuses_a_file_name_of_another_format_at_once(tmp_path: Path) -> None:
+    from lamina.saving import SaveError
+
+    with pytest.raises(SaveError, match=r"ending in \.lamina, received \.h5"):
+        callbacks.ModelCheckpoint(str(tmp_path / "best.h5"))
+    with pytest.raises(SaveError, match=r"ending in \.safetensors, received \.h5"):
+        callbacks.ModelCheckpoint(str(tmp_path / "best.weights.h5"), save_weights_only=True)

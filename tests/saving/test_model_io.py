@@ -1096,3 +1096,16 @@ def test_a_compile_function_safe_mode_refuses_says_compile_false(tmp_path: Path)
         tmp_path / "m.lamina", custom_objects={"loss_using_numpy": loss_using_numpy}
     )
     assert trusted.compiled_loss is not None
+
+
+def test_file_names_of_another_format_are_refused_before_writing(tmp_path: Path) -> None:
+    model = seed_slice_model()
+    for name in ("m.h5", "m.keras", "m"):
+        with pytest.raises(SaveError, match=r"ending in \.lamina, received"):
+            model.save(tmp_path / name)
+    with pytest.raises(SaveError, match=r"received \.safetensors.*save_weights"):
+        model.save(tmp_path / "m.safetensors")
+    with pytest.raises(SaveError, match=r"ending in \.safetensors, received \.lamina.*model\.save"):
+        model.save_weights(tmp_path / "w.lamina")
+    assert list(tmp_path.iterdir()) == []
+    model.save(tmp_path / "M.LAMINA")  # the case of the extension does not matter

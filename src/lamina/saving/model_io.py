@@ -116,11 +116,7 @@ def save_model(model: Any, filepath: str | os.PathLike[str], *, overwrite: bool 
         (None, 2)
     """
     path = os.fspath(filepath)
-    if path.endswith(".safetensors"):
-        raise SaveError(
-            f"'{path}': save_model writes a .lamina file (graph and weights); for weights "
-            "alone use model.save_weights(path)."
-        )
+    check_suffix(path, weights_only=False)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"'{path}' exists and overwrite=False; nothing was written.")
     try:
@@ -171,6 +167,27 @@ def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]
     return config, tensors
 
 
+def check_suffix(path: str, *, weights_only: bool) -> None:
+    """Refuse a file name that promises another format (as Keras 3 does): `model.save` writes
+    a `.lamina` zip, `save_weights` a `.safetensors` file; an `.h5` or `.keras` name would
+    make other tools, and people, expect what is not there."""
+    wanted, other = (".safetensors", ".lamina") if weights_only else (".lamina", ".safetensors")
+    if path.lower().endswith(wanted):
+        return
+    suffix = os.path.splitext(path)[1] or "no extension"
+    if weights_only:
+        hint = "the weights are a safetensors file: name it 'weights.safetensors'"
+        if path.lower().endswith(other):
+            hint += ", or use model.save(path) for the whole model"
+    else:
+        hint = "the model is a lamina zip: name it 'model.lamina'"
+        if path.lower().endswith(other):
+            hint += ", or use model.save_weights(path) for the weights alone"
+    raise SaveError(
+        f"'{path}': expected a file name ending in {wanted}, received {suffix}; {hint}."
+    )
+
+
 def _storable(value: Any, owner: str) -> Any:
     """The compile config with each function that cannot be stored by value (no source to
     read) replaced by its name, with a warning: the model still saves, and loads compiled
@@ -211,6 +228,7 @@ def save_weights(model: Any, filepath: str | os.PathLike[str]) -> None:
         ['d.bias', 'd.kernel']
     """
     path = os.fspath(filepath)
+    check_suffix(path, weights_only=True)
     state, aliases = model_state(model)
     metadata = {
         "format": "pt",
