@@ -556,8 +556,12 @@ def constructor_arguments(cls: type, args: tuple[Any, ...], kwargs: dict[str, An
     named: dict[str, Any] = {}
     for index, (key, value) in enumerate(bound.arguments.items()):
         parameter = bound.signature.parameters[key]
-        if index == 0 or parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            continue  # self; extra positional values have no name to store them under
+        if index == 0:
+            continue  # self
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                named[key] = list(value)  # `construct` passes them back by position
+            continue
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             named.update(value)
         else:
@@ -572,12 +576,17 @@ def construct(cls: type, config: dict[str, Any]) -> Any:
         parameters = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
     except (TypeError, ValueError):
         return cls(**config)
+    config = dict(config)
+    positional: list[Any] = []
+    for name, parameter in parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL and name in config:
+            positional = list(config.pop(name))
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return cls(**config)
+        return cls(*positional, **config)
     later = {
         k: config[k] for k in ("name", "trainable", "dtype") if k in config and k not in parameters
     }
-    layer = cls(**{k: v for k, v in config.items() if k not in later})
+    layer = cls(*positional, **{k: v for k, v in config.items() if k not in later})
     if "name" in later:
         layer.name = later["name"]
     if "trainable" in later:

@@ -1109,3 +1109,20 @@ def test_file_names_of_another_format_are_refused_before_writing(tmp_path: Path)
         model.save_weights(tmp_path / "w.lamina")
     assert list(tmp_path.iterdir()) == []
     model.save(tmp_path / "M.LAMINA")  # the case of the extension does not matter
+
+
+def test_positional_varargs_of_your_own_layer_round_trip(tmp_path: Path) -> None:
+    @register_serializable(package="tests")
+    class Pick(Layer):
+        def __init__(self, *columns: int, scale: float = 1.0, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.columns, self.scale = list(columns), scale
+
+        def call(self, inputs: Any) -> Any:
+            return inputs[:, self.columns] * self.scale
+
+    x = Input(shape=(5,))
+    model = Model(x, Pick(0, 3, scale=2.0)(x))
+    loaded = round_trip(model, tmp_path)
+    data = np.arange(10, dtype=np.float32).reshape(2, 5)
+    np.testing.assert_array_equal(loaded.predict(data, verbose=0), [[0, 6], [10, 16]])
