@@ -496,3 +496,25 @@ def test_layer_output_is_its_first_calls_and_an_uncalled_layer_says_so() -> None
     assert dense.output_shape == (None, 2)
     with pytest.raises(LayerError, match="'fresh' has never been called on symbolic inputs"):
         _ = Dense(2, name="fresh").output
+
+
+def test_sublayers_are_real_when_inference_falls_back_to_a_real_run() -> None:
+    class Reads(Layer):
+        """Its call reads a value, which the meta device cannot give: a real run follows."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = Dense(3)
+
+        def call(self, inputs: torch.Tensor) -> torch.Tensor:
+            hidden = self.dense(inputs)
+            return hidden * float(hidden.abs().sum() >= 0)
+
+    x = Input(shape=(4,))
+    model = Model(x, Reads()(x))
+    assert model.output_shape == (None, 3)
+    assert all(not t.is_meta for t in model.state_dict().values())
+    dense = model.layers[1].dense
+    torch.testing.assert_close(
+        model(torch.ones(2, 4)), torch.ones(2, 4) @ dense.kernel + dense.bias
+    )

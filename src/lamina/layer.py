@@ -301,15 +301,16 @@ class Layer(nn.Module):
         """Run the layer on placeholders of two batch sizes; return (shape, dtype) leaves."""
         try:
             runs = [self._placeholder_run(inputs, kwargs, size, meta=True) for size in (2, 3)]
-            self._materialize_sublayers_built_on_meta()
-        except LayerError:
-            raise
         except Exception:
+            # Sublayers the failed meta run built must be real before the real run.
+            self._materialize_sublayers_built_on_meta()
             try:
                 with torch.random.fork_rng(devices=[]), torch.no_grad():
                     runs = [self._placeholder_run(inputs, kwargs, s, meta=False) for s in (2, 3)]
             except Exception as error:
                 return self._declared_output_specs(inputs, error)
+        else:
+            self._materialize_sublayers_built_on_meta()
         first, second = runs
         leaves_a, leaves_b = flatten(first), flatten(second)
         for leaf in leaves_a:
