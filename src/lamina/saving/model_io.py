@@ -55,7 +55,7 @@ from lamina.saving.tensorfile import (
     safetensors_chunks,
     safetensors_header,
 )
-from lamina.saving.values import FUNCTION, LoadContext, decode_value, encode_value
+from lamina.saving.values import FUNCTION, LoadContext, decode_value, encode_value, parse_json
 from lamina.saving.weights import (
     apply_weights,
     copy_weights,
@@ -508,22 +508,21 @@ def load_weights(
 
 
 def _metadata_order(weights: WeightsFile, ctx: LoadContext) -> list[str] | None:
-    text = weights.metadata.get(_ORDER_KEY)
-    if text is None:
-        return None
-    from lamina.saving.values import parse_json
-
-    order = parse_json(text, "the weights' order metadata", ctx)
-    return _checked_order(order, "the weights' order metadata", ctx)
+    what = "the weights' order metadata"
+    return _checked_order(_metadata_json(weights, _ORDER_KEY, what, ctx), what, ctx)
 
 
 def _metadata_aliases(weights: WeightsFile, ctx: LoadContext) -> dict[str, str]:
-    text = weights.metadata.get(_ALIASES_KEY)
-    if text is None:
+    what = "the weights' alias metadata"
+    aliases = _metadata_json(weights, _ALIASES_KEY, what, ctx)
+    if aliases is None:
         return {}
-    from lamina.saving.values import parse_json
-
-    aliases = parse_json(text, "the weights' alias metadata", ctx)
     if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
-        raise ctx.error("the weights' alias metadata must map names to names.")
+        raise ctx.error(f"{what} must map names to names.")
     return aliases
+
+
+def _metadata_json(weights: WeightsFile, key: str, what: str, ctx: LoadContext) -> Any:
+    """A JSON value lamina keeps in the safetensors header's string metadata, or None."""
+    text = weights.metadata.get(key)
+    return None if text is None else parse_json(text, what, ctx)
