@@ -1126,3 +1126,23 @@ def test_positional_varargs_of_your_own_layer_round_trip(tmp_path: Path) -> None
     loaded = round_trip(model, tmp_path)
     data = np.arange(10, dtype=np.float32).reshape(2, 5)
     np.testing.assert_array_equal(loaded.predict(data, verbose=0), [[0, 6], [10, 16]])
+
+
+def test_a_subclass_building_its_graph_in_init_is_rebuilt_by_its_constructor(
+    tmp_path: Path,
+) -> None:
+    @register_serializable(package="tests")
+    class Tower(Model):  # no get_config: its constructor's arguments are its config
+        def __init__(self, width: int = 4, **kwargs: Any) -> None:
+            x = Input(shape=(3,))
+            super().__init__(x, Dense(1)(Dense(width, activation="relu")(x)), **kwargs)
+            self.width = width
+
+        def doubled(self, data: np.ndarray) -> np.ndarray:
+            return self.predict(data, verbose=0) * 2  # type: ignore[no-any-return]
+
+    model = Tower(width=6)
+    loaded = round_trip(model, tmp_path)
+    assert type(loaded) is Tower and loaded.width == 6
+    data = np.random.default_rng(0).normal(size=(2, 3)).astype(np.float32)
+    np.testing.assert_allclose(loaded.doubled(data), model.doubled(data))

@@ -73,7 +73,7 @@ def serialize_layer(layer: Layer) -> dict[str, Any]:
         entry: dict[str, Any]
         if isinstance(layer, Sequential):
             entry = {"class_name": "Sequential", "config": _sequential_config(layer)}
-        elif layer._functional:
+        elif layer._functional and not _builds_itself(layer):
             entry = {"class_name": "Functional", "config": _functional_config(layer)}
         elif "_init_arguments" in layer.__dict__:
             # A subclassed model (call() is Python): it is rebuilt from its constructor's
@@ -121,6 +121,14 @@ def _entry(layer: Layer, owner: str, raw: Any) -> dict[str, Any]:
         if specs is not None:
             entry["build_config"] = {"input_specs": encode_specs(specs)}
     return entry
+
+
+def _builds_itself(model: Any) -> bool:
+    """Whether a model is a subclass whose own constructor builds its graph: it is rebuilt
+    by calling that constructor with the same arguments, not from the graph."""
+    from lamina.model import Model
+
+    return type(model).__init__ is not Model.__init__ and "_init_arguments" in vars(model)
 
 
 def _subclassed_model_error(owner: str) -> SaveError:

@@ -208,9 +208,7 @@ def _model_subclass(entry: dict[str, Any], kind: str, ctx: LoadContext, owner: s
     if not isinstance(name, str):
         raise ctx.error(f"model {owner}: 'subclass' must be {{'class_name': ...}}.")
     module = stored.get("module")
-    cls = registry.get_registered_object(name, ctx.custom_objects)
-    if cls is None:
-        cls = ctx.custom_objects.get(name.rsplit(">", 1)[-1])
+    cls = _known_class(name, ctx)
     why = ""
     if cls is None:
         origin = f" (module '{str(module)[:80]}')" if module is not None else ""
@@ -281,14 +279,25 @@ def _build_by_calling(layer: Layer, build_config: Any, ctx: LoadContext, owner: 
         ) from error
 
 
+def _bare_name(class_name: str) -> str:
+    """ "Name" from "package>Name" or a qualname such as "make.<locals>.Name"."""
+    return class_name.rsplit(">", 1)[-1].rsplit(".", 1)[-1][:60]
+
+
+def _known_class(class_name: str, ctx: LoadContext) -> Any:
+    """The class saved as `class_name` in `custom_objects` or the registry (also by its bare
+    name in `custom_objects`); None when neither knows it. Nothing is imported."""
+    cls = registry.get_registered_object(class_name, ctx.custom_objects)
+    if cls is None and _bare_name(class_name) != class_name:
+        cls = ctx.custom_objects.get(_bare_name(class_name))
+    return cls
+
+
 def resolve_class(class_name: str, module: Any, ctx: LoadContext, owner: str) -> type[Layer]:
     """The layer class saved as `class_name`: from `custom_objects`, the registry, or lamina's
     own layers; never imported from anywhere."""
-    cls = registry.get_registered_object(class_name, ctx.custom_objects)
-    # The bare class name, from "package>Name" or a qualname such as "make.<locals>.Name".
-    short = class_name.rsplit(">", 1)[-1].rsplit(".", 1)[-1][:60]
-    if cls is None and short != class_name:
-        cls = ctx.custom_objects.get(short)
+    cls = _known_class(class_name, ctx)
+    short = _bare_name(class_name)
     if cls is None and module is None:
         cls = builtin_classes().get(class_name)
     if cls is None:
