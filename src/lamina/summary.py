@@ -134,14 +134,10 @@ def summary_text(
 
 def _trainable_marks(model: Any, expand_nested: bool) -> list[str]:
     """Keras's Trainable column: Y or N for a layer with weights, - for one without."""
-    marks = []
-    for layer in model.layers:
-        marks.append(
-            "-" if not any(True for _ in layer.parameters()) else "YN"[not layer.trainable]
-        )
-        if expand_nested and hasattr(layer, "layers") and isinstance(layer.layers, list):
-            marks.extend(_trainable_marks(layer, expand_nested))
-    return marks
+    return [
+        "-" if not any(True for _ in layer.parameters()) else "YN"[not layer.trainable]
+        for layer in _row_layers(model, expand_nested)
+    ]
 
 
 def _row_range(
@@ -158,7 +154,7 @@ def _row_range(
             f"Model '{model.name}'.summary: layer_range must be (first_name, last_name), "
             f"received {layer_range!r}."
         )
-    names = _row_names(model, expand_nested)
+    names = [layer.name for layer in _row_layers(model, expand_nested)]
     missing = [name for name in layer_range if name not in names]
     if missing:
         raise ValueError(
@@ -173,13 +169,14 @@ def _row_range(
     return first, last + 1
 
 
-def _row_names(model: Any, expand_nested: bool) -> list[str]:
-    names = []
+def _row_layers(model: Any, expand_nested: bool) -> list[Layer]:
+    """The layers in the order `summary_rows` lists them."""
+    layers = []
     for layer in model.layers:
-        names.append(layer.name)
+        layers.append(layer)
         if expand_nested and hasattr(layer, "layers") and isinstance(layer.layers, list):
-            names.extend(_row_names(layer, expand_nested))
-    return names
+            layers.extend(_row_layers(layer, expand_nested))
+    return layers
 
 
 def _optimizer_state(model: Any) -> list[Any]:

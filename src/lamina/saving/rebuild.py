@@ -109,11 +109,7 @@ def model_from_config(
         body = entry["config"]
         if not isinstance(body, dict):
             raise ctx.error(f"model of class '{model_class.__name__}' has no config dict.")
-        builder = (
-            _functional_from_config
-            if entry["class_name"] == "Functional"
-            else _sequential_from_config
-        )
+        builder = _graph_builder(entry["class_name"])
         with quiet_rebuild():
             return builder(body, ctx, f"{model_class.__name__} '{body.get('name')}'", model_class)
     return build_model(entry, ctx)
@@ -172,7 +168,7 @@ def deserialize_layer(entry: Any, ctx: LoadContext) -> Layer:
         and module is None
         and ctx.custom_objects.get(class_name) is None
     ):
-        builder = _functional_from_config if class_name == "Functional" else _sequential_from_config
+        builder = _graph_builder(class_name)
         return builder(config, ctx, owner, _model_subclass(entry, class_name, ctx, owner))
     cls = resolve_class(class_name, module, ctx, owner)
     kwargs = decode_value(config, ctx, owner)
@@ -192,6 +188,11 @@ def deserialize_layer(entry: Any, ctx: LoadContext) -> Layer:
     if "build_config" in entry:
         _build_by_calling(layer, entry["build_config"], ctx, owner)
     return layer
+
+
+def _graph_builder(kind: str) -> Callable[..., Layer]:
+    """The builder of a "Functional" or "Sequential" config."""
+    return _functional_from_config if kind == "Functional" else _sequential_from_config
 
 
 def _model_subclass(entry: dict[str, Any], kind: str, ctx: LoadContext, owner: str) -> Any:
