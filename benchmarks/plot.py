@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lamina import Input, Model
 from lamina.layers import Dense, Lambda
-from lamina.plot import find_renderers, model_to_dot, plot_model
+from lamina.visualization.plot import find_renderers, model_to_dot, plot_model
 
 
 def long_model(layers: int) -> Model:

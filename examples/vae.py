@@ -6,7 +6,7 @@ user cache, or with ``--download``), else on the 2,000-image subset shipped with
 (``--subset`` forces it), prints the test loss, and saves two pictures: the test set in the
 2-D latent space coloured by class, and a grid of images decoded from the latent plane.
 
-The model, as in the seed (see ``lamina.demo_vae.build_vae``)::
+The model, as in the seed (see ``lamina.cli.demo_vae.build_vae``)::
 
     def sampling(agrs):
         mean, logvar = agrs[0], agrs[1]
@@ -28,7 +28,7 @@ The model, as in the seed (see ``lamina.demo_vae.build_vae``)::
 
 from __future__ import annotations
 
-from lamina.demo_vae import main
+from lamina.cli.demo_vae import main
 
 if __name__ == "__main__":
     main()

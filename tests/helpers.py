@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from lamina import Input
-from lamina.layer import Layer
-from lamina.tensor import flatten, map_structure
+from lamina.core.layer import Layer
+from lamina.core.tensor import flatten, map_structure
 
 
 def check_layer(

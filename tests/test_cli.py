@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lamina.cli import DEMO_STEPS, DemoContext, main
+from lamina.cli.main import DEMO_STEPS, DemoContext, main
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -46,7 +46,7 @@ def test_help_lists_commands(tmp_path: Path) -> None:
 
 
 def test_demo_runs_the_seed_examples_end_to_end(tmp_path: Path) -> None:
-    done = run("-m", "lamina.cli", "demo", "--out", "out", "--epochs", "2", cwd=tmp_path)
+    done = run("-m", "lamina", "demo", "--out", "out", "--epochs", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     picture = tmp_path / "out" / "lambda.png"
     assert picture.read_bytes()[:8] == PNG_MAGIC

@@ -1,5 +1,5 @@
-"""Tests of lamina.plot: DOT text, rendering (with and without a system `dot`), notebook reprs,
-and the training pictures."""
+"""Tests of lamina.visualization.plot: DOT text, rendering (with and without a system `dot`),
+notebook reprs, and the training pictures."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import torch
 
 import lamina
 from lamina import Input, Model, Sequential, ops
-from lamina.figures import plot_history, plot_image_grid, plot_latent_space
 from lamina.layers import Dense, Lambda, Reshape, merge
-from lamina.plot import (
+from lamina.utils import clear_session
+from lamina.visualization.figures import plot_history, plot_image_grid, plot_latent_space
+from lamina.visualization.plot import (
     PlotError,
     find_renderers,
     model_html,
@@ -27,7 +28,6 @@ from lamina.plot import (
     plot_model,
     render_dot,
 )
-from lamina.utils import clear_session
 
 GOLDEN = Path(__file__).parent / "golden"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import lamina
-from lamina import Input, Model, Sequential, callbacks, data_adapter, flush, ops, progress, training
+from lamina import Input, Model, Sequential, callbacks, ops, training
 from lamina.layers import Dense, Dropout, Lambda
+from lamina.training import data_adapter, flush, progress
 from lamina.utils import set_random_seed
 
 RNG = np.random.default_rng(0)
@@ -25,7 +26,7 @@ Y = (X @ RNG.normal(size=(5, 2))).astype(np.float32)
 
 
 @pytest.mark.parametrize(
-    "module", [training, data_adapter, progress, flush, lamina.compile_utils, callbacks]
+    "module", [training, data_adapter, progress, flush, lamina.training.compile_utils, callbacks]
 )
 def test_doctests(module: Any) -> None:
     assert doctest.testmod(module, raise_on_error=False).failed == 0

@@ -1,4 +1,4 @@
-"""The seed's VAE (lamina.demo_vae, examples/vae.py) on the shipped Fashion-MNIST subset."""
+"""The seed's VAE (lamina.cli.demo_vae, examples/vae.py) on the shipped Fashion-MNIST subset."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import lamina
-from lamina import demo_vae
+from lamina.cli import demo_vae
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,12 +14,12 @@ from lamina import initializers as initializers
 from lamina import layers as layers
 from lamina import ops as ops
 from lamina import random as random
-from lamina.layer import Layer as Layer
-from lamina.layer import clear_session as clear_session
-from lamina.model import Model as Model
-from lamina.model import Sequential as Sequential
-from lamina.tensor import Input as Input
-from lamina.tensor import SymbolicTensor as SymbolicTensor
+from lamina.core.layer import Layer as Layer
+from lamina.core.layer import clear_session as clear_session
+from lamina.core.model import Model as Model
+from lamina.core.model import Sequential as Sequential
+from lamina.core.tensor import Input as Input
+from lamina.core.tensor import SymbolicTensor as SymbolicTensor
 
 __version__ = "0.1.0"
 

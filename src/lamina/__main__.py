@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from lamina.cli import main
+from lamina.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

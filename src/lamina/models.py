@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lamina.model import Model as Model
-from lamina.model import Sequential as Sequential
+from lamina.core.model import Model as Model
+from lamina.core.model import Sequential as Sequential
 from lamina.saving import load_model as load_model
 from lamina.saving import model_from_config as model_from_config
 from lamina.saving import save_model as save_model

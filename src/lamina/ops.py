@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from lamina import random
-from lamina.tensor import SymbolicTensor
+from lamina.core.tensor import SymbolicTensor
 
 Axis = int | Sequence[int] | None
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -7,12 +7,12 @@ import random as _random
 import numpy as np
 import torch
 
-from lamina.figures import plot_history as plot_history
-from lamina.figures import plot_image_grid as plot_image_grid
-from lamina.figures import plot_latent_space as plot_latent_space
-from lamina.layer import clear_session as clear_session
-from lamina.plot import model_to_dot as model_to_dot
-from lamina.plot import plot_model as plot_model
+from lamina.core.layer import clear_session as clear_session
+from lamina.visualization.figures import plot_history as plot_history
+from lamina.visualization.figures import plot_image_grid as plot_image_grid
+from lamina.visualization.figures import plot_latent_space as plot_latent_space
+from lamina.visualization.plot import model_to_dot as model_to_dot
+from lamina.visualization.plot import plot_model as plot_model
 
 plot = plot_model
 """Keras 1's name (`keras.utils.visualize_util.plot`), so the seed's `plot(model, ...)` runs."""

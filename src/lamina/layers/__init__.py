@@ -1,6 +1,7 @@
 """lamina's layers, one file per family."""
 
-from lamina.layer import Layer as Layer
+from lamina.core.layer import Layer as Layer
+from lamina.core.tensor import Input as Input
 from lamina.layers.core import Activation as Activation
 from lamina.layers.core import Dense as Dense
 from lamina.layers.core import Dropout as Dropout
@@ -28,7 +29,6 @@ from lamina.layers.merging import merge as merge
 from lamina.layers.merging import minimum as minimum
 from lamina.layers.merging import multiply as multiply
 from lamina.layers.merging import subtract as subtract
-from lamina.tensor import Input as Input
 
 __all__ = [
     "Activation",

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from lamina import activations, initializers
-from lamina.layer import Layer, LayerError, _to_dtype, format_shape, unique_name
-from lamina.tensor import Node, Shape, SymbolicTensor
+from lamina.core.layer import Layer, LayerError, _to_dtype, format_shape, unique_name
+from lamina.core.tensor import Node, Shape, SymbolicTensor
 
 
 class InputLayer(Layer):

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from lamina import ops
-from lamina.config import Slot
-from lamina.layer import Layer, LayerError, Spec, _accepted_keywords, format_shape, unique_name
-from lamina.tensor import SymbolicTensor, flatten, map_structure
+from lamina.core.config import Slot
+from lamina.core.layer import Layer, LayerError, Spec, _accepted_keywords, format_shape, unique_name
+from lamina.core.tensor import SymbolicTensor, flatten, map_structure
 
 OPERATORS: dict[str, Callable[..., Any]] = {
     "getitem": operator.getitem,

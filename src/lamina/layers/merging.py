@@ -10,8 +10,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina.layer import Layer, LayerError, format_shape
-from lamina.tensor import Shape
+from lamina.core.layer import Layer, LayerError, format_shape
+from lamina.core.tensor import Shape
 
 
 class Merge(Layer):

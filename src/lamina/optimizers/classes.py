@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from lamina import config as config_module
+from lamina.core import config as config_module
 from lamina.optimizers.optimizer import Optimizer
 
 

@@ -18,11 +18,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from lamina.layer import Layer, Spec
+from lamina.core.layer import Layer, Spec
+from lamina.core.tensor import SymbolicTensor
 from lamina.saving import registry
 from lamina.saving.errors import SaveError
 from lamina.saving.values import encode_value
-from lamina.tensor import SymbolicTensor
 
 __all__ = [
     "FORMAT_VERSION",
@@ -41,7 +41,7 @@ TENSOR = "__tensor__"
 def builtin_classes() -> dict[str, type[Layer]]:
     """lamina's own layer classes by name: every class exported by `lamina.layers`."""
     from lamina import layers
-    from lamina.model import Model, Sequential
+    from lamina.core.model import Model, Sequential
 
     table: dict[str, type[Layer]] = {}
     for name in layers.__all__:
@@ -66,7 +66,7 @@ def _class_name(cls: type) -> tuple[str, str | None]:
 def serialize_layer(layer: Layer) -> dict[str, Any]:
     """The entry of `layer`: `{"class_name", "config"}` (and `"module"` for a custom class
     that is not registered)."""
-    from lamina.model import Model, Sequential
+    from lamina.core.model import Model, Sequential
 
     owner = f"{type(layer).__name__} '{layer.name}'"
     if isinstance(layer, Model) and type(layer).get_config is Model.get_config:
@@ -97,7 +97,7 @@ def serialize_layer(layer: Layer) -> dict[str, Any]:
 
 
 def _entry(layer: Layer, owner: str, raw: Any) -> dict[str, Any]:
-    from lamina.model import Model
+    from lamina.core.model import Model
 
     if not isinstance(raw, dict):
         raise SaveError(f"{owner}: get_config() returned a {type(raw).__name__}, expected a dict.")
@@ -126,7 +126,7 @@ def _entry(layer: Layer, owner: str, raw: Any) -> dict[str, Any]:
 def _builds_itself(model: Any) -> bool:
     """Whether a model is a subclass whose own constructor builds its graph: it is rebuilt
     by calling that constructor with the same arguments, not from the graph."""
-    from lamina.model import Model
+    from lamina.core.model import Model
 
     return type(model).__init__ is not Model.__init__ and "_init_arguments" in vars(model)
 

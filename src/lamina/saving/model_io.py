@@ -140,7 +140,7 @@ def save_model(model: Any, filepath: str | os.PathLike[str], *, overwrite: bool 
 
 
 def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    from lamina.model import Model
+    from lamina.core.model import Model
 
     if not isinstance(model, Model):
         raise SaveError(f"expected a Model or Sequential, received {type(model).__name__}.")

@@ -18,13 +18,13 @@ from typing import Any
 
 import torch
 
-from lamina.layer import Layer, Spec
+from lamina.core.layer import Layer, Spec
+from lamina.core.tensor import SymbolicTensor, flatten, map_structure
 from lamina.saving import registry
 from lamina.saving.errors import LoadError, UnknownClassError
 from lamina.saving.functions import FunctionDeserializationError
 from lamina.saving.graph import FORMAT_VERSION, TENSOR, builtin_classes
 from lamina.saving.values import _DTYPES, LoadContext, check_depth, decode_value, parse_json
-from lamina.tensor import SymbolicTensor, flatten, map_structure
 
 __all__ = [
     "build_model",
@@ -140,7 +140,7 @@ def check_format_version(version: Any, ctx: LoadContext) -> None:
 
 def build_model(entry: Any, ctx: LoadContext) -> Any:
     """The layer or model of `entry`, built with fresh weights."""
-    from lamina.model import Model
+    from lamina.core.model import Model
 
     with quiet_rebuild():
         layer = deserialize_layer(entry, ctx)
@@ -199,7 +199,7 @@ def _model_subclass(entry: dict[str, Any], kind: str, ctx: LoadContext, owner: s
     """The registered subclass a functional or Sequential model was saved from, when it can
     be rebuilt as one (its `__init__` takes what `Model`'s does); None for the plain class,
     with a warning saying why the subclass was not used."""
-    from lamina.model import Model, Sequential
+    from lamina.core.model import Model, Sequential
 
     stored = entry.get("subclass")
     if stored is None:
@@ -331,8 +331,8 @@ def _check_header(config: dict[str, Any], ctx: LoadContext, owner: str) -> tuple
 def _sequential_from_config(
     config: dict[str, Any], ctx: LoadContext, owner: str, model_class: Any = None
 ) -> Layer:
+    from lamina.core.model import Sequential
     from lamina.layers.core import InputLayer
-    from lamina.model import Sequential
 
     name, trainable = _check_header(config, ctx, owner)
     entries = config.get("layers")
@@ -363,8 +363,8 @@ def _sequential_from_config(
 def _functional_from_config(
     config: dict[str, Any], ctx: LoadContext, owner: str, model_class: Any = None
 ) -> Layer:
+    from lamina.core.model import Model
     from lamina.layers.core import InputLayer
-    from lamina.model import Model
 
     name, trainable = _check_header(config, ctx, owner)
     entries = config.get("layers")

@@ -2,7 +2,7 @@
 
 `get_config()` returns plain Python values, callables (a Lambda's function, a custom
 activation) and sometimes layers (a wrapper's inner layer). `encode_value` turns a config into
-JSON-safe values: constants as `lamina.config.encode` tags them (`{"__tuple__": [...]}`, ...),
+JSON-safe values: constants as `lamina.core.config.encode` tags them (`{"__tuple__": [...]}`, ...),
 callables as `{"__function__": <serialize_function config>}`, layers as
 `{"__layer__": <layer entry>}`. `decode_value` is its strict inverse: every tag is checked
 before anything is built, and nothing in the value is imported or run (functions load through
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lamina import config as lconfig
+from lamina.core import config as lconfig
 from lamina.saving.errors import LoadError, SaveError
 
 __all__ = ["MAX_DEPTH", "LoadContext", "decode_value", "encode_value", "parse_json"]
@@ -77,7 +77,7 @@ def encode_value(value: Any, owner: str, depth: int = 0) -> Any:
         raise SaveError(f"{owner}: a config value is nested more than {MAX_DEPTH} levels deep.")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    from lamina.layer import Layer
+    from lamina.core.layer import Layer
 
     if isinstance(value, Layer):
         from lamina.saving.graph import serialize_layer

@@ -8,7 +8,7 @@ redraws, every `READ_EVERY` batches (to catch a NaN loss early), when a callback
 batch logs, and at the end of each epoch.
 
 Denormal floats are flushed to zero for the duration of `fit`, `evaluate` and `predict` (see
-`lamina.flush`), which makes CPU training several times faster; the previous state is
+`lamina.training.flush`), which makes CPU training several times faster; the previous state is
 restored afterwards.
 
 Example:
@@ -31,10 +31,10 @@ one-batch variants); this module re-exports them.
 
 from __future__ import annotations
 
-from lamina.data_adapter import num_samples as num_samples
-from lamina.data_adapter import to_tensors as to_tensors
 from lamina.training.compiling import compile as compile
 from lamina.training.compiling import compile_from_config as compile_from_config
+from lamina.training.data_adapter import num_samples as num_samples
+from lamina.training.data_adapter import to_tensors as to_tensors
 from lamina.training.loops import READ_EVERY as READ_EVERY
 from lamina.training.loops import NonFiniteLossError as NonFiniteLossError
 from lamina.training.loops import evaluate as evaluate

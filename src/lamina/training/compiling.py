@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from lamina import optimizers as optimizers_module
-from lamina.compile_utils import (
+from lamina.training.compile_utils import (
     CompiledLoss,
     CompiledMetrics,
     deserialize_loss,

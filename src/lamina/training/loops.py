@@ -12,10 +12,10 @@ from typing import Any
 import torch
 
 from lamina import callbacks as callbacks_module
-from lamina.data_adapter import DataHandler, is_stream, unpack
-from lamina.flush import flush_denormal
-from lamina.progress import Progress, resolve_verbose
-from lamina.tensor import flatten, map_structure
+from lamina.core.tensor import flatten, map_structure
+from lamina.training.data_adapter import DataHandler, is_stream, unpack
+from lamina.training.flush import flush_denormal
+from lamina.training.progress import Progress, resolve_verbose
 from lamina.training.steps import _mode, _Runner, _Tracker
 
 READ_EVERY = 32

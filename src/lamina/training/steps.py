@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from lamina import optimizers as optimizers_module
-from lamina.compile_utils import CompiledLoss, CompiledMetrics, flat_targets
-from lamina.tensor import flatten
+from lamina.core.tensor import flatten
+from lamina.training.compile_utils import CompiledLoss, CompiledMetrics, flat_targets
 
 
 # ---------------------------------------------------------------------------- one step

@@ -18,8 +18,8 @@ import torch
 
 from lamina import losses as losses_module
 from lamina import metrics as metrics_module
-from lamina.layer import format_shape
-from lamina.tensor import flatten
+from lamina.core.layer import format_shape
+from lamina.core.tensor import flatten
 
 __all__ = ["CompiledLoss", "CompiledMetrics", "output_names"]
 

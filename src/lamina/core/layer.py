@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from lamina import initializers
-from lamina.tensor import (
+from lamina.core.tensor import (
     Node,
     Shape,
     SymbolicTensor,

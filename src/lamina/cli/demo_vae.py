@@ -8,7 +8,7 @@ two pictures: the test set in the latent plane, coloured by class, and a grid of
 decoded from a sweep of that plane.
 
 Example:
-    >>> from lamina import demo_vae
+    >>> from lamina.cli import demo_vae
     >>> vae, encoder, decoder = demo_vae.build_vae()
     >>> vae.output_shape, encoder.output_shape, decoder.output_shape
     ((None, 784), (None, 2), (None, 784))

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lamina.plot import _displayable
+from lamina.visualization.plot import _displayable
 
 __all__ = ["plot_history", "plot_image_grid", "plot_latent_space"]
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lamina.layer import Layer, format_shape
+from lamina.core.layer import Layer, format_shape
 
 
 def layer_description(layer: Layer) -> str:

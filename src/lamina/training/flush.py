@@ -20,7 +20,7 @@ flag is on it also applies to plain Python float arithmetic on that thread (a ca
 computing ``1e-300 * 1e-20`` gets 0.0).
 
 Example:
-    >>> from lamina.flush import denormals_flushed, flush_denormal
+    >>> from lamina.training.flush import denormals_flushed, flush_denormal
     >>> before = denormals_flushed()
     >>> with flush_denormal():
     ...     inside = denormals_flushed()

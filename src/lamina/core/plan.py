@@ -12,9 +12,9 @@ from typing import Any
 
 from torch import nn
 
-from lamina.layer import Layer, format_shape, global_hooks_active, hooked
+from lamina.core.layer import Layer, format_shape, global_hooks_active, hooked
+from lamina.core.tensor import Node, SymbolicTensor, flatten, pack_like
 from lamina.layers.core import InputLayer
-from lamina.tensor import Node, SymbolicTensor, flatten, pack_like
 
 
 class Step:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from lamina.layer import Layer
+    from lamina.core.layer import Layer
 
 Shape = tuple[int | None, ...]
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from lamina.tensor import flatten, map_structure
+from lamina.core.tensor import flatten, map_structure
 
 __all__ = ["Batch", "DataHandler", "num_samples", "to_tensors", "unpack"]
 

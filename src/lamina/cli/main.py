@@ -67,7 +67,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from lamina.plot import plot_model
+    from lamina.visualization.plot import plot_model
 
     model = load_saved_model(args.file, unsafe=args.unsafe, trust=args.trust)
     plot_model(
@@ -160,8 +160,8 @@ def demo_slicing(ctx: DemoContext) -> None:
 
     from lamina import Input, Model
     from lamina.layers import Lambda, Reshape, merge
-    from lamina.plot import plot_model
     from lamina.utils import clear_session
+    from lamina.visualization.plot import plot_model
 
     def slice(x: Any, index: int) -> Any:  # the seed's name, shadowing the builtin on purpose
         return x[:, :, index]
@@ -192,7 +192,7 @@ def demo_slicing(ctx: DemoContext) -> None:
 
 def demo_vae(ctx: DemoContext) -> None:
     """The seed's VAE, joined by a sampling Lambda, trained briefly on the shipped subset."""
-    from lamina import demo_vae
+    from lamina.cli import demo_vae
     from lamina.utils import set_random_seed
 
     set_random_seed(0)

@@ -4,7 +4,7 @@
 table per layer (name, class, the function or expression of function layers, and the shapes
 lamina inferred). `plot_model` renders it with the system `dot` when there is one, else with the
 `graphviz-pure` program that lamina depends on, so a plot needs no system Graphviz and no pydot.
-The training pictures live in `lamina.figures`.
+The training pictures live in `lamina.visualization.figures`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import sysconfig
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lamina.layer import Layer, format_shape
-from lamina.tensor import Node, SymbolicTensor, map_structure
+from lamina.core.layer import Layer, format_shape
+from lamina.core.tensor import Node, SymbolicTensor, map_structure
 
 if TYPE_CHECKING:
-    from lamina.model import Model
+    from lamina.core.model import Model
 
 __all__ = [
     "PlotError",
@@ -115,7 +115,7 @@ def model_to_dot(
 
 
 def _check_drawable(model: Any, caller: str) -> None:
-    from lamina.model import Model
+    from lamina.core.model import Model
 
     if not isinstance(model, Model):
         raise TypeError(f"{caller}: expected a lamina Model, received {type(model).__name__}.")
@@ -176,7 +176,7 @@ def layer_expression(layer: Layer) -> str | None:
 
 
 def _class_name(layer: Layer) -> str:
-    from lamina.model import Model, Sequential
+    from lamina.core.model import Model, Sequential
 
     if type(layer) is Model and layer._functional:
         return "Functional"  # Keras's name for a graph model
@@ -184,9 +184,9 @@ def _class_name(layer: Layer) -> str:
 
 
 def _color(layer: Layer) -> str:
+    from lamina.core.model import Model
     from lamina.layers.core import InputLayer
     from lamina.layers.function import Lambda, Operation
-    from lamina.model import Model
 
     if isinstance(layer, InputLayer):
         return _COLORS["input"]
@@ -204,7 +204,7 @@ class _DotWriter:
 
     def _expanded(self, layer: Layer) -> Model | None:
         """`layer` as a model to draw as a cluster, or `None` to draw it as one box."""
-        from lamina.model import Model
+        from lamina.core.model import Model
 
         if not self.options["expand_nested"] or not isinstance(layer, Model):
             return None
@@ -213,7 +213,7 @@ class _DotWriter:
         return layer if layer._functional else None
 
     def add_model(self, model: Model, *, prefix: str, indent: str) -> None:
-        from lamina.plan import topological_nodes
+        from lamina.core.plan import topological_nodes
 
         nodes_by_layer: dict[int, list[Node]] = {}
         layers: list[Layer] = []
@@ -538,7 +538,7 @@ def model_svg(model: Model) -> str | None:
 
 def summary_html(model: Model) -> str:
     """`model.summary()` as an HTML table, for notebooks."""
-    from lamina.summary import summary_rows
+    from lamina.visualization.summary import summary_rows
 
     esc = html.escape
     columns = ("Layer (type)", "Output Shape", "Param #", "Connected to")

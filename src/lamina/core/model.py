@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lamina.layer import (
+from lamina.core.layer import (
     Layer,
     LayerError,
     _accepted_keywords,
@@ -21,9 +21,9 @@ from lamina.layer import (
     run_collecting_losses,
     unique_name,
 )
+from lamina.core.plan import Step, run_plan, topological_nodes
+from lamina.core.tensor import Input, Node, SymbolicTensor, flatten, map_structure
 from lamina.layers.core import InputLayer
-from lamina.plan import Step, run_plan, topological_nodes
-from lamina.tensor import Input, Node, SymbolicTensor, flatten, map_structure
 
 
 class Model(Layer):
@@ -324,7 +324,7 @@ class Model(Layer):
         `positions` is accepted and unused (the table sizes its own columns). Once the
         optimizer has state, its size is shown too.
         """
-        from lamina.summary import print_summary
+        from lamina.visualization.summary import print_summary
 
         print_summary(
             self,
@@ -469,13 +469,13 @@ class Model(Layer):
 
     # ---------------------------------------------------------------- notebooks (plot.py)
     def _repr_svg_(self) -> str | None:
-        from lamina import plot
+        from lamina.visualization import plot
 
         return plot.model_svg(self)
 
     def _repr_html_(self) -> str:
         # Notebooks prefer HTML: the summary table and, with a renderer, the diagram.
-        from lamina import plot
+        from lamina.visualization import plot
 
         return plot.model_html(self)
 
