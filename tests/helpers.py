@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +32,8 @@ def check_layer(
       `expected_shape` (when given) and matches the real output's shape with `None` batch.
     - On random data, the output equals `reference(inputs_as_numpy, layer)`.
     - Rebuilt from `get_config()` with the same weights, it computes the same output.
+    - In a model saved to a `.lamina` file and loaded back (safe mode), it computes the same
+      output, and the model's summary names it.
     - Gradients reach every trainable weight.
 
     `input_shape` is a tuple for one input, or a list of tuples for a list of inputs.
@@ -71,12 +75,35 @@ def check_layer(
     for got, want in zip(flatten(clone(inputs)), flatten(output)):
         np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=atol)
 
+    _check_save_load(layer, symbolic if several else symbolic[0], inputs, output, atol)
+
     if layer.trainable_weights:
         total = sum(t.float().sum() for t in flatten(layer(inputs)))
         total.backward()
         for weight in layer.trainable_weights:
             assert weight.grad is not None and torch.isfinite(weight.grad).all()
     return layer
+
+
+def _check_save_load(layer: Layer, symbolic: Any, inputs: Any, output: Any, atol: float) -> None:
+    """Save a model around a fresh call of `layer` and load it back in safe mode."""
+    import lamina
+    from lamina import Model
+
+    model = Model(symbolic, layer(symbolic))
+    assert type(layer).__name__ in _summary_text(model)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "layer.lamina")
+        model.save(path)
+        loaded = lamina.load_model(path)
+    for got, want in zip(flatten(loaded(inputs)), flatten(output)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=atol)
+
+
+def _summary_text(model: Any) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lines.append)
+    return "\n".join(lines)
 
 
 def _shape_leaves(shapes: Any) -> list[tuple[int | None, ...]]:
