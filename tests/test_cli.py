@@ -3,7 +3,6 @@ argument checks (fast) and the slicing example."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 import subprocess
@@ -23,18 +22,6 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
     )
-
-
-def saving_api() -> object:
-    """lamina.saving when it can save, load and inspect models, else skip (issue 4)."""
-    try:
-        saving = importlib.import_module("lamina.saving")
-    except ImportError as error:
-        pytest.skip(f"lamina.saving cannot be imported yet ({error}); saving is issue 4")
-    missing = [n for n in ("save_model", "load_model", "inspect_file") if not hasattr(saving, n)]
-    if missing:
-        pytest.skip(f"lamina.saving has no {missing} yet (issue 4, in progress)")
-    return saving
 
 
 # ---------------------------------------------------------------------------- subprocesses
@@ -149,7 +136,8 @@ def test_demo_steps_are_an_extensible_list(tmp_path: Path) -> None:
 
     DEMO_STEPS.append(("extra step", extra))
     try:
-        assert main(["demo", "--out", str(tmp_path)]) == 0  # the seed's warnings become notes
+        # One epoch: the test is about the list, not the training.
+        assert main(["demo", "--out", str(tmp_path), "--epochs", "1"]) == 0
     finally:
         DEMO_STEPS.pop()
     assert seen == ["Model"]
@@ -181,7 +169,6 @@ def seed_file(tmp_path: Path) -> Path:
 
 
 def test_summary_plot_inspect_of_a_saved_file(tmp_path: Path) -> None:
-    saving_api()
     path = seed_file(tmp_path)
     summary = run("-m", "lamina", "summary", str(path), cwd=tmp_path)
     assert summary.returncode == 0, summary.stderr
@@ -196,7 +183,6 @@ def test_summary_plot_inspect_of_a_saved_file(tmp_path: Path) -> None:
 
 
 def test_inspect_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    saving_api()
     path = seed_file(tmp_path)
     capsys.readouterr()
     assert main(["inspect", str(path), "--json"]) == 0
@@ -210,7 +196,8 @@ def test_inspect_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_unsafe_and_trust_reach_load_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    saving = saving_api()
+    import lamina.saving as saving
+
     calls: list[dict[str, object]] = []
 
     class Loaded:
@@ -226,7 +213,10 @@ def test_unsafe_and_trust_reach_load_model(
     file.write_bytes(b"")
     assert main(["summary", str(file)]) == 0
     assert main(["summary", str(file), "--unsafe", "--trust", "pkg", "--trust", "other"]) == 0
-    assert calls == [{"safe_mode": True}, {"safe_mode": False, "trusted_modules": ["pkg", "other"]}]
+    assert calls == [
+        {"safe_mode": True, "trusted_modules": []},
+        {"safe_mode": False, "trusted_modules": ["pkg", "other"]},
+    ]
     assert capsys.readouterr().out.count("summary of the loaded model") == 2
 
 
@@ -249,3 +239,61 @@ def test_inspect_verify_checks_every_byte_of_the_weights(
     assert main(["inspect", str(damaged)]) == 0  # the structure alone is fine
     assert main(["inspect", "--verify", str(damaged)]) == 1
     assert "CRC-32" in capsys.readouterr().err
+
+
+def test_file_errors_say_what_the_file_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zipfile
+
+    keras_file = tmp_path / "m.keras"
+    with zipfile.ZipFile(keras_file, "w") as archive:
+        for name in ("metadata.json", "config.json", "model.weights.h5"):
+            archive.writestr(name, "{}")
+    path = seed_file(tmp_path)
+    truncated = tmp_path / "truncated.lamina"
+    truncated.write_bytes(path.read_bytes()[:-200])
+    cases = [
+        (["summary", str(tmp_path)], "is a folder, not a file"),
+        (["inspect", str(tmp_path)], "is a folder, not a file"),
+        (["summary", str(tmp_path / "none.lamina")], "no such file"),
+        (["summary", str(keras_file)], "is a Keras model file (.keras)"),
+        (["inspect", str(keras_file)], "layer.set_weights(keras_layer.get_weights())"),
+        (["inspect", str(truncated)], "damaged or truncated"),
+    ]
+    for argv, expected in cases:
+        capsys.readouterr()
+        assert main(argv) == 1, argv
+        assert expected in capsys.readouterr().err, argv
+
+
+def test_unsafe_function_advice_names_the_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "saving"))
+    import fn_helpers
+
+    from lamina import Input, Model
+    from lamina.layers import Lambda
+
+    x = Input(shape=(2,))
+    path = tmp_path / "numpy.lamina"
+    Model(x, Lambda(fn_helpers.uses_numpy)(x)).save(path)
+    capsys.readouterr()
+    assert main(["summary", str(path)]) == 1
+    error = capsys.readouterr().err
+    assert "--trust fn_helpers" in error and "--unsafe" in error
+    assert "safe_mode" not in error and "trusted_modules" not in error
+    assert main(["summary", str(path), "--trust", "fn_helpers"]) == 0
+
+
+def test_demo_says_where_it_writes_and_checks_epochs_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo-out"
+    assert main(["demo", "--out", str(out), "--epochs", "0"]) == 1
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["demo", "--out", str(out), "--epochs", "1"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"lamina demo: writing pictures and saved models to {out.resolve()} (--out DIR)"

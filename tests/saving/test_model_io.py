@@ -582,9 +582,6 @@ def test_trusted_module_functions(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 # ------------------------------------------------------------------------------ training state
 def test_compiled_model_resumes_training_identically(tmp_path: Path) -> None:
-    training = pytest.importorskip("lamina.training")
-    if not hasattr(training, "compile_from_config"):
-        pytest.skip("lamina.training.compile_from_config is not implemented yet")
     torch.manual_seed(0)
     x = Input(shape=(3,))
     model = Model(x, Dense(1)(Dense(4, activation="relu")(x)))
