@@ -13,14 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lamina.core.layer import (
-    Layer,
-    LayerError,
-    _accepted_keywords,
-    construct,
-    run_collecting_losses,
-    unique_name,
-)
+from lamina.core.construct import construct
+from lamina.core.errors import LayerError
+from lamina.core.layer import Layer, _accepted_keywords, run_collecting_losses, unique_name
 from lamina.core.plan import Step, run_plan, topological_nodes
 from lamina.core.tensor import Input, Node, SymbolicTensor, flatten, map_structure
 from lamina.layers.core import InputLayer

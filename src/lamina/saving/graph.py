@@ -18,7 +18,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from lamina.core.layer import Layer, Spec
+from lamina.core.layer import Layer
+from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor
 from lamina.saving import registry
 from lamina.saving.errors import SaveError

@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from lamina.core.layer import Layer, Spec
+from lamina.core.layer import Layer
+from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor, flatten, map_structure
 from lamina.saving import registry
 from lamina.saving.errors import LoadError, UnknownClassError

@@ -19,7 +19,8 @@ import sysconfig
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lamina.core.layer import Layer, format_shape
+from lamina.core.errors import format_shape
+from lamina.core.layer import Layer
 from lamina.core.tensor import Node, SymbolicTensor, map_structure
 
 if TYPE_CHECKING:
