@@ -177,7 +177,8 @@ def layer_expression(layer: Layer) -> str | None:
 
 
 def _class_name(layer: Layer) -> str:
-    from lamina.core.model import Model, Sequential
+    from lamina.core.model import Model
+    from lamina.core.sequential import Sequential
 
     if type(layer) is Model and layer._functional:
         return "Functional"  # Keras's name for a graph model
