@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lamina import Input, Model, Sequential, ops
-from lamina.core.layer import LayerError
+from lamina.core.errors import LayerError
 from lamina.layers import Concatenate, Dense, Dropout, Lambda, Layer, Reshape, merge
 
 SEED_INPUT = np.array([[[1, 2], [2, 3], [3, 4], [4, 5]]])

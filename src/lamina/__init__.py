@@ -19,7 +19,7 @@ from lamina import random as random
 from lamina.core.layer import Layer as Layer
 from lamina.core.layer import clear_session as clear_session
 from lamina.core.model import Model as Model
-from lamina.core.model import Sequential as Sequential
+from lamina.core.sequential import Sequential as Sequential
 from lamina.core.tensor import Input as Input
 from lamina.core.tensor import SymbolicTensor as SymbolicTensor
 

@@ -8,7 +8,7 @@ import torch
 
 from helpers import check_layer
 from lamina import Input, activations
-from lamina.core.layer import LayerError
+from lamina.core.errors import LayerError
 from lamina.layers import Activation, Dense, Dropout, Flatten, Permute, RepeatVector, Reshape
 
 

@@ -6,7 +6,7 @@ import torch
 
 from helpers import check_layer
 from lamina import Input, Model, ops
-from lamina.core.layer import LayerError
+from lamina.core.errors import LayerError
 from lamina.layers import Dense, Lambda
 
 

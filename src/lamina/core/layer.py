@@ -14,11 +14,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from lamina import initializers
+from lamina.core.construct import _to_dtype, construct, constructor_arguments
+from lamina.core.errors import LayerError, format_shape
+from lamina.core.shape_inference import ShapeInference, Spec
 from lamina.core.tensor import (
     Node,
     Shape,
@@ -28,6 +29,7 @@ from lamina.core.tensor import (
     map_structure,
     pack_like,
 )
+from lamina.core.weights import LayerWeights
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
 # Top-level calls (a user calling a layer or model, or one training step) are counted, so
@@ -54,15 +56,6 @@ def snake_case(name: str) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
-def format_shape(shape: Any) -> str:
-    """`(None, 4)` for a shape, `[(None, 4), (None, 2)]` for several."""
-    if isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape):
-        return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-    if isinstance(shape, dict):
-        return "{" + ", ".join(f"{k!r}: {format_shape(v)}" for k, v in shape.items()) + "}"
-    return "[" + ", ".join(format_shape(s) for s in shape) + "]"
-
-
 @functools.lru_cache(maxsize=1024)
 def _accepted_keywords(fn: Callable[..., Any]) -> frozenset[str]:
     """The parameter names `fn` declares; `training`/`mask` are passed only when named, as in
@@ -76,11 +69,7 @@ def _accepted_keywords(fn: Callable[..., Any]) -> frozenset[str]:
     return frozenset(p.name for p in params if p.kind is not p.VAR_KEYWORD)
 
 
-class LayerError(ValueError):
-    """A layer could not be built or called on the inputs it was given."""
-
-
-class Layer(nn.Module):
+class Layer(ShapeInference, LayerWeights):
     """The base class of all lamina layers; a `torch.nn.Module`.
 
     Subclasses override `__init__`, `build(input_shape)` (called once, with the first input's
@@ -147,10 +136,6 @@ class Layer(nn.Module):
 
     def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} '{self.name}' does not define call().")
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        """The output shape, for layers whose shape cannot be inferred by running them."""
-        raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this layer (weights excluded).
@@ -296,142 +281,8 @@ class Layer(nn.Module):
             + "."
         )
 
-    # ---------------------------------------------------------------- shape inference
-    def _infer_output_specs(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
-        """Run the layer on placeholders of two batch sizes; return (shape, dtype) leaves."""
-        try:
-            runs = [self._placeholder_run(inputs, kwargs, size, meta=True) for size in (2, 3)]
-        except Exception:
-            # Sublayers the failed meta run built must be real before the real run.
-            self._materialize_sublayers_built_on_meta()
-            try:
-                with torch.random.fork_rng(devices=[]), torch.no_grad():
-                    runs = [self._placeholder_run(inputs, kwargs, s, meta=False) for s in (2, 3)]
-            except Exception as error:
-                return self._declared_output_specs(inputs, error)
-        else:
-            self._materialize_sublayers_built_on_meta()
-        first, second = runs
-        leaves_a, leaves_b = flatten(first), flatten(second)
-        for leaf in leaves_a:
-            if not isinstance(leaf, torch.Tensor):
-                raise LayerError(
-                    f"{type(self).__name__} '{self.name}': call() returned a "
-                    f"{type(leaf).__name__}; expected a tensor or a list/tuple/dict of tensors."
-                )
-        specs = [
-            Spec(tuple(da if da == db else None for da, db in zip(a.shape, b.shape)), a.dtype)
-            for a, b in zip(leaves_a, leaves_b)
-        ]
-        return pack_like(first, specs)
-
     def _has_unbuilt_sublayers(self) -> bool:
         return any(isinstance(m, Layer) and not m.built for m in self.modules() if m is not self)
-
-    def _materialize_sublayers_built_on_meta(self) -> None:
-        """Build again, for real, the sublayers first called inside the meta run.
-
-        A layer that creates sublayers in `__init__` and calls them in `call()` (the Keras
-        way) has them built lazily, by their first call: the meta run, so their weights
-        were made on the meta device. Each is built again from the input shapes it recorded,
-        on the layer's device, drawing its initial values as an eager first call would.
-        """
-        modules = [m for m in self.modules() if m is not self and isinstance(m, Layer)]
-        if not any(_has_meta_state(m) for m in modules):
-            return
-        real = [t for t in (*self.parameters(), *self.buffers()) if not t.is_meta]
-        device = real[0].device if real else torch.empty(0).device  # the default device
-        for module in modules:
-            if not _has_meta_state(module):
-                continue
-            for table in (module._parameters, module._buffers):
-                for name in [n for n, t in table.items() if t is not None and t.is_meta]:
-                    del table[name]
-            # Weights a sublayer makes in call() rather than build() are dropped here and
-            # made again by its first real call.
-            module.built = False
-            with torch.device(device):
-                module._build_from_shapes(module._build_input_shape)
-
-    def _placeholder_run(
-        self, inputs: Any, kwargs: dict[str, Any], size: int, *, meta: bool
-    ) -> Any:
-        device = torch.device("meta") if meta else self._device()
-
-        def placeholder(t: SymbolicTensor) -> torch.Tensor:
-            dims = [size if d is None else d for d in t.shape]
-            for i in range(1, len(dims)):
-                if t.shape[i] is None:
-                    dims[i] = size + 3
-            return torch.zeros(dims, dtype=t.dtype, device=device)
-
-        values = map_structure(placeholder, inputs)
-        if not meta:
-            return self.forward(values, **kwargs)
-        # Every path to a tensor, aliases included (a module registered twice): functional_call
-        # must swap and restore each of them, or the real tensors could stay on meta.
-        named = (
-            *self.named_parameters(remove_duplicate=False),
-            *self.named_buffers(remove_duplicate=False),
-        )
-        state = {k: v.to("meta") for k, v in named}
-        with torch.device("meta"):
-            return torch.func.functional_call(self, state, (values,), kwargs, strict=False)
-
-    def _declared_output_specs(self, inputs: Any, error: Exception) -> Any:
-        if type(self).compute_output_shape is not Layer.compute_output_shape:
-            shapes = self.compute_output_shape(map_structure(lambda t: t.shape, inputs))
-            dtype = flatten(inputs)[0].dtype
-            if isinstance(shapes, tuple) and all(d is None or isinstance(d, int) for d in shapes):
-                return Spec(tuple(shapes), dtype)
-            return [Spec(tuple(s), dtype) for s in shapes]
-        received = map_structure(lambda t: t.shape, inputs)
-        built_for = self._build_input_shape
-        hint = (
-            f" (it was built for input shape {format_shape(built_for)})"
-            if built_for is not None and built_for != received
-            else ""
-        )
-        raise LayerError(
-            f"{type(self).__name__} '{self.name}': calling it on input shape "
-            f"{format_shape(received)} failed with {type(error).__name__}: {error}{hint}"
-        ) from error
-
-    def _device(self) -> torch.device:
-        for param in self.parameters():
-            return param.device
-        for buffer in self.buffers():
-            return buffer.device
-        return torch.device("cpu")
-
-    # ---------------------------------------------------------------- weights
-    def add_weight(
-        self,
-        name: str | None = None,
-        shape: Sequence[int] = (),
-        initializer: str | Callable[..., torch.Tensor] | None = "glorot_uniform",
-        trainable: bool = True,
-        *,
-        dtype: torch.dtype | None = None,
-    ) -> nn.Parameter:
-        """Create, register and return a weight.
-
-        Args:
-            name: the attribute name of the weight (`kernel`, `bias`, ...).
-            shape: its shape.
-            initializer: an initializer name (`"glorot_uniform"`, `"zeros"`, ...) or a function
-                `(shape, dtype) -> tensor`.
-            trainable: whether training updates it.
-            dtype: its dtype; the layer's dtype otherwise.
-        """
-        if name is None:
-            name = f"weight_{len(self._parameters)}"
-        shape = tuple(int(d) for d in shape)
-        value = initializers.get(initializer)(shape, dtype or self._dtype)
-        param = nn.Parameter(value, requires_grad=trainable and self._trainable)
-        param._lamina_trainable = trainable  # type: ignore[attr-defined]
-        self.register_parameter(name, param)
-        return param
 
     @property
     def trainable(self) -> bool:
@@ -444,46 +295,6 @@ class Layer(nn.Module):
                 module._trainable = value
         for param in self.parameters():
             param.requires_grad_(value and getattr(param, "_lamina_trainable", True))
-
-    @property
-    def weights(self) -> list[nn.Parameter]:
-        """Trainable weights first, then non-trainable ones, as in Keras."""
-        return self.trainable_weights + self.non_trainable_weights
-
-    @property
-    def trainable_weights(self) -> list[nn.Parameter]:
-        return [p for p in self.parameters() if p.requires_grad]
-
-    @property
-    def non_trainable_weights(self) -> list[nn.Parameter]:
-        return [p for p in self.parameters() if not p.requires_grad]
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of the weights as numpy arrays, in `weights` order and Keras's layout."""
-        return [p.detach().cpu().numpy().copy() for p in self.weights]
-
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        """Load `weights` (as from `get_weights`), checking their number and shapes."""
-        params = self.weights
-        if len(weights) != len(params):
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': set_weights received {len(weights)} "
-                f"arrays, expected {len(params)}."
-            )
-        names = {id(p): n for n, p in self.named_parameters()}
-        with torch.no_grad():
-            for param, value in zip(params, weights):
-                tensor = torch.as_tensor(np.asarray(value))
-                if tuple(tensor.shape) != tuple(param.shape):
-                    raise ValueError(
-                        f"{type(self).__name__} '{self.name}': weight '{names[id(param)]}' has "
-                        f"shape {tuple(param.shape)}, received an array of shape "
-                        f"{tuple(tensor.shape)}."
-                    )
-                param.copy_(tensor)
-
-    def count_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     # ---------------------------------------------------------------- losses
     def add_loss(self, value: torch.Tensor) -> None:
@@ -545,81 +356,6 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
-
-
-def constructor_arguments(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The arguments of a `cls(*args, **kwargs)` call by parameter name (`**kwargs` spread)."""
-    try:
-        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)  # type: ignore[misc]
-    except TypeError:
-        return dict(kwargs)
-    bound.apply_defaults()
-    named: dict[str, Any] = {}
-    for index, (key, value) in enumerate(bound.arguments.items()):
-        parameter = bound.signature.parameters[key]
-        if index == 0:
-            continue  # self
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            if value:
-                named[key] = list(value)  # `construct` passes them back by position
-            continue
-        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-            named.update(value)
-        else:
-            named[key] = value
-    return named
-
-
-def construct(cls: type, config: dict[str, Any]) -> Any:
-    """`cls(**config)`; the base settings (`name`, `trainable`, `dtype`) a constructor without
-    `**kwargs` does not take are set on the new layer instead."""
-    try:
-        parameters = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
-    except (TypeError, ValueError):
-        return cls(**config)
-    config = dict(config)
-    positional: list[Any] = []
-    for name, parameter in parameters.items():
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL and name in config:
-            positional = list(config.pop(name))
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return cls(*positional, **config)
-    later = {
-        k: config[k] for k in ("name", "trainable", "dtype") if k in config and k not in parameters
-    }
-    layer = cls(*positional, **{k: v for k, v in config.items() if k not in later})
-    if "name" in later:
-        layer.name = later["name"]
-    if "trainable" in later:
-        layer.trainable = later["trainable"]
-    return layer
-
-
-def _has_meta_state(module: nn.Module) -> bool:
-    own = (*module._parameters.values(), *module._buffers.values())
-    return any(t is not None and t.is_meta for t in own)
-
-
-class Spec:
-    """The inferred shape and dtype of one output (a leaf, unlike a tuple)."""
-
-    __slots__ = ("dtype", "shape")
-
-    def __init__(self, shape: Shape, dtype: torch.dtype) -> None:
-        self.shape = shape
-        self.dtype = dtype
-
-    def __repr__(self) -> str:
-        return f"Spec({self.shape}, {self.dtype})"
-
-
-def _to_dtype(dtype: torch.dtype | str) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    value = getattr(torch, str(dtype), None)
-    if not isinstance(value, torch.dtype):
-        raise ValueError(f"Unknown dtype {dtype!r}; expected a torch dtype or its name.")
-    return value
 
 
 def run_collecting_losses(run: Callable[[], Any]) -> tuple[Any, list[torch.Tensor]]:

@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from lamina import activations, initializers
-from lamina.core.layer import Layer, LayerError, _to_dtype, format_shape, unique_name
+from lamina.core.construct import _to_dtype
+from lamina.core.errors import LayerError, format_shape
+from lamina.core.layer import Layer, unique_name
 from lamina.core.tensor import Node, Shape, SymbolicTensor
 
 

@@ -17,7 +17,9 @@ from torch import nn
 
 from lamina import ops
 from lamina.core.config import Slot
-from lamina.core.layer import Layer, LayerError, Spec, _accepted_keywords, format_shape, unique_name
+from lamina.core.errors import LayerError, format_shape
+from lamina.core.layer import Layer, _accepted_keywords, unique_name
+from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor, flatten, map_structure
 
 OPERATORS: dict[str, Callable[..., Any]] = {

@@ -10,7 +10,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina.core.layer import Layer, LayerError, format_shape
+from lamina.core.errors import LayerError, format_shape
+from lamina.core.layer import Layer
 from lamina.core.tensor import Shape
 
 

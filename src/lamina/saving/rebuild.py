@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from lamina.core.layer import Layer, Spec
+from lamina.core.layer import Layer
+from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor, flatten, map_structure
 from lamina.saving import registry
 from lamina.saving.errors import LoadError, UnknownClassError
@@ -199,7 +200,8 @@ def _model_subclass(entry: dict[str, Any], kind: str, ctx: LoadContext, owner: s
     """The registered subclass a functional or Sequential model was saved from, when it can
     be rebuilt as one (its `__init__` takes what `Model`'s does); None for the plain class,
     with a warning saying why the subclass was not used."""
-    from lamina.core.model import Model, Sequential
+    from lamina.core.model import Model
+    from lamina.core.sequential import Sequential
 
     stored = entry.get("subclass")
     if stored is None:
@@ -331,7 +333,7 @@ def _check_header(config: dict[str, Any], ctx: LoadContext, owner: str) -> tuple
 def _sequential_from_config(
     config: dict[str, Any], ctx: LoadContext, owner: str, model_class: Any = None
 ) -> Layer:
-    from lamina.core.model import Sequential
+    from lamina.core.sequential import Sequential
     from lamina.layers.core import InputLayer
 
     name, trainable = _check_header(config, ctx, owner)

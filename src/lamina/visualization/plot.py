@@ -19,7 +19,8 @@ import sysconfig
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lamina.core.layer import Layer, format_shape
+from lamina.core.errors import format_shape
+from lamina.core.layer import Layer
 from lamina.core.tensor import Node, SymbolicTensor, map_structure
 
 if TYPE_CHECKING:
@@ -176,7 +177,8 @@ def layer_expression(layer: Layer) -> str | None:
 
 
 def _class_name(layer: Layer) -> str:
-    from lamina.core.model import Model, Sequential
+    from lamina.core.model import Model
+    from lamina.core.sequential import Sequential
 
     if type(layer) is Model and layer._functional:
         return "Functional"  # Keras's name for a graph model

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lamina.core.layer import Layer, format_shape
+from lamina.core.errors import format_shape
+from lamina.core.layer import Layer
 
 
 def layer_description(layer: Layer) -> str:
