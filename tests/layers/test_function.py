@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,11 @@ def slice(x, index):  # the seed's function, shadowing the builtin as the seed d
     return x[:, :, index]
 
 
+def _line_of(text: str) -> int:
+    lines = Path(__file__).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if line.strip() == text)
+
+
 def test_seed_slice_lambda_infers_the_real_shape_and_warns_once() -> None:
     a = Input(shape=(4, 2))
     layer = Lambda(slice, output_shape=(4, 1), arguments={"index": 0}, name="lambda_seed")
@@ -21,9 +28,11 @@ def test_seed_slice_lambda_infers_the_real_shape_and_warns_once() -> None:
         UserWarning,
         match=r"Lambda 'lambda_seed': output_shape=\(4, 1\) was "
         r"declared, but slice returns \(None, 4\)",
-    ):
+    ) as caught:
         out = layer(a)
     assert out.shape == (None, 4)
+    # The warning names the line that called the layer, not lamina's own code.
+    assert [(w.filename, w.lineno) for w in caught] == [(__file__, _line_of("out = layer(a)"))]
     import warnings
 
     with warnings.catch_warnings():

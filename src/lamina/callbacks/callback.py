@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+
+from lamina.core.errors import warn
 
 Logs = dict[str, Any]
 
@@ -188,9 +189,8 @@ def _monitor_op(owner: str, monitor: str, mode: str, model: Any) -> Callable[[fl
 
 
 def _missing_monitor(owner: str, monitor: str, logs: Logs) -> None:
-    warnings.warn(
+    warn(
         f"{owner} monitors '{monitor}', which is not in the logs; available: "
         f"{', '.join(logs) or 'none'}. Pass monitor= one of those (val_* needs validation "
         "data).",
-        stacklevel=3,
     )

@@ -7,7 +7,6 @@ import ast
 import inspect
 import operator
 import textwrap
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ from torch import nn
 
 from lamina import ops
 from lamina.core.config import Slot
-from lamina.core.errors import LayerError, format_shape
+from lamina.core.errors import LayerError, format_shape, warn
 from lamina.core.layer import Layer, _accepted_keywords, unique_name
 from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor, flatten, map_structure
@@ -399,13 +398,11 @@ class Lambda(Layer):
         if _shapes_match(declared, inferred):
             return
         self._warned_output_shape = True
-        warnings.warn(
+        warn(
             f"Lambda '{self.name}': output_shape={format_shape(self.declared_output_shape)} "
             f"was declared, but {function_label(self.function)} returns "
             f"{format_shape(inferred)} for input {format_shape(input_shapes)}; "
             f"using the inferred {format_shape(inferred)}.",
-            UserWarning,
-            stacklevel=4,
         )
 
     def get_config(self) -> dict[str, Any]:

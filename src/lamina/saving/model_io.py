@@ -26,13 +26,13 @@ import datetime
 import json
 import os
 import platform
-import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
+from lamina.core.errors import warn
 from lamina.saving import registry
 from lamina.saving.archive import (
     CONFIG,
@@ -201,11 +201,9 @@ def _storable(value: Any, owner: str) -> Any:
             encode_value(value, owner)
         except SaveError as error:
             name = registry.get_registered_name(value)
-            warnings.warn(
+            warn(
                 f"{owner}: the function '{name}' is saved by name only ({error}). Load the "
                 f"model with custom_objects={{{name!r}: {name}}}, or with compile=False.",
-                UserWarning,
-                stacklevel=4,
             )
             return name
     return value
@@ -410,17 +408,8 @@ def _restore_compile(
     loaded: dict[str, torch.Tensor],
     ctx: LoadContext,
 ) -> None:
-    from lamina import training
+    from lamina.training import compile_from_config
 
-    compile_from_config = getattr(training, "compile_from_config", None)
-    if compile_from_config is None:
-        warnings.warn(
-            f"'{ctx.source}': the model was saved compiled, but this lamina has no "
-            "training.compile_from_config; it is loaded uncompiled. Call model.compile(...).",
-            UserWarning,
-            stacklevel=3,
-        )
-        return
     try:
         settings = decode_value(compile_config, ctx, "compile config")
     except FunctionDeserializationError as error:

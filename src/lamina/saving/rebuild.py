@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from lamina.core.errors import warn
 from lamina.core.layer import Layer
 from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor, flatten, map_structure
@@ -229,12 +230,10 @@ def _model_subclass(entry: dict[str, Any], kind: str, ctx: LoadContext, owner: s
             "its __init__ arguments"
         )
     if why:
-        warnings.warn(
+        warn(
             f"'{ctx.source}': model {owner} was saved from the {base.__name__} subclass "
             f"'{name[:80]}', which {why}. It is loaded as a plain {base.__name__}, without "
             "the subclass's own methods.",
-            UserWarning,
-            stacklevel=2,
         )
         return None
     return cls

@@ -6,12 +6,12 @@ denormals; the per-batch work is `steps._Runner`, the running means `steps._Trac
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
 
 from lamina import callbacks as callbacks_module
+from lamina.core.errors import warn
 from lamina.core.tensor import flatten, map_structure
 from lamina.training.data_adapter import DataHandler, is_stream, unpack
 from lamina.training.flush import flush_denormal
@@ -145,10 +145,9 @@ def fit(
                 raise
             if steps_done == 0:
                 progress.close()
-                warnings.warn(
+                warn(
                     f"fit: the input ran out of data at epoch {epoch + 1}; training stops. "
                     "Pass steps_per_epoch= with a generator, or a re-iterable DataLoader.",
-                    stacklevel=2,
                 )
                 break
             logs = tracker.logs()
