@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -248,3 +249,18 @@ def test_training_is_passed_only_when_named() -> None:
     assert layer(Input(shape=(2,))).shape == (None, 2)
     x = Input(shape=(2,))
     Model(x, layer(x))(torch.ones(1, 2), training=True)
+
+
+def test_shape_inference_leaves_every_random_generator_as_it_was() -> None:
+    import random
+
+    def noisy(x: Any) -> Any:  # numpy inside: inferred by a real run, after a failed meta run
+        random.random()
+        return x + torch.as_tensor(np.random.normal(size=x.shape[1:]), dtype=x.dtype)
+
+    states = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+    out = Lambda(noisy)(Input(shape=(3,)))
+    assert out.shape == (None, 3)
+    assert random.getstate() == states[0]
+    np.testing.assert_array_equal(np.random.get_state()[1], states[1])
+    assert torch.equal(torch.get_rng_state(), states[2])

@@ -7,14 +7,30 @@ saved, and last to the layer's own `compute_output_shape`. `Layer` inherits it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import random
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from lamina.core.errors import LayerError, format_shape
 from lamina.core.tensor import Shape, SymbolicTensor, flatten, map_structure, pack_like
+
+
+@contextlib.contextmanager
+def _random_state_kept() -> Iterator[None]:
+    """Leave torch's (CPU), numpy's and Python's global generators as they were: inferring a
+    shape must not change what the user's program draws next."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
 
 
 class ShapeInference(nn.Module):
@@ -32,13 +48,15 @@ class ShapeInference(nn.Module):
     # ---------------------------------------------------------------- shape inference
     def _infer_output_specs(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
         """Run the layer on placeholders of two batch sizes; return (shape, dtype) leaves."""
+        # Sublayers first called inside the meta run are built for real after it, drawing
+        # their initial values as an eager first call would: outside the kept state.
         try:
-            runs = [self._placeholder_run(inputs, kwargs, size, meta=True) for size in (2, 3)]
+            with _random_state_kept():
+                runs = [self._placeholder_run(inputs, kwargs, size, meta=True) for size in (2, 3)]
         except Exception:
-            # Sublayers the failed meta run built must be real before the real run.
             self._materialize_sublayers_built_on_meta()
             try:
-                with torch.random.fork_rng(devices=[]), torch.no_grad():
+                with _random_state_kept(), torch.no_grad():
                     runs = [self._placeholder_run(inputs, kwargs, s, meta=False) for s in (2, 3)]
             except Exception as error:
                 return self._declared_output_specs(inputs, error)
