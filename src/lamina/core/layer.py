@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -32,11 +34,21 @@ from lamina.core.tensor import (
 from lamina.core.weights import LayerWeights
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
-# Top-level calls (a user calling a layer or model, or one training step) are counted, so
-# that `add_loss` keeps only the losses of the latest one; calls made inside a call are not.
-_depth = 0
-_call_count = 0
-_call_losses: list[torch.Tensor] = []
+
+
+class _CallState(threading.local):
+    """What one thread's current top-level call (a user calling a layer or model, or one
+    training step) collects: `add_loss` keeps only the losses of the latest one; calls made
+    inside a call join it. Per thread, so two threads calling models do not mix losses."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.call = 0  # the id of the latest top-level call, unique across threads
+        self.losses: list[torch.Tensor] = []
+
+
+_state = _CallState()
+_call_ids = itertools.count(1)
 
 
 def unique_name(base: str) -> str:
@@ -166,16 +178,14 @@ class Layer(ShapeInference, LayerWeights):
             return self._symbolic_call(inputs, *args, **kwargs)
         if not self.built:
             self._build_from_values(inputs)
-        global _depth, _call_count, _call_losses
-        if _depth:
+        state = _state
+        if state.depth:
             return self._dispatch(inputs, *args, **kwargs)
-        _depth = 1
-        _call_count += 1
-        _call_losses = []
+        state.depth, state.call, state.losses = 1, next(_call_ids), []
         try:
             return self._dispatch(inputs, *args, **kwargs)
         finally:
-            _depth = 0
+            state.depth = 0
 
     def _dispatch(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if hooked(self) or global_hooks_active():
@@ -302,10 +312,11 @@ class Layer(ShapeInference, LayerWeights):
 
         Only the losses of the latest top-level call are kept.
         """
-        if self._eager_losses and self._eager_losses[0][0] != _call_count:
+        call = _state.call
+        if self._eager_losses and self._eager_losses[0][0] != call:
             self._eager_losses.clear()
-        self._eager_losses.append((_call_count, value))
-        _call_losses.append(value)
+        self._eager_losses.append((call, value))
+        _state.losses.append(value)
 
     @property
     def losses(self) -> list[torch.Tensor]:
@@ -316,7 +327,7 @@ class Layer(ShapeInference, LayerWeights):
             for module in self.modules()
             if isinstance(module, Layer)
             for call, loss in module._eager_losses
-            if call == _call_count
+            if call == _state.call
         ]
 
     # ---------------------------------------------------------------- introspection
@@ -361,18 +372,16 @@ class Layer(ShapeInference, LayerWeights):
 def run_collecting_losses(run: Callable[[], Any]) -> tuple[Any, list[torch.Tensor]]:
     """Run `run()` as one top-level call; return its result and the losses that layers
     added with `add_loss` during it. Inside another call, it joins that call instead."""
-    global _depth, _call_count, _call_losses
-    if _depth:
-        before = len(_call_losses)
-        return run(), _call_losses[before:]
-    _depth = 1
-    _call_count += 1
-    _call_losses = []
+    state = _state
+    if state.depth:
+        before = len(state.losses)
+        return run(), state.losses[before:]
+    state.depth, state.call, state.losses = 1, next(_call_ids), []
     try:
         result = run()
     finally:
-        _depth = 0
-    return result, list(_call_losses)
+        state.depth = 0
+    return result, list(state.losses)
 
 
 try:  # torch's global hook tables; if they move, every call goes through nn.Module.__call__
