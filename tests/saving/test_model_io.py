@@ -595,7 +595,7 @@ def test_compiled_model_resumes_training_identically(tmp_path: Path) -> None:
     loaded.fit(data, target, epochs=1, batch_size=8, verbose=0, shuffle=False)
     assert_same_weights(model, loaded)
     uncompiled = load_model(tmp_path / "model.lamina", compile=False)
-    assert getattr(uncompiled, "_compile_config", None) is None
+    assert not uncompiled.compiled and uncompiled.optimizer is None
 
 
 def test_constant_initializer_round_trips(tmp_path) -> None:

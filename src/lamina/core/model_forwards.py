@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 class ModelForwards(Layer):
     """The methods `Model` forwards to the packages above the core (its base class)."""
 
+    _compile_state: Any = None
+    """The `lamina.training.CompileState` of the latest `compile`; None before."""
+
     def summary(
         self,
         *,
@@ -52,10 +55,38 @@ class ModelForwards(Layer):
     def metrics_names(self) -> list[str]:
         """The names of what `evaluate` returns, in order (`["loss", "accuracy"]`), as Keras
         2 gave them: known once the model has been trained or evaluated; `["loss"]` before."""
-        names = self.__dict__.get("_metrics_names")
-        if names:
-            return list(names)
-        return ["loss"] if getattr(self, "_is_compiled", False) else []
+        state = self._compile_state
+        if state is None:
+            return []
+        return list(state.metrics_names) or ["loss"]
+
+    # ---------------------------------------------------------------- compile settings
+    @property
+    def compiled(self) -> bool:
+        """Whether `compile` has been called (Keras 3's attribute)."""
+        return self._compile_state is not None
+
+    @property
+    def optimizer(self) -> Any:
+        """The compiled optimizer; None before `compile`."""
+        return None if self._compile_state is None else self._compile_state.optimizer
+
+    @property
+    def loss(self) -> Any:
+        """The `loss` given to `compile`; None before it."""
+        return None if self._compile_state is None else self._compile_state.loss
+
+    @property
+    def loss_weights(self) -> Any:
+        return None if self._compile_state is None else self._compile_state.loss_weights
+
+    @property
+    def compiled_loss(self) -> Any:
+        return None if self._compile_state is None else self._compile_state.compiled_loss
+
+    @property
+    def compiled_metrics(self) -> Any:
+        return None if self._compile_state is None else self._compile_state.compiled_metrics
 
     # ---------------------------------------------------------------- training (training/)
     def compile(self, *args: Any, **kwargs: Any) -> None:

@@ -155,7 +155,8 @@ def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]
         # its layers differently, and is then matched by position (weights.match_weights).
         "weights": {"aliases": aliases, "order": [k for k in state if k not in aliases]},
     }
-    compile_config = getattr(model, "_compile_config", None)
+    compile_state = getattr(model, "_compile_state", None)
+    compile_config = None if compile_state is None else compile_state.config
     if compile_config is not None:
         owner = f"Model '{model.name}' compile()"
         config["compile_config"] = encode_value(_storable(compile_config, owner), owner)

@@ -27,7 +27,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def _require_compiled(model: Any, where: str) -> None:
-    if not getattr(model, "_is_compiled", False):
+    if model._compile_state is None:
         raise RuntimeError(
             f"Model '{model.name}': call compile() before {where}(), e.g. "
             "model.compile(optimizer='adam', loss='mse')."
@@ -164,7 +164,7 @@ def fit(
             if model.stop_training:
                 break
         callback_list.call("on_train_end", logs)
-    model._metrics_names = [k for k in logs if not k.startswith("val_")]
+    model._compile_state.metrics_names = [k for k in logs if not k.startswith("val_")]
     return history
 
 
@@ -312,7 +312,7 @@ def evaluate(
 
 
 def _logs_result(model: Any, logs: dict[str, float], return_dict: bool) -> Any:
-    model._metrics_names = list(logs)  # what `[loss, *metrics]` lists, for metrics_names
+    model._compile_state.metrics_names = list(logs)  # what `[loss, *metrics]` lists
     if return_dict:
         return logs
     values = list(logs.values())
