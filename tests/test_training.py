@@ -581,5 +581,5 @@ def test_saved_torch_losses_name_only_torch_loss_classes() -> None:
     assert config["config"]["weight"] == [1.0, 2.0]
     assert torch.equal(deserialize(config).fn.weight, torch.tensor([1.0, 2.0]))
     for name in ("torch.nn.Linear", "torch.nn.modules.loss._Loss", "torch.nn.os"):
-        with pytest.raises(ValueError, match="expected one of torch.nn's loss classes"):
+        with pytest.raises(ValueError, match=r"expected one of torch\.nn's loss classes"):
             deserialize({"class_name": name, "config": {}})
