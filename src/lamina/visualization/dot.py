@@ -131,7 +131,8 @@ def _shape_text(structure: Any) -> str:
 
 def layer_expression(layer: Layer) -> str | None:
     """What a function layer computes, as shown in plots: `slice(index=0)`, `[:, :, 0]`."""
-    from lamina.layers.function import Lambda, Operation, format_constant, function_label
+    from lamina.layers.function import Lambda, function_label
+    from lamina.layers.operation import Operation, format_constant
 
     if isinstance(layer, Operation):
         return _cut(layer.label)
@@ -164,7 +165,8 @@ def _class_name(layer: Layer) -> str:
 def _color(layer: Layer) -> str:
     from lamina.core.model import Model
     from lamina.layers.core import InputLayer
-    from lamina.layers.function import Lambda, Operation
+    from lamina.layers.function import Lambda
+    from lamina.layers.operation import Operation
 
     if isinstance(layer, InputLayer):
         return _COLORS["input"]
