@@ -47,7 +47,7 @@ class ModelCheckpoint(Callback):
                 f"{save_freq!r}."
             )
         self.filepath = os.fspath(filepath)
-        from lamina.saving.model_io import check_suffix
+        from lamina.saving.model_saver import check_suffix
 
         check_suffix(self.filepath, weights_only=save_weights_only)  # now, not after an epoch
         self.monitor = monitor

@@ -3,6 +3,7 @@
 `Layer.__call__` has two paths. Symbolic inputs build the layer if needed, infer the output
 shapes by running the layer on the `meta` device, and record a `Node`. Real tensors go straight
 to `nn.Module.__call__` (hooks included) and `forward`, which calls the user's `call`.
+`Layer` inherits its shape inference (`shape_inference.py`) and its weights (`weights.py`).
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
 
 def _apply(op_name: str, *args: Any) -> SymbolicTensor:
     # Imported here: layers import this module.
-    from lamina.layers.function import Operation
+    from lamina.layers.operation import Operation
 
     return Operation.record(op_name, args, {})  # type: ignore[no-any-return]
 

@@ -11,7 +11,6 @@ from lamina.layers.core import Permute as Permute
 from lamina.layers.core import RepeatVector as RepeatVector
 from lamina.layers.core import Reshape as Reshape
 from lamina.layers.function import Lambda as Lambda
-from lamina.layers.function import Operation as Operation
 from lamina.layers.merging import Add as Add
 from lamina.layers.merging import Average as Average
 from lamina.layers.merging import Concatenate as Concatenate
@@ -29,6 +28,7 @@ from lamina.layers.merging import merge as merge
 from lamina.layers.merging import minimum as minimum
 from lamina.layers.merging import multiply as multiply
 from lamina.layers.merging import subtract as subtract
+from lamina.layers.operation import Operation as Operation
 
 __all__ = [
     "Activation",

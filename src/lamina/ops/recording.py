@@ -35,7 +35,7 @@ def symbolic(fn: _F) -> _F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _has_symbolic(args, kwargs):
-            from lamina.layers.function import Operation
+            from lamina.layers.operation import Operation
 
             return Operation.record(fn.__name__, args, kwargs)
         return fn(*args, **kwargs)

@@ -1,7 +1,8 @@
-"""`fit`, `evaluate`, `predict` and the one-batch variants: plain loops over batches.
+"""`fit`, `evaluate` and `predict`: plain loops over batches.
 
 Each loop wraps its batches in callbacks, a progress bar, train or eval mode and flushed
-denormals; the per-batch work is `steps._Runner`, the running means `steps._Tracker`.
+denormals; the per-batch work is `steps._Runner`, the running means `steps._Tracker`. The
+one-batch variants are in `on_batch.py`.
 """
 
 from __future__ import annotations
@@ -317,52 +318,6 @@ def _logs_result(model: Any, logs: dict[str, float], return_dict: bool) -> Any:
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
-
-
-def train_on_batch(
-    model: Any,
-    x: Any,
-    y: Any = None,
-    sample_weight: Any = None,
-    class_weight: dict[int, float] | None = None,
-    return_dict: bool = False,
-) -> Any:
-    """One gradient step on one batch; returns that batch's loss (and metrics).
-
-    Metrics are reset first, so the result describes this batch only (Keras 2's default).
-    """
-    _require_compiled(model, "train_on_batch")
-    data = DataHandler(
-        model,
-        x,
-        y,
-        sample_weight,
-        batch_size=1 << 62,
-        class_weight=class_weight,
-        where="train_on_batch",
-    )
-    runner = _Runner(model)
-    runner.metrics.reset()
-    tracker = _Tracker(runner)
-    with flush_denormal(), _mode(model, True):
-        bx, by, bw, size = next(data.epoch())
-        tracker.add(*runner.train(bx, by, bw), size)
-    return _logs_result(model, tracker.logs(), return_dict)
-
-
-def test_on_batch(
-    model: Any, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
-) -> Any:
-    """The loss (and metrics) on one batch, in inference mode, without updating weights."""
-    _require_compiled(model, "test_on_batch")
-    data = DataHandler(model, x, y, sample_weight, batch_size=1 << 62, where="test_on_batch")
-    runner = _Runner(model)
-    runner.metrics.reset()
-    tracker = _Tracker(runner)
-    with flush_denormal(), _mode(model, False), torch.no_grad():
-        bx, by, bw, size = next(data.epoch())
-        tracker.add(*runner.test(bx, by, bw), size)
-    return _logs_result(model, tracker.logs(), return_dict)
 
 
 # ---------------------------------------------------------------------------- predict

@@ -16,7 +16,8 @@ from lamina.core.layer import Layer
 
 def layer_description(layer: Layer) -> str:
     """`name (Type)`, with a function layer's function or an operation's expression."""
-    from lamina.layers.function import Lambda, Operation
+    from lamina.layers.function import Lambda
+    from lamina.layers.operation import Operation
 
     if isinstance(layer, Lambda):
         return f"{layer.name} (Lambda: {layer.extra_repr()})"
