@@ -185,7 +185,7 @@ def _monitor_op(owner: str, monitor: str, mode: str, model: Any) -> Callable[[fl
             mode = "max"
         else:
             mode = "min"
-    return np.greater if mode == "max" else np.less  # type: ignore[return-value]
+    return np.greater if mode == "max" else np.less
 
 
 def _missing_monitor(owner: str, monitor: str, logs: Logs) -> None:

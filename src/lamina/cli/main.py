@@ -224,7 +224,7 @@ def demo_vae(ctx: DemoContext) -> None:
         ("vae_latent.png", lambda p: demo_vae.plot_latent(encoder, x_test, y_test, p)),
         ("vae_decoded_grid.png", lambda p: demo_vae.plot_decoded_grid(decoder, p)),
     ):
-        draw(ctx.path(name))
+        draw(ctx.path(name))  # type: ignore[no-untyped-call]
         ctx.echo(f"wrote {ctx.out / name}")
     ctx.state["vae"], ctx.state["vae_test"] = vae, x_test[:64]
 

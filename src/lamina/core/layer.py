@@ -15,7 +15,7 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -171,7 +171,7 @@ class Layer(ShapeInference, LayerWeights):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        return construct(cls, config)
+        return cast("Layer", construct(cls, config))
 
     # ---------------------------------------------------------------- calling
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:

@@ -308,7 +308,7 @@ class Model(ModelForwards):
         `model.to("cuda")`, trains on (a hand-written loop must build its optimizer after
         moving the model instead).
         """
-        super()._apply(fn, recurse)
+        super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
         torch_optimizer = getattr(getattr(self, "optimizer", None), "torch_optimizer", None)
         if isinstance(torch_optimizer, torch.optim.Optimizer) and torch_optimizer.state:
             torch_optimizer.load_state_dict(torch_optimizer.state_dict())

@@ -136,7 +136,7 @@ class ModelForwards(Layer):
         """The model's graph: each layer's class, config and inbound nodes."""
         from lamina import saving
 
-        return saving.model_config(self)  # type: ignore[no-any-return]
+        return saving.model_config(self)
 
     @classmethod
     def from_config(
@@ -179,7 +179,7 @@ class ModelForwards(Layer):
         """The model's config as JSON text."""
         from lamina import saving
 
-        return saving.model_to_json(self, **kwargs)  # type: ignore[no-any-return]
+        return saving.model_to_json(self, **kwargs)
 
     def save(self, filepath: Any, **kwargs: Any) -> None:
         """Save the model (graph, weights, optimizer) to a `.lamina` file."""

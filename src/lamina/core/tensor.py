@@ -8,7 +8,7 @@ nodes into a flat execution plan.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -194,7 +194,7 @@ def Input(
     from lamina.layers.core import InputLayer
 
     layer = InputLayer(shape=shape, dtype=dtype, name=name, batch_size=batch_size)
-    return layer.output
+    return cast("SymbolicTensor", layer.output)
 
 
 def is_symbolic(x: Any) -> bool:

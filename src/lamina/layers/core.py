@@ -263,7 +263,7 @@ class Reshape(Layer):
         sizes = shapes[1:]
         if any(d is None for d in sizes):
             return
-        count = math.prod(sizes)  # type: ignore[arg-type]
+        count = math.prod(sizes)
         known = math.prod(d for d in self.target_shape if d != -1)
         if (count % known) if -1 in self.target_shape else (count != known):
             wanted = f"a multiple of {known}" if -1 in self.target_shape else str(known)

@@ -7,7 +7,7 @@ import ast
 import inspect
 import textwrap
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -130,7 +130,7 @@ class Lambda(Layer):
             )
             return next(buffers) if is_constant else value
 
-        return map_structure(substitute, self.arguments)
+        return cast("dict[str, Any]", map_structure(substitute, self.arguments))
 
     def _track_captured(self, function: Callable[..., Any]) -> None:
         # A module given as the function is already registered, as the `function` attribute.

@@ -33,7 +33,7 @@ class Merge(Layer):
 
     def _check_shapes(self, shapes: list[Shape]) -> None:
         try:
-            torch.broadcast_shapes(*[tuple(d or 1 for d in s) for s in shapes])
+            torch.broadcast_shapes(*[tuple(d or 1 for d in s) for s in shapes])  # type: ignore[no-untyped-call]
         except RuntimeError:
             raise LayerError(
                 f"{type(self).__name__} '{self.name}': input shapes "

@@ -69,7 +69,7 @@ class _Runner:
         if not optimizer.built:  # a model built lazily by its first call
             optimizer.build(self.model.trainable_weights)
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        total.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         if self.metrics.metrics:
             self.metrics.update(flat_y, flat_out, flat_w)
