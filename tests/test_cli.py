@@ -43,6 +43,9 @@ def test_demo_runs_the_seed_examples_end_to_end(tmp_path: Path) -> None:
     assert "[[[[1. 2.]]" in done.stdout and "[[4. 5.]]]]" in done.stdout
     assert str(picture.resolve().parent) in done.stdout and "lambda.png" in done.stdout
     assert "Traceback" not in done.stderr
+    first = done.stdout.splitlines()[0]  # where the files go, said before anything is written
+    out = (tmp_path / "out").resolve()
+    assert first == f"lamina demo: writing pictures and saved models to {out} (--out DIR)"
     # the VAE: trained on the shipped subset, with its two pictures
     assert "training on 2000 Fashion-MNIST images" in done.stdout and "Epoch 2/2" in done.stdout
     for name in ("vae_latent.png", "vae_decoded_grid.png"):
@@ -54,9 +57,13 @@ def test_demo_runs_the_seed_examples_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "vae.lamina").is_file()
 
 
-def test_demo_rejects_zero_epochs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--epochs", "0"]) == 1
+def test_demo_rejects_zero_epochs_before_making_its_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo-out"
+    assert main(["demo", "--out", str(out), "--epochs", "0"]) == 1
     assert "--epochs must be at least 1, received 0" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_failure_is_one_line_without_traceback(tmp_path: Path) -> None:
@@ -285,15 +292,3 @@ def test_unsafe_function_advice_names_the_flags(
     assert "--trust fn_helpers" in error and "--unsafe" in error
     assert "safe_mode" not in error and "trusted_modules" not in error
     assert main(["summary", str(path), "--trust", "fn_helpers"]) == 0
-
-
-def test_demo_says_where_it_writes_and_checks_epochs_first(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "demo-out"
-    assert main(["demo", "--out", str(out), "--epochs", "0"]) == 1
-    assert "--epochs must be at least 1" in capsys.readouterr().err
-    assert not out.exists()
-    assert main(["demo", "--out", str(out), "--epochs", "1"]) == 0
-    first = capsys.readouterr().out.splitlines()[0]
-    assert first == f"lamina demo: writing pictures and saved models to {out.resolve()} (--out DIR)"
