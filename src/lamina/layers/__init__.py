@@ -29,20 +29,27 @@ from lamina.layers.merging import merge as merge
 from lamina.layers.merging import minimum as minimum
 from lamina.layers.merging import multiply as multiply
 from lamina.layers.merging import subtract as subtract
+from lamina.layers.normalization import BatchNormalization as BatchNormalization
+from lamina.layers.normalization import GroupNormalization as GroupNormalization
+from lamina.layers.normalization import LayerNormalization as LayerNormalization
+from lamina.layers.normalization import UnitNormalization as UnitNormalization
 
 __all__ = [
     "Activation",
     "Add",
     "Average",
+    "BatchNormalization",
     "Concatenate",
     "Dense",
     "Dot",
     "Dropout",
     "Flatten",
+    "GroupNormalization",
     "Input",
     "InputLayer",
     "Lambda",
     "Layer",
+    "LayerNormalization",
     "Maximum",
     "Minimum",
     "Multiply",
@@ -51,6 +58,7 @@ __all__ = [
     "RepeatVector",
     "Reshape",
     "Subtract",
+    "UnitNormalization",
     "add",
     "average",
     "concatenate",

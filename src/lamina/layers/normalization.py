@@ -1,0 +1,546 @@
+"""Normalization layers: `BatchNormalization`, `LayerNormalization`, `GroupNormalization`,
+`UnitNormalization`, with Keras's arguments, defaults and math."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from lamina import initializers
+from lamina.core.layer import Layer, LayerError
+from lamina.core.tensor import Shape
+
+InitializerArg = str | dict[str, Any] | Callable[..., Any]
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _axes(name: str, axis: int | Sequence[int]) -> int | list[int]:
+    """`axis` as Keras keeps it: an int, or a list of ints."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, list, tuple)):
+        raise TypeError(f"{name}: expected an int or a list of ints for axis, received {axis!r}.")
+    if isinstance(axis, int):
+        return axis
+    if not all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
+        raise TypeError(f"{name}: expected an int or a list of ints for axis, received {axis!r}.")
+    return list(axis)
+
+
+def _resolve_axes(layer: Layer, axis: int | list[int], shape: Shape) -> list[int]:
+    """`axis` as sorted non-negative positions in `shape`, each known and not the batch axis."""
+    rank = len(shape)
+    listed = [axis] if isinstance(axis, int) else axis
+    resolved = sorted({a + rank if a < 0 else a for a in listed})
+    if not listed or any(a < 1 or a >= rank for a in resolved) or len(resolved) != len(listed):
+        raise layer.incompatible_shape(
+            ("batch", "...") if rank < 2 else shape,
+            shape,
+            f"axis={axis} must name distinct axes other than the batch axis (0) of a "
+            f"{rank}-D input; pass an axis in 1..{rank - 1} or -{rank - 1}..-1",
+        )
+    for a in resolved:
+        if shape[a] is None:
+            raise layer.incompatible_shape(
+                shape, shape, f"axis {a} must have a known size to create the weights"
+            )
+    return resolved
+
+
+def _sizes(shape: Shape, axes: list[int]) -> tuple[int, ...]:
+    """The sizes of `axes` in `shape`, which `_resolve_axes` has checked are known."""
+    return tuple(int(shape[a]) for a in axes)  # type: ignore[arg-type]
+
+
+def _check_same(layer: Layer, built: Shape, shapes: Any, axes: list[int]) -> None:
+    if not isinstance(shapes, tuple) or len(shapes) != len(built):
+        raise layer.incompatible_shape(built, shapes, f"a {len(built)}-D input")
+    if any(shapes[a] != built[a] for a in axes):
+        raise layer.incompatible_shape(built, shapes, f"sizes of axes {axes}")
+
+
+class BatchNormalization(Layer):
+    """Normalize each feature of `axis` by its mean and variance over the batch (training) or
+    by their moving averages (inference), then scale by `gamma` and shift by `beta`.
+
+    Keras's conventions, which differ from `torch.nn.BatchNorm*`: `momentum` is the weight of
+    the old moving value (`moving = moving * momentum + batch * (1 - momentum)`), `epsilon`
+    defaults to `1e-3`, and the moving variance is updated with the biased batch variance, the
+    one used to normalize. A layer with `trainable=False` always runs in inference mode, as in
+    Keras 3 (fine-tuning a frozen backbone keeps its statistics).
+
+    Args:
+        axis: the features axis (`-1` for channels-last data, `1` for channels-first).
+        momentum: the weight of the old value in the moving averages.
+        epsilon: added to the variance before its square root.
+        center: whether to add the learned offset `beta`.
+        scale: whether to multiply by the learned `gamma`.
+        beta_initializer, gamma_initializer, moving_mean_initializer,
+            moving_variance_initializer: initializers of the four weights.
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: accepted for
+            Keras compatibility; only `None` until regularizers and constraints exist.
+        synchronized: accepted for Keras compatibility; statistics are per process (wrap the
+            model with `torch.nn.SyncBatchNorm` semantics yourself for synchronized ones).
+
+    Call arguments:
+        inputs: a tensor of any rank >= 2.
+        training: normalize with the batch statistics and update the moving ones; `None`
+            follows the layer's mode (`fit` turns it on).
+
+    Output shape:
+        The input's shape.
+
+    Example:
+        >>> import torch
+        >>> from lamina.layers import BatchNormalization
+        >>> layer = BatchNormalization()
+        >>> layer(torch.tensor([[0.0], [2.0]]), training=True).detach().flatten()
+        tensor([-0.9995,  0.9995])
+        >>> layer.moving_mean.detach()  # 0.99 * 0 + 0.01 * 1
+        tensor([0.0100])
+    """
+
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        *,
+        beta_initializer: InitializerArg = "zeros",
+        gamma_initializer: InitializerArg = "ones",
+        moving_mean_initializer: InitializerArg = "zeros",
+        moving_variance_initializer: InitializerArg = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        synchronized: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise TypeError(f"BatchNormalization: expected an int for axis, received {axis!r}.")
+        if not 0 <= momentum <= 1:
+            raise ValueError(
+                f"BatchNormalization: expected momentum in [0, 1] (Keras's meaning: the weight "
+                f"of the old moving value, typically 0.99), received {momentum!r}."
+            )
+        if epsilon <= 0:
+            raise ValueError(
+                f"BatchNormalization: expected a positive epsilon, received {epsilon!r}."
+            )
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = center
+        self.scale = scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = beta_regularizer
+        self.gamma_regularizer = gamma_regularizer
+        self.beta_constraint = beta_constraint
+        self.gamma_constraint = gamma_constraint
+        self.synchronized = synchronized
+        self._feature_axis = 1
+
+    def build(self, input_shape: Shape) -> None:
+        (self._feature_axis,) = _resolve_axes(self, self.axis, input_shape)
+        shape = _sizes(input_shape, [self._feature_axis])
+        self.gamma = self.add_weight("gamma", shape, self.gamma_initializer) if self.scale else None
+        self.beta = self.add_weight("beta", shape, self.beta_initializer) if self.center else None
+        self.moving_mean = self.add_weight(
+            "moving_mean", shape, self.moving_mean_initializer, trainable=False
+        )
+        self.moving_variance = self.add_weight(
+            "moving_variance", shape, self.moving_variance_initializer, trainable=False
+        )
+
+    def check_input_shape(self, shapes: Any) -> None:
+        _check_same(self, self._build_input_shape, shapes, [self._feature_axis])
+
+    def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+        if training is None:
+            training = self.training
+        x = inputs.float() if inputs.dtype in _LOW_PRECISION else inputs
+        # torch's kernels want the features on axis 1. A channels-last 4-D tensor permuted to
+        # NCHW is a view in channels_last memory format, which the fused kernels take as is;
+        # other ranks with the features last are flattened to (samples, features), a view too.
+        axis, rank = self._feature_axis, x.ndim
+        if axis == 1:
+            view = x
+        elif axis == rank - 1 and rank == 4:
+            view = x.permute(0, 3, 1, 2)
+        elif axis == rank - 1:
+            view = x.reshape(-1, x.shape[-1])
+        else:
+            view = x.movedim(axis, 1)
+        if training and self.trainable:
+            out, mean, invstd = torch.native_batch_norm(
+                view, self.gamma, self.beta, None, None, True, 0.0, self.epsilon
+            )
+            with torch.no_grad():
+                # The biased batch variance, as Keras uses, recovered from 1/sqrt(var + eps).
+                variance = invstd.pow(-2).sub_(self.epsilon).clamp_(min=0)
+                self.moving_mean.lerp_(mean.to(self.moving_mean.dtype), 1 - self.momentum)
+                self.moving_variance.lerp_(
+                    variance.to(self.moving_variance.dtype), 1 - self.momentum
+                )
+        else:
+            out = F.batch_norm(
+                view,
+                self.moving_mean,
+                self.moving_variance,
+                self.gamma,
+                self.beta,
+                False,
+                0.0,
+                self.epsilon,
+            )
+        if axis == 1:
+            pass
+        elif axis == rank - 1 and rank == 4:
+            out = out.permute(0, 2, 3, 1)
+        elif axis == rank - 1:
+            out = out.reshape(x.shape)
+        else:
+            out = out.movedim(1, axis)
+        return out.to(inputs.dtype) if out.dtype != inputs.dtype else out
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+            "beta_regularizer": self.beta_regularizer,
+            "gamma_regularizer": self.gamma_regularizer,
+            "beta_constraint": self.beta_constraint,
+            "gamma_constraint": self.gamma_constraint,
+            "synchronized": self.synchronized,
+        }
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}, momentum={self.momentum}, epsilon={self.epsilon}"
+
+
+class LayerNormalization(Layer):
+    """Normalize each sample over `axis` by its own mean and variance, then scale by `gamma`
+    and shift by `beta` (both shaped like the normalized axes).
+
+    Args:
+        axis: the axis or list of axes to normalize over (not the batch axis).
+        epsilon: added to the variance before its square root.
+        center: whether to add the learned offset `beta`.
+        scale: whether to multiply by the learned `gamma`.
+        rms_scaling: Keras's deprecated option, kept for loading its models: multiply by
+            `gamma / sqrt(variance + epsilon)` without subtracting the mean and without `beta`
+            (the variance, not the mean square; prefer a real RMS normalization).
+        beta_initializer, gamma_initializer: initializers of the two weights.
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: accepted for
+            Keras compatibility; only `None` until regularizers and constraints exist.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+        >>> import torch
+        >>> from lamina.layers import LayerNormalization
+        >>> LayerNormalization()(torch.tensor([[1.0, 3.0]])).detach()
+        tensor([[-0.9995,  0.9995]])
+    """
+
+    def __init__(
+        self,
+        axis: int | Sequence[int] = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        rms_scaling: bool = False,
+        *,
+        beta_initializer: InitializerArg = "zeros",
+        gamma_initializer: InitializerArg = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        axis = _axes("LayerNormalization", axis)
+        if epsilon <= 0:
+            raise ValueError(
+                f"LayerNormalization: expected a positive epsilon, received {epsilon!r}."
+            )
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon = float(epsilon)
+        self.center = center
+        self.scale = scale
+        self.rms_scaling = rms_scaling
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = beta_regularizer
+        self.gamma_regularizer = gamma_regularizer
+        self.beta_constraint = beta_constraint
+        self.gamma_constraint = gamma_constraint
+        self._axes: list[int] = []
+        self._trailing = True
+
+    def build(self, input_shape: Shape) -> None:
+        self._axes = _resolve_axes(self, self.axis, input_shape)
+        rank = len(input_shape)
+        self._trailing = self._axes == list(range(rank - len(self._axes), rank))
+        shape = _sizes(input_shape, self._axes)
+        self.gamma = (
+            self.add_weight("gamma", shape, self.gamma_initializer)
+            if self.scale or self.rms_scaling
+            else None
+        )
+        self.beta = (
+            self.add_weight("beta", shape, self.beta_initializer)
+            if self.center and not self.rms_scaling
+            else None
+        )
+        # How gamma and beta broadcast against an input whose normalized axes are not last.
+        sizes = dict(zip(self._axes, shape))
+        self._broadcast = tuple(sizes.get(i, 1) for i in range(rank))
+
+    def check_input_shape(self, shapes: Any) -> None:
+        _check_same(self, self._build_input_shape, shapes, self._axes)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = inputs.float() if inputs.dtype in _LOW_PRECISION else inputs
+        gamma, beta = self.gamma, self.beta
+        if self.rms_scaling:
+            variance = x.var(dim=self._axes, correction=0, keepdim=True)
+            out = x * torch.rsqrt(variance + self.epsilon)
+            if gamma is not None:
+                out = out * (gamma if self._trailing else gamma.reshape(self._broadcast))
+        elif self._trailing:
+            normalized = tuple(x.shape[x.ndim - len(self._axes) :])
+            out = F.layer_norm(x, normalized, gamma, beta, self.epsilon)
+        else:
+            variance, mean = torch.var_mean(x, dim=self._axes, correction=0, keepdim=True)
+            out = (x - mean) * torch.rsqrt(variance + self.epsilon)
+            if gamma is not None:
+                out = out * gamma.reshape(self._broadcast)
+            if beta is not None:
+                out = out + beta.reshape(self._broadcast)
+        return out.to(inputs.dtype) if out.dtype != inputs.dtype else out
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "rms_scaling": self.rms_scaling,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": self.beta_regularizer,
+            "gamma_regularizer": self.gamma_regularizer,
+            "beta_constraint": self.beta_constraint,
+            "gamma_constraint": self.gamma_constraint,
+        }
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}, epsilon={self.epsilon}"
+
+
+class GroupNormalization(Layer):
+    """Split the features of `axis` into `groups` groups of consecutive features; normalize
+    each sample over each group (and every other non-batch axis), then scale by `gamma` and
+    shift by `beta` per feature.
+
+    Args:
+        groups: the number of groups; it must divide the number of features; `-1` makes one
+            group per feature (instance normalization).
+        axis: the features axis.
+        epsilon: added to the variance before its square root.
+        center: whether to add the learned offset `beta`.
+        scale: whether to multiply by the learned `gamma`.
+        beta_initializer, gamma_initializer: initializers of the two weights.
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: accepted for
+            Keras compatibility; only `None` until regularizers and constraints exist.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+        >>> import torch
+        >>> from lamina.layers import GroupNormalization
+        >>> GroupNormalization(groups=2)(torch.tensor([[1.0, 3.0, 0.0, 0.0]])).detach()
+        tensor([[-0.9995,  0.9995,  0.0000,  0.0000]])
+    """
+
+    def __init__(
+        self,
+        groups: int = 32,
+        axis: int = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        *,
+        beta_initializer: InitializerArg = "zeros",
+        gamma_initializer: InitializerArg = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if (
+            isinstance(groups, bool)
+            or not isinstance(groups, int)
+            or not (groups > 0 or groups == -1)
+        ):
+            raise ValueError(
+                f"GroupNormalization: expected a positive int (or -1, one group per feature) "
+                f"for groups, received {groups!r}."
+            )
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise TypeError(f"GroupNormalization: expected an int for axis, received {axis!r}.")
+        super().__init__(**kwargs)
+        self.groups = groups
+        self.axis = axis
+        self.epsilon = float(epsilon)
+        self.center = center
+        self.scale = scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = beta_regularizer
+        self.gamma_regularizer = gamma_regularizer
+        self.beta_constraint = beta_constraint
+        self.gamma_constraint = gamma_constraint
+        self._feature_axis = 1
+        self._groups = groups
+
+    def build(self, input_shape: Shape) -> None:
+        (self._feature_axis,) = _resolve_axes(self, self.axis, input_shape)
+        features = input_shape[self._feature_axis]
+        assert features is not None
+        self._groups = features if self.groups == -1 else self.groups
+        if features % self._groups:
+            raise LayerError(
+                f"GroupNormalization '{self.name}': groups={self.groups} must divide the "
+                f"{features} features of axis {self.axis} (input shape "
+                f"{input_shape}); pass a divisor of {features}, or -1 for one group per feature."
+            )
+        self.gamma = (
+            self.add_weight("gamma", (features,), self.gamma_initializer) if self.scale else None
+        )
+        self.beta = (
+            self.add_weight("beta", (features,), self.beta_initializer) if self.center else None
+        )
+
+    def check_input_shape(self, shapes: Any) -> None:
+        _check_same(self, self._build_input_shape, shapes, [self._feature_axis])
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = inputs.float() if inputs.dtype in _LOW_PRECISION else inputs
+        axis = self._feature_axis
+        if axis == x.ndim - 1:
+            out = self._features_last(x)
+        else:
+            # contiguous(): F.group_norm's CPU backward crashes (torch 2.13) on a
+            # channels_last-format input that needs no gradient while gamma does.
+            view = (x if axis == 1 else x.movedim(axis, 1)).contiguous()
+            out = F.group_norm(view, self._groups, self.gamma, self.beta, self.epsilon)
+            out = out if axis == 1 else out.movedim(1, axis)
+        return out.to(inputs.dtype) if out.dtype != inputs.dtype else out
+
+    def _features_last(self, x: torch.Tensor) -> torch.Tensor:
+        """Group norm of a features-last input on its own layout (reshapes are views)."""
+        features = x.shape[-1]
+        grouped = x.reshape(x.shape[0], -1, self._groups, features // self._groups)
+        variance, mean = torch.var_mean(grouped, dim=(1, 3), correction=0, keepdim=True)
+        scale = torch.rsqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            scale = scale * self.gamma.reshape(self._groups, -1)
+        shift = -mean * scale
+        if self.beta is not None:
+            shift = shift + self.beta.reshape(self._groups, -1)
+        return (grouped * scale + shift).reshape(x.shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "groups": self.groups,
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": self.beta_regularizer,
+            "gamma_regularizer": self.gamma_regularizer,
+            "beta_constraint": self.beta_constraint,
+            "gamma_constraint": self.gamma_constraint,
+        }
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}, axis={self.axis}"
+
+
+class UnitNormalization(Layer):
+    """Scale each sample to unit L2 norm over `axis`: `x / sqrt(sum(x**2))` (zero stays zero).
+
+    Args:
+        axis: the axis or list of axes whose norm is made 1.
+
+    Example:
+        >>> import torch
+        >>> from lamina.layers import UnitNormalization
+        >>> UnitNormalization()(torch.tensor([[3.0, 4.0]]))
+        tensor([[0.6000, 0.8000]])
+    """
+
+    def __init__(self, axis: int | Sequence[int] = -1, **kwargs: Any) -> None:
+        axis = _axes("UnitNormalization", axis)
+        super().__init__(**kwargs)
+        self.axis = axis
+        self._axes: list[int] = []
+
+    def build(self, input_shape: Shape) -> None:
+        self._axes = _resolve_axes(self, self.axis, input_shape)
+
+    def check_input_shape(self, shapes: Any) -> None:
+        rank = len(self._build_input_shape)
+        if not isinstance(shapes, tuple) or len(shapes) != rank:
+            raise self.incompatible_shape(self._build_input_shape, shapes, f"a {rank}-D input")
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = inputs.float() if inputs.dtype in _LOW_PRECISION else inputs
+        # 1e-12 bounds the inverse norm, as Keras does, so that zero vectors stay zero.
+        inverse = torch.rsqrt(x.square().sum(dim=self._axes, keepdim=True)).clamp(max=1e12)
+        out = x * inverse
+        return out.to(inputs.dtype) if out.dtype != inputs.dtype else out
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
