@@ -140,6 +140,8 @@ _BY_NAME: dict[str, Initializer] = {
     for name in __all__
     if name not in ("Constant", "constant", "get", "serialize")
 }
+# Keras's short names for the random initializers ("uniform" is Embedding's default).
+_BY_NAME.update(uniform=random_uniform, normal=random_normal)
 _CLASSES = {"Constant": Constant}
 
 

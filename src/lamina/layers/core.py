@@ -1,5 +1,5 @@
-"""Core layers: `InputLayer`, `Dense`, `Activation`, `Dropout`, and the reshaping family
-(`Flatten`, `Reshape`, `Permute`, `RepeatVector`)."""
+"""Core layers: `InputLayer`, `Dense`, `Activation`, `Dropout`, `Identity`, and the reshaping
+family (`Flatten`, `Reshape`, `Permute`, `RepeatVector`)."""
 
 from __future__ import annotations
 
@@ -223,6 +223,23 @@ class Dropout(Layer):
 
     def extra_repr(self) -> str:
         return f"rate={self.rate}"
+
+
+class Identity(Layer):
+    """Return the inputs unchanged (a placeholder, or a name in a graph).
+
+    Example:
+        >>> import torch
+        >>> from lamina.layers import Identity
+        >>> Identity()(torch.tensor([1.0, 2.0]))
+        tensor([1., 2.])
+    """
+
+    def call(self, inputs: Any) -> Any:
+        return inputs
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
 
 
 class Flatten(Layer):

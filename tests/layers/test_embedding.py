@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import check_layer
+from keras_fixtures import check_against_keras, fixture_names
+from lamina import Input
+from lamina.core.layer import LayerError
+from lamina.layers import Embedding
+
+
+@pytest.mark.parametrize("name", fixture_names("Embedding"))
+def test_matches_keras(name: str) -> None:
+    layer, data = check_against_keras(name)
+    if "mask" in data:
+        mask = layer.compute_mask(torch.from_numpy(data["x"]))
+        np.testing.assert_array_equal(mask.numpy(), data["mask"])
+    else:
+        assert layer.compute_mask(torch.from_numpy(data["x"])) is None
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int16, torch.uint8])
+def test_embedding_check_layer_on_integer_dtypes(dtype: torch.dtype) -> None:
+    layer = check_layer(
+        lambda: Embedding(6, 3, mask_zero=True),
+        (4,),
+        lambda x, layer: layer.get_weights()[0][x.astype("int64")],
+        input_dtype=dtype,
+        expected_shape=(None, 4, 3),
+    )
+    assert [n for n, _ in layer.named_parameters()] == ["embeddings"]
+    assert layer.get_config()["mask_zero"] is True
+    assert np.abs(layer.get_weights()[0]).max() <= 0.05  # Keras's "uniform" initializer
+
+
+def test_embedding_float_indices_are_truncated_as_keras_casts() -> None:
+    layer = Embedding(4, 2)
+    table = layer(torch.tensor([0, 1, 2, 3])).detach()
+    out = layer(torch.tensor([[1.0, 2.9]])).detach()
+    torch.testing.assert_close(out[0], table[[1, 2]])
+
+
+def test_embedding_errors() -> None:
+    with pytest.raises(ValueError, match=r"Embedding: expected a positive int for input_dim, "):
+        Embedding(0, 3)
+    with pytest.raises(ValueError, match=r"for output_dim, received 2\.5"):
+        Embedding(3, 2.5)  # type: ignore[arg-type]
+    layer = Embedding(3, 2, name="words")
+    with pytest.raises(LayerError, match=r"Embedding 'words': an index is out of range .*0\.\.2"):
+        layer(torch.tensor([[1, 3]]))
+
+
+def test_embedding_compute_output_shape() -> None:
+    layer = Embedding(5, 4)
+    assert layer(Input(shape=(None, 2), dtype=torch.int64)).shape == (None, None, 2, 4)
+    assert layer.compute_output_shape((None, None, 2)) == (None, None, 2, 4)
