@@ -138,7 +138,7 @@ class NonNeg(Constraint):
     """Set negative weights to zero."""
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:
-        return w * (w >= 0).to(w.dtype)
+        return w.clamp_min(0)
 
 
 class UnitNorm(Constraint):
