@@ -182,6 +182,16 @@ def regularization_losses(params: Iterable[torch.nn.Parameter]) -> list[torch.Te
     ]
 
 
+def activity_loss(regularizer: Any, output: torch.Tensor) -> torch.Tensor:
+    """The penalty of a layer's output, divided by its batch size (Keras 3's rule, so that
+    the penalty's strength does not depend on the batch size; an empty batch gives 0)."""
+    penalty = regularizer(output)
+    if output.ndim == 0:
+        return penalty  # type: ignore[no-any-return]
+    size = output.shape[0]
+    return penalty / size if size else torch.zeros_like(penalty)
+
+
 l1 = L1
 l2 = L2
 l1_l2 = L1L2

@@ -208,7 +208,7 @@ class Layer(nn.Module):
         if self.activity_regularizer is not None:  # the plan calls `call` when it is None
             for output in flatten(outputs):
                 if isinstance(output, torch.Tensor) and not output.is_meta:
-                    self.add_loss(self.activity_regularizer(output))
+                    self.add_loss(regularizers.activity_loss(self.activity_regularizer, output))
         return outputs
 
     def _call_keywords(self) -> frozenset[str]:
