@@ -61,7 +61,7 @@ class _Runner:
         if self.penalized is None:
             self._find_regularized()
         for param in self.penalized:  # type: ignore[union-attr]
-            penalty = param.regularizer(param)  # type: ignore[attr-defined]
+            penalty = param.regularizer(param)  # type: ignore[union-attr]
             total = penalty if total is None else total + penalty
         if not self.metrics.built:
             self.metrics.build(names, flat_y, flat_out)
