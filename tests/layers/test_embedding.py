@@ -56,3 +56,20 @@ def test_embedding_compute_output_shape() -> None:
     layer = Embedding(5, 4)
     assert layer(Input(shape=(None, 2), dtype=torch.int64)).shape == (None, None, 2, 4)
     assert layer.compute_output_shape((None, None, 2)) == (None, None, 2, 4)
+
+
+def test_embedding_regularizer_and_constraint() -> None:
+    from lamina import Model, regularizers
+
+    layer = Embedding(4, 2, embeddings_regularizer="l2", embeddings_constraint="unit_norm")
+    x = Input(shape=(3,), dtype=torch.int64)
+    model = Model(x, layer(x))
+    expected = 0.01 * float((layer.embeddings.detach() ** 2).sum())
+    assert [v.item() for v in model.losses] == pytest.approx([expected])
+    config = layer.get_config()
+    assert config["embeddings_regularizer"] == {"class_name": "L2", "config": {"l2": 0.01}}
+    assert isinstance(Embedding.from_config(config).embeddings_regularizer, regularizers.L2)
+    model.compile(optimizer="sgd", loss="mse")
+    model.train_on_batch(np.array([[0, 1, 3]]), np.ones((1, 3, 2), "float32"))
+    norms = np.linalg.norm(layer.get_weights()[0], axis=0)
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)

@@ -226,3 +226,26 @@ def test_unit_normalization_check_layer(axis, shape) -> None:
 
     check_layer(lambda: UnitNormalization(axis=axis), shape, reference, atol=1e-6)
     assert not UnitNormalization()(torch.zeros(1, 3)).isnan().any()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: BatchNormalization(**kw),
+        lambda **kw: LayerNormalization(**kw),
+        lambda **kw: GroupNormalization(groups=1, **kw),
+    ],
+)
+def test_regularizers_and_constraints_reach_gamma_and_beta(make) -> None:
+    from lamina import regularizers
+
+    layer = make(gamma_regularizer=regularizers.L2(0.1), beta_constraint="non_neg")
+    x = Input(shape=(3,))
+    model = Model(x, layer(x))
+    layer.set_weights([np.full(3, 2.0), np.full(3, -1.0), *layer.get_weights()[2:]])
+    assert [v.item() for v in model.losses] == pytest.approx([0.1 * 4 * 3])
+    clone = type(layer).from_config(layer.get_config())
+    assert isinstance(clone.gamma_regularizer, regularizers.L2)
+    model.compile(optimizer="sgd", loss="mse")
+    model.train_on_batch(np.ones((4, 3), "float32"), np.ones((4, 3), "float32"))
+    assert (layer.beta.detach() >= 0).all()  # the constraint ran after the step

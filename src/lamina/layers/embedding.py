@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina import initializers
+from lamina import constraints, initializers, regularizers
 from lamina.core.layer import Layer, LayerError
 from lamina.core.tensor import Shape
 
@@ -23,8 +23,8 @@ class Embedding(Layer):
         output_dim: the size of each vector.
         embeddings_initializer: initializer of the table (Keras's default: uniform in
             `[-0.05, 0.05]`).
-        embeddings_regularizer, embeddings_constraint: accepted for Keras compatibility; only
-            `None` until regularizers and constraints exist.
+        embeddings_regularizer: a regularizer (`lamina.regularizers`) of the table.
+        embeddings_constraint: a constraint (`lamina.constraints`) of the table.
         mask_zero: whether index 0 is padding: `compute_mask` then returns `inputs != 0`, and
             `input_dim` should count index 0.
 
@@ -64,13 +64,17 @@ class Embedding(Layer):
         self.input_dim = input_dim
         self.output_dim = output_dim
         self.embeddings_initializer = initializers.get(embeddings_initializer)
-        self.embeddings_regularizer = embeddings_regularizer
-        self.embeddings_constraint = embeddings_constraint
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = mask_zero
 
     def build(self, input_shape: Shape) -> None:
         self.embeddings = self.add_weight(
-            "embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer
+            "embeddings",
+            (self.input_dim, self.output_dim),
+            self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+            constraint=self.embeddings_constraint,
         )
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -100,8 +104,8 @@ class Embedding(Layer):
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-            "embeddings_regularizer": self.embeddings_regularizer,
-            "embeddings_constraint": self.embeddings_constraint,
+            "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+            "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
             "mask_zero": self.mask_zero,
         }
 

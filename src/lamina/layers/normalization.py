@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina import initializers
+from lamina import constraints, initializers, regularizers
 from lamina.core.layer import Layer, LayerError
 from lamina.core.tensor import Shape
 
@@ -53,6 +53,32 @@ def _sizes(shape: Shape, axes: list[int]) -> tuple[int, ...]:
     return tuple(int(shape[a]) for a in axes)  # type: ignore[arg-type]
 
 
+def _add_gamma_beta(layer: Any, shape: tuple[int, ...], *, scale: bool, center: bool) -> None:
+    """Create `layer.gamma` and `layer.beta` (or set them to `None`), in Keras's order."""
+    layer.gamma = (
+        layer.add_weight(
+            "gamma",
+            shape,
+            layer.gamma_initializer,
+            regularizer=layer.gamma_regularizer,
+            constraint=layer.gamma_constraint,
+        )
+        if scale
+        else None
+    )
+    layer.beta = (
+        layer.add_weight(
+            "beta",
+            shape,
+            layer.beta_initializer,
+            regularizer=layer.beta_regularizer,
+            constraint=layer.beta_constraint,
+        )
+        if center
+        else None
+    )
+
+
 def _check_same(layer: Layer, built: Shape, shapes: Any, axes: list[int]) -> None:
     if not isinstance(shapes, tuple) or len(shapes) != len(built):
         raise layer.incompatible_shape(built, shapes, f"a {len(built)}-D input")
@@ -78,8 +104,10 @@ class BatchNormalization(Layer):
         scale: whether to multiply by the learned `gamma`.
         beta_initializer, gamma_initializer, moving_mean_initializer,
             moving_variance_initializer: initializers of the four weights.
-        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: accepted for
-            Keras compatibility; only `None` until regularizers and constraints exist.
+        beta_regularizer, gamma_regularizer: regularizers (`lamina.regularizers`) whose
+            penalties training adds to the loss.
+        beta_constraint, gamma_constraint: constraints (`lamina.constraints`) applied after
+            each optimizer step.
         synchronized: accepted for Keras compatibility; statistics are per process (wrap the
             model with `torch.nn.SyncBatchNorm` semantics yourself for synchronized ones).
 
@@ -100,6 +128,9 @@ class BatchNormalization(Layer):
         >>> layer.moving_mean.detach()  # 0.99 * 0 + 0.01 * 1
         tensor([0.0100])
     """
+
+    gamma: torch.nn.Parameter | None
+    beta: torch.nn.Parameter | None
 
     def __init__(
         self,
@@ -141,18 +172,17 @@ class BatchNormalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = beta_regularizer
-        self.gamma_regularizer = gamma_regularizer
-        self.beta_constraint = beta_constraint
-        self.gamma_constraint = gamma_constraint
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.synchronized = synchronized
         self._feature_axis = 1
 
     def build(self, input_shape: Shape) -> None:
         (self._feature_axis,) = _resolve_axes(self, self.axis, input_shape)
         shape = _sizes(input_shape, [self._feature_axis])
-        self.gamma = self.add_weight("gamma", shape, self.gamma_initializer) if self.scale else None
-        self.beta = self.add_weight("beta", shape, self.beta_initializer) if self.center else None
+        _add_gamma_beta(self, shape, scale=self.scale, center=self.center)
         self.moving_mean = self.add_weight(
             "moving_mean", shape, self.moving_mean_initializer, trainable=False
         )
@@ -226,10 +256,10 @@ class BatchNormalization(Layer):
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
             "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": self.beta_regularizer,
-            "gamma_regularizer": self.gamma_regularizer,
-            "beta_constraint": self.beta_constraint,
-            "gamma_constraint": self.gamma_constraint,
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
             "synchronized": self.synchronized,
         }
 
@@ -250,8 +280,10 @@ class LayerNormalization(Layer):
             `gamma / sqrt(variance + epsilon)` without subtracting the mean and without `beta`
             (the variance, not the mean square; prefer a real RMS normalization).
         beta_initializer, gamma_initializer: initializers of the two weights.
-        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: accepted for
-            Keras compatibility; only `None` until regularizers and constraints exist.
+        beta_regularizer, gamma_regularizer: regularizers (`lamina.regularizers`) whose
+            penalties training adds to the loss.
+        beta_constraint, gamma_constraint: constraints (`lamina.constraints`) applied after
+            each optimizer step.
 
     Output shape:
         The input's shape.
@@ -262,6 +294,9 @@ class LayerNormalization(Layer):
         >>> LayerNormalization()(torch.tensor([[1.0, 3.0]])).detach()
         tensor([[-0.9995,  0.9995]])
     """
+
+    gamma: torch.nn.Parameter | None
+    beta: torch.nn.Parameter | None
 
     def __init__(
         self,
@@ -292,10 +327,10 @@ class LayerNormalization(Layer):
         self.rms_scaling = rms_scaling
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = beta_regularizer
-        self.gamma_regularizer = gamma_regularizer
-        self.beta_constraint = beta_constraint
-        self.gamma_constraint = gamma_constraint
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self._axes: list[int] = []
         self._trailing = True
 
@@ -304,16 +339,8 @@ class LayerNormalization(Layer):
         rank = len(input_shape)
         self._trailing = self._axes == list(range(rank - len(self._axes), rank))
         shape = _sizes(input_shape, self._axes)
-        self.gamma = (
-            self.add_weight("gamma", shape, self.gamma_initializer)
-            if self.scale or self.rms_scaling
-            else None
-        )
-        self.beta = (
-            self.add_weight("beta", shape, self.beta_initializer)
-            if self.center and not self.rms_scaling
-            else None
-        )
+        scale, center = self.scale or self.rms_scaling, self.center and not self.rms_scaling
+        _add_gamma_beta(self, shape, scale=scale, center=center)
         # How gamma and beta broadcast against an input whose normalized axes are not last.
         sizes = dict(zip(self._axes, shape))
         self._broadcast = tuple(sizes.get(i, 1) for i in range(rank))
@@ -354,10 +381,10 @@ class LayerNormalization(Layer):
             "rms_scaling": self.rms_scaling,
             "beta_initializer": initializers.serialize(self.beta_initializer),
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": self.beta_regularizer,
-            "gamma_regularizer": self.gamma_regularizer,
-            "beta_constraint": self.beta_constraint,
-            "gamma_constraint": self.gamma_constraint,
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
         }
 
     def extra_repr(self) -> str:
@@ -377,8 +404,10 @@ class GroupNormalization(Layer):
         center: whether to add the learned offset `beta`.
         scale: whether to multiply by the learned `gamma`.
         beta_initializer, gamma_initializer: initializers of the two weights.
-        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: accepted for
-            Keras compatibility; only `None` until regularizers and constraints exist.
+        beta_regularizer, gamma_regularizer: regularizers (`lamina.regularizers`) whose
+            penalties training adds to the loss.
+        beta_constraint, gamma_constraint: constraints (`lamina.constraints`) applied after
+            each optimizer step.
 
     Output shape:
         The input's shape.
@@ -389,6 +418,9 @@ class GroupNormalization(Layer):
         >>> GroupNormalization(groups=2)(torch.tensor([[1.0, 3.0, 0.0, 0.0]])).detach()
         tensor([[-0.9995,  0.9995,  0.0000,  0.0000]])
     """
+
+    gamma: torch.nn.Parameter | None
+    beta: torch.nn.Parameter | None
 
     def __init__(
         self,
@@ -425,10 +457,10 @@ class GroupNormalization(Layer):
         self.scale = scale
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = beta_regularizer
-        self.gamma_regularizer = gamma_regularizer
-        self.beta_constraint = beta_constraint
-        self.gamma_constraint = gamma_constraint
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self._feature_axis = 1
         self._groups = groups
 
@@ -443,12 +475,7 @@ class GroupNormalization(Layer):
                 f"{features} features of axis {self.axis} (input shape "
                 f"{input_shape}); pass a divisor of {features}, or -1 for one group per feature."
             )
-        self.gamma = (
-            self.add_weight("gamma", (features,), self.gamma_initializer) if self.scale else None
-        )
-        self.beta = (
-            self.add_weight("beta", (features,), self.beta_initializer) if self.center else None
-        )
+        _add_gamma_beta(self, (features,), scale=self.scale, center=self.center)
 
     def check_input_shape(self, shapes: Any) -> None:
         _check_same(self, self._build_input_shape, shapes, [self._feature_axis])
@@ -492,10 +519,10 @@ class GroupNormalization(Layer):
             "scale": self.scale,
             "beta_initializer": initializers.serialize(self.beta_initializer),
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": self.beta_regularizer,
-            "gamma_regularizer": self.gamma_regularizer,
-            "beta_constraint": self.beta_constraint,
-            "gamma_constraint": self.gamma_constraint,
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
         }
 
     def extra_repr(self) -> str:

@@ -3,7 +3,8 @@
 `Flatten`, `Reshape`, `Permute` and `RepeatVector` live in `layers/core.py`. Each class here is
 one of three families parametrized by its number of spatial axes; the inputs are
 `(batch, *spatial, channels)` for `data_format="channels_last"` (Keras's default) and
-`(batch, channels, *spatial)` for `"channels_first"`.
+`(batch, channels, *spatial)` for `"channels_first"`; `None` follows
+`lamina.config.image_data_format()`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from lamina import config
 from lamina.core.layer import Layer, LayerError
 from lamina.core.tensor import Shape
 
@@ -22,9 +24,9 @@ _FORMATS = ("channels_last", "channels_first")
 
 
 def standardize_data_format(name: str, data_format: str | None) -> str:
-    """`data_format`, with `None` meaning the default: `"channels_last"`."""
+    """`data_format`, with `None` meaning `lamina.config.image_data_format()`."""
     if data_format is None:
-        return "channels_last"
+        return config.image_data_format()
     if data_format not in _FORMATS:
         raise ValueError(
             f"{name}: expected data_format 'channels_last', 'channels_first' or None, received "
@@ -151,7 +153,8 @@ class ZeroPadding1D(_ZeroPadding):
 
     Args:
         padding: an int (both ends) or a pair `(before, after)`.
-        data_format: `"channels_last"` (default, also for `None`) or `"channels_first"`.
+        data_format: `"channels_last"` or `"channels_first"`; `None` follows
+            `lamina.config.image_data_format()` (`"channels_last"` unless set).
 
     Example:
         >>> import torch
@@ -174,7 +177,8 @@ class ZeroPadding2D(_ZeroPadding):
     Args:
         padding: an int (every side), `(rows, columns)` (both sides of each), or
             `((top, bottom), (left, right))`.
-        data_format: `"channels_last"` (default, also for `None`) or `"channels_first"`.
+        data_format: `"channels_last"` or `"channels_first"`; `None` follows
+            `lamina.config.image_data_format()` (`"channels_last"` unless set).
 
     Example:
         >>> import torch
@@ -197,7 +201,8 @@ class ZeroPadding3D(_ZeroPadding):
     Args:
         padding: an int (every side), three ints (both sides of each axis), or three pairs
             `(before, after)`.
-        data_format: `"channels_last"` (default, also for `None`) or `"channels_first"`.
+        data_format: `"channels_last"` or `"channels_first"`; `None` follows
+            `lamina.config.image_data_format()` (`"channels_last"` unless set).
     """
 
     rank = 3
@@ -274,7 +279,8 @@ class Cropping2D(_Cropping):
     Args:
         cropping: an int (every side), `(rows, columns)` (both sides of each), or
             `((top, bottom), (left, right))`.
-        data_format: `"channels_last"` (default, also for `None`) or `"channels_first"`.
+        data_format: `"channels_last"` or `"channels_first"`; `None` follows
+            `lamina.config.image_data_format()` (`"channels_last"` unless set).
 
     Example:
         >>> import torch
@@ -297,7 +303,8 @@ class Cropping3D(_Cropping):
     Args:
         cropping: an int (every side), three ints (both sides of each axis), or three pairs
             `(before, after)`.
-        data_format: `"channels_last"` (default, also for `None`) or `"channels_first"`.
+        data_format: `"channels_last"` or `"channels_first"`; `None` follows
+            `lamina.config.image_data_format()` (`"channels_last"` unless set).
     """
 
     rank = 3
@@ -377,7 +384,8 @@ class UpSampling2D(_UpSampling):
 
     Args:
         size: the factor for rows and columns: an int or `(rows, columns)`.
-        data_format: `"channels_last"` (default, also for `None`) or `"channels_first"`.
+        data_format: `"channels_last"` or `"channels_first"`; `None` follows
+            `lamina.config.image_data_format()` (`"channels_last"` unless set).
         interpolation: `"nearest"` or `"bilinear"`.
 
     Example:
@@ -436,7 +444,8 @@ class UpSampling3D(_UpSampling):
 
     Args:
         size: the factor per spatial axis: an int or three ints.
-        data_format: `"channels_last"` (default, also for `None`) or `"channels_first"`.
+        data_format: `"channels_last"` or `"channels_first"`; `None` follows
+            `lamina.config.image_data_format()` (`"channels_last"` unless set).
     """
 
     rank = 3
