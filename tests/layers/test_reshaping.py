@@ -131,3 +131,15 @@ def test_errors_name_the_layer_and_the_fix() -> None:
         UpSampling2D(interpolation="cubic")
     with pytest.raises(ValueError, match=r"UpSampling1D: expected size as a positive int"):
         UpSampling1D(0)
+
+
+def test_data_format_none_follows_the_config_setting() -> None:
+    from lamina import config
+
+    config.set_image_data_format("channels_first")
+    try:
+        layer = ZeroPadding2D(1)
+    finally:
+        config.set_image_data_format("channels_last")
+    assert layer.get_config()["data_format"] == "channels_first"
+    assert layer(Input(shape=(2, 3, 3))).shape == (None, 2, 5, 5)
