@@ -7,7 +7,8 @@ Run with Keras 3 installed beside (never a lamina dependency):
 Each case is one `tests/fixtures/keras/<name>.npz` holding the layer's class name and
 constructor arguments (JSON), the input `x`, the weights `w0, w1, ...` in Keras's order and
 layout (random, so that every weight matters), the inference output `y`, and where it applies
-the mask (`mask`), the training-mode output (`y_train`) and the moving statistics after that
+the mask (`mask`: Embedding's output mask, or the mask given to BatchNormalization's training
+call), the training-mode output (`y_train`) and the moving statistics after that
 training call (`moving_mean`, `moving_variance`).
 """
 
@@ -38,6 +39,8 @@ CASES: list[tuple[str, str, dict, tuple[int, ...]]] = [
         (2, 3, 4, 3),
     ),
     ("batch_norm_axis2", "BatchNormalization", {"axis": 2}, (2, 3, 4, 2)),
+    # A mask of the input's shape without its last axis (padded time steps).
+    ("batch_norm_masked", "BatchNormalization", {"momentum": 0.5}, (3, 4, 2)),
     ("layer_norm", "LayerNormalization", {}, (2, 3, 4)),
     ("layer_norm_axes", "LayerNormalization", {"axis": [1, 2]}, (2, 3, 4)),
     # Axes that do not end the shape (axis=1 of a 3-D input) fail in Keras 3.15 on the torch
@@ -145,7 +148,11 @@ def write(name: str, class_name: str, kwargs: dict, shape: tuple[int, ...], seed
     if class_name == "Embedding" and kwargs.get("mask_zero"):
         arrays["mask"] = keras.ops.convert_to_numpy(layer.compute_mask(x))
     if class_name == "BatchNormalization":
-        arrays["y_train"] = keras.ops.convert_to_numpy(layer(x, training=True))
+        mask = None
+        if name.endswith("_masked"):
+            mask = rng.uniform(size=shape[:-1]) > 0.3
+            arrays["mask"] = mask
+        arrays["y_train"] = keras.ops.convert_to_numpy(layer(x, training=True, mask=mask))
         arrays["moving_mean"] = keras.ops.convert_to_numpy(layer.moving_mean)
         arrays["moving_variance"] = keras.ops.convert_to_numpy(layer.moving_variance)
     np.savez(OUT / f"{name}.npz", **arrays)

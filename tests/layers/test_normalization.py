@@ -33,7 +33,8 @@ def _normalize(x, axes, epsilon, gamma=None, beta=None):
 def test_matches_keras(name: str) -> None:
     layer, data = check_against_keras(name)
     if "y_train" in data:  # BatchNormalization: one training step, then the moving statistics
-        y = layer(torch.from_numpy(data["x"]), training=True)
+        mask = torch.from_numpy(data["mask"]) if "mask" in data else None
+        y = layer(torch.from_numpy(data["x"]), training=True, mask=mask)
         np.testing.assert_allclose(y.detach().numpy(), data["y_train"], atol=1e-5)
         for weight in ("moving_mean", "moving_variance"):
             got = getattr(layer, weight).detach().numpy()

@@ -115,6 +115,8 @@ class BatchNormalization(Layer):
         inputs: a tensor of any rank >= 2.
         training: normalize with the batch statistics and update the moving ones; `None`
             follows the layer's mode (`fit` turns it on).
+        mask: in training, a boolean tensor of the input's shape without the features axis
+            (the last): only the positions it keeps count in the batch statistics.
 
     Output shape:
         The input's shape.
@@ -193,10 +195,15 @@ class BatchNormalization(Layer):
     def check_input_shape(self, shapes: Any) -> None:
         _check_same(self, self._build_input_shape, shapes, [self._feature_axis])
 
-    def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+    def call(
+        self, inputs: torch.Tensor, training: bool | None = None, mask: Any = None
+    ) -> torch.Tensor:
         if training is None:
             training = self.training
         x = inputs.float() if inputs.dtype in _LOW_PRECISION else inputs
+        if mask is not None and training and self.trainable:
+            out = self._masked_training(x, mask)
+            return out.to(inputs.dtype) if out.dtype != inputs.dtype else out
         # torch's kernels want the features on axis 1. A channels-last 4-D tensor permuted to
         # NCHW is a view in channels_last memory format, which the fused kernels take as is;
         # other ranks with the features last are flattened to (samples, features), a view too.
@@ -240,6 +247,33 @@ class BatchNormalization(Layer):
         else:
             out = out.movedim(1, axis)
         return out.to(inputs.dtype) if out.dtype != inputs.dtype else out
+
+    def _masked_training(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Statistics over the positions `mask` keeps (Keras's weighting, its 1e-7 included);
+        every position is normalized with them."""
+        if mask.ndim != x.ndim - 1:
+            raise LayerError(
+                f"BatchNormalization '{self.name}': expected a mask with one axis fewer than "
+                f"the input {tuple(x.shape)}, received mask shape {tuple(mask.shape)}."
+            )
+        axes = [a for a in range(x.ndim) if a != self._feature_axis]
+        weights = mask.unsqueeze(-1).to(x.dtype).expand_as(x)
+        count = weights.sum(axes, keepdim=True) + 1e-7
+        mean = (x * weights).sum(axes, keepdim=True) / count
+        variance = ((x - mean) * weights).square().sum(axes, keepdim=True) / count
+        shape = [1] * x.ndim
+        shape[self._feature_axis] = -1
+        scale = torch.rsqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            scale = scale * self.gamma.reshape(shape)
+        out = (x - mean) * scale
+        if self.beta is not None:
+            out = out + self.beta.reshape(shape)
+        with torch.no_grad():
+            weight = 1 - self.momentum
+            self.moving_mean.lerp_(mean.flatten().to(self.moving_mean.dtype), weight)
+            self.moving_variance.lerp_(variance.flatten().to(self.moving_variance.dtype), weight)
+        return out
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
