@@ -250,3 +250,15 @@ def test_regularizers_and_constraints_reach_gamma_and_beta(make) -> None:
     model.compile(optimizer="sgd", loss="mse")
     model.train_on_batch(np.ones((4, 3), "float32"), np.ones((4, 3), "float32"))
     assert (layer.beta.detach() >= 0).all()  # the constraint ran after the step
+
+
+@pytest.mark.parametrize(
+    "make",
+    [BatchNormalization, LayerNormalization, lambda **kw: GroupNormalization(3, **kw)],
+)
+@pytest.mark.parametrize("dtype", ["bfloat16", "float64"])
+def test_weights_in_other_dtypes(make, dtype: str) -> None:
+    layer = make(dtype=dtype)
+    x = torch.randn(4, 2, 3, dtype=getattr(torch, dtype))
+    for y in (layer(x), layer(x, training=True) if make is BatchNormalization else layer(x)):
+        assert y.dtype == x.dtype and torch.isfinite(y).all()

@@ -53,6 +53,11 @@ def _sizes(shape: Shape, axes: list[int]) -> tuple[int, ...]:
     return tuple(int(shape[a]) for a in axes)  # type: ignore[arg-type]
 
 
+def _cast(weight: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """`weight` in the compute dtype of `x` (float32 for low-precision layers, as Keras)."""
+    return weight if weight is None or weight.dtype == x.dtype else weight.to(x.dtype)
+
+
 def _add_gamma_beta(layer: Any, shape: tuple[int, ...], *, scale: bool, center: bool) -> None:
     """Create `layer.gamma` and `layer.beta` (or set them to `None`), in Keras's order."""
     layer.gamma = (
@@ -218,7 +223,7 @@ class BatchNormalization(Layer):
             view = x.movedim(axis, 1)
         if training and self.trainable:
             out, mean, invstd = torch.native_batch_norm(
-                view, self.gamma, self.beta, None, None, True, 0.0, self.epsilon
+                view, _cast(self.gamma, x), _cast(self.beta, x), None, None, True, 0.0, self.epsilon
             )
             with torch.no_grad():
                 # The biased batch variance, as Keras uses, recovered from 1/sqrt(var + eps).
@@ -230,10 +235,10 @@ class BatchNormalization(Layer):
         else:
             out = F.batch_norm(
                 view,
-                self.moving_mean,
-                self.moving_variance,
-                self.gamma,
-                self.beta,
+                _cast(self.moving_mean, x),
+                _cast(self.moving_variance, x),
+                _cast(self.gamma, x),
+                _cast(self.beta, x),
                 False,
                 0.0,
                 self.epsilon,
@@ -384,7 +389,7 @@ class LayerNormalization(Layer):
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.float() if inputs.dtype in _LOW_PRECISION else inputs
-        gamma, beta = self.gamma, self.beta
+        gamma, beta = _cast(self.gamma, x), _cast(self.beta, x)
         if self.rms_scaling:
             variance = x.var(dim=self._axes, correction=0, keepdim=True)
             out = x * torch.rsqrt(variance + self.epsilon)
@@ -523,7 +528,8 @@ class GroupNormalization(Layer):
             # contiguous(): F.group_norm's CPU backward crashes (torch 2.13) on a
             # channels_last-format input that needs no gradient while gamma does.
             view = (x if axis == 1 else x.movedim(axis, 1)).contiguous()
-            out = F.group_norm(view, self._groups, self.gamma, self.beta, self.epsilon)
+            gamma, beta = _cast(self.gamma, x), _cast(self.beta, x)
+            out = F.group_norm(view, self._groups, gamma, beta, self.epsilon)
             out = out if axis == 1 else out.movedim(1, axis)
         return out.to(inputs.dtype) if out.dtype != inputs.dtype else out
 
