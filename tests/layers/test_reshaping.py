@@ -117,7 +117,9 @@ def test_configs_use_keras_forms() -> None:
 
 
 def test_errors_name_the_layer_and_the_fix() -> None:
-    with pytest.raises(LayerError, match=r"ZeroPadding2D 'pad': expected a 4-D input .*received"):
+    with pytest.raises(
+        LayerError, match=r"ZeroPadding2D 'pad': expected a 4-D input .*\(None, 3, 2\); use Zero"
+    ):
         ZeroPadding2D(name="pad")(Input(shape=(3, 2)))
     with pytest.raises(LayerError, match=r"Cropping1D 'crop': cropping 2 \+ 3 .* size 4"):
         Cropping1D((2, 3), name="crop")(Input(shape=(4, 2)))

@@ -33,12 +33,17 @@ def _resolve_axes(layer: Layer, axis: int | list[int], shape: Shape) -> list[int
     rank = len(shape)
     listed = [axis] if isinstance(axis, int) else axis
     resolved = sorted({a + rank if a < 0 else a for a in listed})
-    if not listed or any(a < 1 or a >= rank for a in resolved) or len(resolved) != len(listed):
-        raise layer.incompatible_shape(
-            ("batch", "...") if rank < 2 else shape,
-            shape,
-            f"axis={axis} must name distinct axes other than the batch axis (0) of a "
-            f"{rank}-D input; pass an axis in 1..{rank - 1} or -{rank - 1}..-1",
+    if rank < 2:
+        raise LayerError(
+            f"{type(layer).__name__} '{layer.name}': expected an input of rank 2 or more "
+            f"(batch, ..., features), received shape {shape}; add a features axis, e.g. "
+            "Reshape((-1, 1))."
+        )
+    if any(a < 1 or a >= rank for a in resolved) or len(resolved) != len(listed) or not listed:
+        raise LayerError(
+            f"{type(layer).__name__} '{layer.name}': axis={axis} does not name distinct "
+            f"non-batch axes of an input of shape {shape}; expected axes in 1..{rank - 1} "
+            f"(or -{rank - 1}..-1)."
         )
     for a in resolved:
         if shape[a] is None:

@@ -103,10 +103,13 @@ class _Spatial(Layer):
                 if self.data_format == "channels_last"
                 else ("batch", "channels", *spatial)
             )
+            name = type(self).__name__
+            fix = "reshape the input"
+            if isinstance(shapes, tuple) and 3 <= len(shapes) <= 5:
+                fix = f"use {name.replace(f'{self.rank}D', f'{len(shapes) - 2}D')} for it"
             raise LayerError(
-                f"{type(self).__name__} '{self.name}': expected a {self.rank + 2}-D input "
-                f"({', '.join(expected)}), received shape {shapes}; reshape the input or use "
-                f"the {self.rank}-D variant that matches its rank."
+                f"{name} '{self.name}': expected a {self.rank + 2}-D input "
+                f"({', '.join(expected)}), received shape {shapes}; {fix}."
             )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
