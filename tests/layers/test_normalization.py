@@ -264,3 +264,23 @@ def test_weights_in_other_dtypes(make, dtype: str) -> None:
     x = torch.randn(4, 2, 3, dtype=getattr(torch, dtype))
     for y in (layer(x), layer(x, training=True) if make is BatchNormalization else layer(x)):
         assert y.dtype == x.dtype and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("input_needs_grad", [True, False])
+def test_group_normalization_channels_last_gradients(input_needs_grad: bool) -> None:
+    x = torch.randn(2, 3, 2, 4, requires_grad=input_needs_grad)
+    layer = GroupNormalization(2)
+    layer(x)
+    layer.set_weights([np.arange(4.0) + 1, np.arange(4.0)])
+    layer(x).square().sum().backward()
+    grads = [t.grad.clone() for t in (x, layer.gamma, layer.beta) if t.grad is not None]
+    for t in (x, layer.gamma, layer.beta):
+        t.grad = None
+    grouped = x.reshape(2, -1, 2, 2)
+    variance, mean = torch.var_mean(grouped, dim=(1, 3), correction=0, keepdim=True)
+    normalized = ((grouped - mean) / torch.sqrt(variance + 1e-3)).reshape(x.shape)
+    (normalized * layer.gamma + layer.beta).square().sum().backward()
+    expected = [t.grad for t in (x, layer.gamma, layer.beta) if t.grad is not None]
+    assert len(grads) == len(expected) == (3 if input_needs_grad else 2)
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)

@@ -527,29 +527,26 @@ class GroupNormalization(Layer):
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.float() if inputs.dtype in _LOW_PRECISION else inputs
         axis = self._feature_axis
-        if axis == x.ndim - 1:
-            out = self._features_last(x)
-        else:
-            # contiguous(): F.group_norm's CPU backward crashes (torch 2.13) on a
-            # channels_last-format input that needs no gradient while gamma does.
-            view = (x if axis == 1 else x.movedim(axis, 1)).contiguous()
-            gamma, beta = _cast(self.gamma, x), _cast(self.beta, x)
-            out = F.group_norm(view, self._groups, gamma, beta, self.epsilon)
-            out = out if axis == 1 else out.movedim(1, axis)
+        view = x if axis == 1 else x.movedim(axis, 1)
+        if not self._channels_last_safe(view):
+            view = view.contiguous()
+        gamma, beta = _cast(self.gamma, x), _cast(self.beta, x)
+        out = F.group_norm(view, self._groups, gamma, beta, self.epsilon)
+        out = out if axis == 1 else out.movedim(1, axis)
         return out.to(inputs.dtype) if out.dtype != inputs.dtype else out
 
-    def _features_last(self, x: torch.Tensor) -> torch.Tensor:
-        """Group norm of a features-last input on its own layout (reshapes are views)."""
-        features = x.shape[-1]
-        grouped = x.reshape(x.shape[0], -1, self._groups, features // self._groups)
-        variance, mean = torch.var_mean(grouped, dim=(1, 3), correction=0, keepdim=True)
-        scale = torch.rsqrt(variance + self.epsilon)
-        if self.gamma is not None:
-            scale = scale * self.gamma.reshape(self._groups, -1)
-        shift = -mean * scale
-        if self.beta is not None:
-            shift = shift + self.beta.reshape(self._groups, -1)
-        return (grouped * scale + shift).reshape(x.shape)
+    def _channels_last_safe(self, view: torch.Tensor) -> bool:
+        """Whether F.group_norm may take `view` as it is: a 4-D channels_last view (from a
+        channels-last input, no copy) is the fast case, except that torch 2.13's CPU backward
+        crashes on one that needs no gradient while gamma or beta does (a model's first
+        layer), which gets a contiguous copy instead."""
+        if view.is_contiguous():
+            return True
+        if view.ndim != 4 or not view.is_contiguous(memory_format=torch.channels_last):
+            return False
+        if view.device.type != "cpu" or view.requires_grad or not torch.is_grad_enabled():
+            return True
+        return not any(w is not None and w.requires_grad for w in (self.gamma, self.beta))
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
