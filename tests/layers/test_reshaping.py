@@ -145,3 +145,12 @@ def test_data_format_none_follows_the_config_setting() -> None:
         config.set_image_data_format("channels_last")
     assert layer.get_config()["data_format"] == "channels_first"
     assert layer(Input(shape=(2, 3, 3))).shape == (None, 2, 5, 5)
+
+
+def test_automatic_names_follow_keras() -> None:
+    from lamina.core.layer import snake_case
+
+    assert snake_case("UpSampling2D") == "up_sampling2d"
+    assert snake_case("ZeroPadding3D") == "zero_padding3d"
+    assert snake_case("BatchNormalization") == "batch_normalization"
+    assert snake_case("LSTMCell") == "lstm_cell"

@@ -50,8 +50,9 @@ def clear_session() -> None:
 
 
 def snake_case(name: str) -> str:
+    """Keras's automatic layer names: `UpSampling2D` -> `up_sampling2d`, `Dense` -> `dense`."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def format_shape(shape: Any) -> str:
