@@ -4,7 +4,7 @@ Run with Keras 3 installed beside (never a lamina dependency):
 
     KERAS_BACKEND=torch python scripts/keras_fixtures_normalization.py
 
-Each case is one `tests/fixtures/keras/<name>.npz` holding the layer's class name and
+Each case is one `tests/fixtures/keras/normalization/<name>.npz` holding the layer's class name and
 constructor arguments (JSON), the input `x`, the weights `w0, w1, ...` in Keras's order and
 layout (random, so that every weight matters), the inference output `y`, and where it applies
 the mask (`mask`: Embedding's output mask, or the mask given to BatchNormalization's training
@@ -24,7 +24,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras
 import numpy as np
 
-OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "keras"
+OUT = pathlib.Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "keras" / "normalization"
 
 # (file name, class name, constructor arguments, input shape with batch)
 CASES: list[tuple[str, str, dict, tuple[int, ...]]] = [

@@ -1,7 +1,7 @@
-"""Compare a lamina layer with the output Keras produced (`tests/fixtures/keras/*.npz`).
+"""Compare a lamina layer with the output Keras produced (`tests/fixtures/keras/<folder>/`).
 
-The fixtures are written by `scripts/keras_fixtures_*.py` with Keras installed beside; each
-holds the layer's class name and constructor arguments, the input `x`, the weights `w0, w1,
+The fixtures are written by `scripts/keras_fixtures_<folder>.py` with Keras installed beside;
+each holds the layer's class name and constructor arguments, the input `x`, the weights `w0, w1,
 ...` in Keras's order and layout, and the output `y`.
 """
 
@@ -20,14 +20,13 @@ from lamina.core.layer import Layer
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "keras"
 
 
-def fixture_names(*classes: str) -> list[str]:
-    """The fixtures of the given layer classes, by file name."""
+def fixture_names(folder: str, *classes: str) -> list[str]:
+    """The fixtures in `folder` of the given layer classes, as `folder/name`."""
     names = []
-    for path in sorted(FIXTURES.glob("*.npz")):
+    for path in sorted((FIXTURES / folder).glob("*.npz")):
         with np.load(path) as data:
-            # Other fixtures in the folder have other layouts; this one has "layer".
-            if "layer" in data.files and str(data["layer"]) in classes:
-                names.append(path.stem)
+            if str(data["layer"]) in classes:
+                names.append(f"{folder}/{path.stem}")
     return names
 
 

@@ -11,7 +11,7 @@ from lamina.core.layer import LayerError
 from lamina.layers import Embedding
 
 
-@pytest.mark.parametrize("name", fixture_names("Embedding"))
+@pytest.mark.parametrize("name", fixture_names("normalization", "Embedding"))
 def test_matches_keras(name: str) -> None:
     layer, data = check_against_keras(name)
     if "mask" in data:

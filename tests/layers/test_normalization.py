@@ -27,7 +27,11 @@ def _normalize(x, axes, epsilon, gamma=None, beta=None):
 @pytest.mark.parametrize(
     "name",
     fixture_names(
-        "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"
+        "normalization",
+        "BatchNormalization",
+        "LayerNormalization",
+        "GroupNormalization",
+        "UnitNormalization",
     ),
 )
 def test_matches_keras(name: str) -> None:

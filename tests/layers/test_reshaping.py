@@ -34,7 +34,7 @@ FAMILY = [
 ]
 
 
-@pytest.mark.parametrize("name", fixture_names(*FAMILY))
+@pytest.mark.parametrize("name", fixture_names("normalization", *FAMILY))
 def test_matches_keras(name: str) -> None:
     check_against_keras(name)
 
