@@ -197,3 +197,34 @@ def test_no_regularizers_means_no_work_per_step() -> None:
     step = model._plan[-1] if hasattr(model, "_plan") else None
     if step is not None:
         assert step.direct == step.layer.call  # the activity check is off the plan's path
+
+
+class _Clip(constraints.Constraint):
+    def __call__(self, w: torch.Tensor) -> torch.Tensor:
+        return w.clamp(-0.1, 0.1)
+
+
+def test_user_classes_and_functions_save_and_load() -> None:
+    x = Input((3,))
+    dense = Dense(
+        2,
+        bias_constraint=_Clip(),
+        kernel_constraint=lambda w: w.clamp(-0.2, 0.2),
+        activity_regularizer=lambda y: y.abs().sum(),
+    )
+    model = Model(x, dense(x))
+    model.compile(optimizer=optimizers.SGD(0.5), loss="mse")
+    model.fit(np.ones((4, 3)), np.full((4, 2), 10.0), epochs=2, verbose=0)
+    assert dense.bias.abs().max().item() == pytest.approx(0.1)
+    assert dense.kernel.abs().max().item() <= 0.2 + 1e-7
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "user.lamina")
+        model.save(path)
+        with pytest.raises(lamina.saving.LoadError, match=r"Unknown constraint class '_Clip'"):
+            lamina.load_model(path)
+        loaded = lamina.load_model(path, custom_objects={"_Clip": _Clip})
+    layer = loaded.layers[1]
+    assert isinstance(layer.bias_constraint, _Clip)
+    w = torch.tensor([[0.5, -0.5]])
+    assert layer.kernel_constraint(w).tolist() == pytest.approx([[0.2, -0.2]])
+    assert layer.activity_regularizer(w).item() == 1.0
