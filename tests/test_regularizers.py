@@ -226,5 +226,5 @@ def test_user_classes_and_functions_save_and_load() -> None:
     layer = loaded.layers[1]
     assert isinstance(layer.bias_constraint, _Clip)
     w = torch.tensor([[0.5, -0.5]])
-    assert layer.kernel_constraint(w).tolist() == pytest.approx([[0.2, -0.2]])
+    assert layer.kernel_constraint(w)[0].tolist() == pytest.approx([0.2, -0.2])
     assert layer.activity_regularizer(w).item() == 1.0
