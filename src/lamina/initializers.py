@@ -529,6 +529,8 @@ def get(identifier: Any) -> Any:
         return zeros
     if isinstance(identifier, dict):
         return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()  # a class, as Keras accepts: its defaults
     if isinstance(identifier, str):
         fn = _FUNCTIONS.get(_ALIASES.get(identifier, identifier))
         if fn is not None:
