@@ -28,24 +28,32 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     # What a type checker sees: every public name with its real type. At run time these
     # load on first use instead (below), so `import lamina` stays light.
+    from lamina import backend as backend
     from lamina import callbacks as callbacks
+    from lamina import config as config
+    from lamina import constraints as constraints
     from lamina import datasets as datasets
     from lamina import losses as losses
     from lamina import metrics as metrics
     from lamina import models as models
     from lamina import optimizers as optimizers
+    from lamina import regularizers as regularizers
     from lamina import saving as saving
     from lamina import training as training
     from lamina import utils as utils
     from lamina.saving import load_model as load_model
 else:
     _LAZY_MODULES = (
+        "backend",
         "callbacks",
+        "config",
+        "constraints",
         "datasets",
         "losses",
         "metrics",
         "models",
         "optimizers",
+        "regularizers",
         "saving",
         "training",
         "utils",
@@ -70,8 +78,11 @@ __all__ = [
     "SymbolicTensor",
     "__version__",
     "activations",
+    "backend",
     "callbacks",
     "clear_session",
+    "config",
+    "constraints",
     "datasets",
     "initializers",
     "layers",
@@ -82,6 +93,7 @@ __all__ = [
     "ops",
     "optimizers",
     "random",
+    "regularizers",
     "saving",
     "training",
     "utils",

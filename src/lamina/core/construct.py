@@ -46,13 +46,19 @@ def construct(cls: type, config: dict[str, Any]) -> Any:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return cls(*positional, **config)
     later = {
-        k: config[k] for k in ("name", "trainable", "dtype") if k in config and k not in parameters
+        k: config[k]
+        for k in ("name", "trainable", "dtype", "activity_regularizer")
+        if k in config and k not in parameters
     }
     layer = cls(*positional, **{k: v for k, v in config.items() if k not in later})
     if "name" in later:
         layer.name = later["name"]
     if "trainable" in later:
         layer.trainable = later["trainable"]
+    if "activity_regularizer" in later:
+        from lamina import regularizers
+
+        layer.activity_regularizer = regularizers.get(later["activity_regularizer"])
     return layer
 
 

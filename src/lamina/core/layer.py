@@ -20,6 +20,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from lamina import regularizers
 from lamina.core.construct import _to_dtype, construct, constructor_arguments
 from lamina.core.errors import LayerError, format_shape
 from lamina.core.shape_inference import ShapeInference, Spec
@@ -65,8 +66,9 @@ def clear_session() -> None:
 
 
 def snake_case(name: str) -> str:
+    """Keras's automatic layer names: `UpSampling2D` -> `up_sampling2d`, `Dense` -> `dense`."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -98,6 +100,8 @@ class Layer(ShapeInference, LayerWeights):
         trainable: whether the layer's weights are updated by training.
         dtype: the dtype of the layer's weights (default: torch's default dtype).
         input_shape: for the first layer of a `Sequential`, the shape of one sample.
+        activity_regularizer: a regularizer (`lamina.regularizers`) of the layer's outputs,
+            whose penalty `add_loss` adds at each call.
 
     Example:
         >>> import torch
@@ -127,8 +131,10 @@ class Layer(ShapeInference, LayerWeights):
         dtype: torch.dtype | str | None = None,
         input_shape: Sequence[int | None] | None = None,
         input_dim: int | None = None,
+        activity_regularizer: Any = None,
     ) -> None:
         super().__init__()
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.built = False
         self._trainable = trainable
@@ -160,6 +166,8 @@ class Layer(ShapeInference, LayerWeights):
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
         if self._dtype != torch.get_default_dtype():
             config["dtype"] = str(self._dtype).replace("torch.", "")
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if type(self).get_config is Layer.get_config:
             config = {**self._constructor_config(), **config}
         return config
@@ -194,7 +202,12 @@ class Layer(ShapeInference, LayerWeights):
         return self.forward(inputs, *args, **kwargs)
 
     def forward(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        return self.call(inputs, *args, **kwargs)
+        outputs = self.call(inputs, *args, **kwargs)
+        if self.activity_regularizer is not None:  # the plan calls `call` when it is None
+            for output in flatten(outputs):
+                if isinstance(output, torch.Tensor) and not output.is_meta:
+                    self.add_loss(regularizers.activity_loss(self.activity_regularizer, output))
+        return outputs
 
     def _call_keywords(self) -> frozenset[str]:
         """The keywords (`training`, `mask`) this layer's `call` accepts."""
@@ -322,14 +335,16 @@ class Layer(ShapeInference, LayerWeights):
     @property
     def losses(self) -> list[torch.Tensor]:
         """The losses added by `add_loss` during the latest call, this layer's and its
-        sublayers'."""
-        return [
+        sublayers' (activity regularization included), then the penalties of the trainable
+        weights' regularizers, as in Keras."""
+        added = [
             loss
             for module in self.modules()
             if isinstance(module, Layer)
             for call, loss in module._eager_losses
             if call == _state.call
         ]
+        return added + regularizers.regularization_losses(self.parameters())
 
     # ---------------------------------------------------------------- introspection
     def _sublayers(self) -> Iterator[Layer]:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina import initializers
+from lamina import constraints, initializers, regularizers
 
 
 class LayerWeights(nn.Module):
@@ -27,6 +27,8 @@ class LayerWeights(nn.Module):
         trainable: bool = True,
         *,
         dtype: torch.dtype | None = None,
+        regularizer: Any = None,
+        constraint: Any = None,
     ) -> nn.Parameter:
         """Create, register and return a weight.
 
@@ -37,6 +39,10 @@ class LayerWeights(nn.Module):
                 `(shape, dtype) -> tensor`.
             trainable: whether training updates it.
             dtype: its dtype; the layer's dtype otherwise.
+            regularizer: a `lamina.regularizers` object or name; training adds its penalty
+                to the loss (as `param.regularizer`).
+            constraint: a `lamina.constraints` object or name; training applies it after
+                each optimizer step (as `param.constraint`).
         """
         if name is None:
             name = f"weight_{len(self._parameters)}"
@@ -44,6 +50,8 @@ class LayerWeights(nn.Module):
         value = initializers.get(initializer)(shape, dtype or self._dtype)
         param = nn.Parameter(value, requires_grad=trainable and self._trainable)
         param._lamina_trainable = trainable  # type: ignore[attr-defined]
+        param.regularizer = regularizers.get(regularizer)  # type: ignore[attr-defined]
+        param.constraint = constraints.get(constraint)  # type: ignore[attr-defined]
         self.register_parameter(name, param)
         return param
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from lamina.core.layer import Layer
 from lamina.core.tensor import SymbolicTensor, flatten
+from lamina.saving import registry
 from lamina.saving.class_lookup import _model_subclass, resolve_class
 from lamina.saving.errors import LoadError
 from lamina.saving.functions import FunctionDeserializationError
@@ -169,7 +170,10 @@ def deserialize_layer(entry: Any, ctx: LoadContext) -> Layer:
     cls = resolve_class(class_name, module, ctx, owner)
     kwargs = decode_value(config, ctx, owner)
     try:
-        layer = cls.from_config(kwargs)
+        # Objects in the config that layers resolve themselves (regularizers, constraints,
+        # initializers) find the caller's custom_objects too.
+        with registry.custom_object_scope(ctx.custom_objects):
+            layer = cls.from_config(kwargs)
     except (LoadError, FunctionDeserializationError):
         raise
     except Exception as error:

@@ -20,6 +20,7 @@ from lamina.training.compile_utils import (
     deserialize_metrics,
     serialize_loss,
 )
+from lamina.training.steps import Regularized
 
 
 # ---------------------------------------------------------------------------- compile
@@ -85,6 +86,8 @@ def compile(
             "loss_weights": loss_weights,
             **compiled_metrics.get_config(),
         },
+        # The weights with regularizers or constraints, found once here rather than per step.
+        regularized=Regularized(model) if model.built else None,
     )
 
 
@@ -101,6 +104,8 @@ class CompileState:
     compiled_metrics: CompiledMetrics
     config: dict[str, Any]
     """The dict `compile_from_config` accepts: what saving stores."""
+    regularized: Regularized | None = None
+    """The weights with a regularizer or a constraint (None until the model is built)."""
     metrics_names: list[str] = dataclasses.field(default_factory=list)
     """What the latest fit or evaluate logged, in order (`Model.metrics_names`)."""
 
