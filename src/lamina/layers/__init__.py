@@ -2,6 +2,11 @@
 
 from lamina.core.layer import Layer as Layer
 from lamina.core.tensor import Input as Input
+from lamina.layers.activation import ELU as ELU
+from lamina.layers.activation import LeakyReLU as LeakyReLU
+from lamina.layers.activation import PReLU as PReLU
+from lamina.layers.activation import ReLU as ReLU
+from lamina.layers.activation import Softmax as Softmax
 from lamina.layers.core import Activation as Activation
 from lamina.layers.core import Dense as Dense
 from lamina.layers.core import Dropout as Dropout
@@ -31,6 +36,7 @@ from lamina.layers.merging import multiply as multiply
 from lamina.layers.merging import subtract as subtract
 
 __all__ = [
+    "ELU",
     "Activation",
     "Add",
     "Average",
@@ -43,13 +49,17 @@ __all__ = [
     "InputLayer",
     "Lambda",
     "Layer",
+    "LeakyReLU",
     "Maximum",
     "Minimum",
     "Multiply",
     "Operation",
+    "PReLU",
     "Permute",
+    "ReLU",
     "RepeatVector",
     "Reshape",
+    "Softmax",
     "Subtract",
     "add",
     "average",
