@@ -169,10 +169,32 @@ def activation_layers() -> None:
     w.save()
 
 
+def regularization() -> None:
+    w = Writer("regularization")
+    x = values(2, 3, 4)
+    images = values(2, 3, 3, 2)
+    volumes = values(2, 2, 2, 2, 3)
+    for cls, args, inputs in (
+        ("SpatialDropout1D", {"rate": 0.5}, x),
+        ("SpatialDropout2D", {"rate": 0.5}, images),
+        ("SpatialDropout2D", {"rate": 0.5, "data_format": "channels_first"}, images),
+        ("SpatialDropout3D", {"rate": 0.5}, volumes),
+        ("GaussianNoise", {"stddev": 0.5}, x),
+        ("GaussianDropout", {"rate": 0.3}, x),
+        ("AlphaDropout", {"rate": 0.3}, x),
+        ("AlphaDropout", {"rate": 0.3, "noise_shape": [None, 1, 4]}, x),
+    ):
+        w.layer(cls, args, inputs, call={"training": False})
+    for args in ({"l1": 0.1}, {"l2": 0.2}, {"l1": 0.01, "l2": 0.03}, {}):
+        w.layer("ActivityRegularization", args, x)
+    w.save()
+
+
 def main() -> None:
     keras.utils.set_random_seed(0)
     activations()
     activation_layers()
+    regularization()
 
 
 if __name__ == "__main__":

@@ -34,17 +34,28 @@ from lamina.layers.merging import merge as merge
 from lamina.layers.merging import minimum as minimum
 from lamina.layers.merging import multiply as multiply
 from lamina.layers.merging import subtract as subtract
+from lamina.layers.regularization import ActivityRegularization as ActivityRegularization
+from lamina.layers.regularization import AlphaDropout as AlphaDropout
+from lamina.layers.regularization import GaussianDropout as GaussianDropout
+from lamina.layers.regularization import GaussianNoise as GaussianNoise
+from lamina.layers.regularization import SpatialDropout1D as SpatialDropout1D
+from lamina.layers.regularization import SpatialDropout2D as SpatialDropout2D
+from lamina.layers.regularization import SpatialDropout3D as SpatialDropout3D
 
 __all__ = [
     "ELU",
     "Activation",
+    "ActivityRegularization",
     "Add",
+    "AlphaDropout",
     "Average",
     "Concatenate",
     "Dense",
     "Dot",
     "Dropout",
     "Flatten",
+    "GaussianDropout",
+    "GaussianNoise",
     "Input",
     "InputLayer",
     "Lambda",
@@ -60,6 +71,9 @@ __all__ = [
     "RepeatVector",
     "Reshape",
     "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
     "Subtract",
     "add",
     "average",
