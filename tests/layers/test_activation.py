@@ -106,3 +106,20 @@ def test_softmax_mask_gives_zero_probability() -> None:
 def test_bad_arguments(make, message) -> None:
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_prelu_alpha_regularizer_and_constraint() -> None:
+    def reference(x, layer):
+        (alpha,) = layer.get_weights()
+        return np.where(x >= 0, x, alpha * x)
+
+    layer = check_layer(
+        lambda: PReLU(alpha_initializer="ones", alpha_regularizer="l2", alpha_constraint="non_neg"),
+        (3,),
+        reference,
+    )
+    config = layer.get_config()
+    assert config["alpha_regularizer"]["class_name"] == "L2"
+    assert config["alpha_constraint"]["class_name"] == "NonNeg"
+    assert layer.alpha.regularizer is layer.alpha_regularizer
+    assert layer.alpha.constraint is layer.alpha_constraint

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina import activations, initializers
+from lamina import activations, constraints, initializers, regularizers
 from lamina.core.layer import Layer, LayerError, format_shape
 from lamina.core.tensor import Shape
 
@@ -140,8 +140,8 @@ class PReLU(Layer):
     ) -> None:
         super().__init__(**kwargs)
         self.alpha_initializer = initializers.get(alpha_initializer)
-        self.alpha_regularizer = alpha_regularizer
-        self.alpha_constraint = alpha_constraint
+        self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        self.alpha_constraint = constraints.get(alpha_constraint)
         if shared_axes is None or isinstance(shared_axes, int):
             self.shared_axes = None if shared_axes is None else [shared_axes]
         else:
@@ -163,7 +163,13 @@ class PReLU(Layer):
                 "unknown size, which need one slope per element; give them a known size, or "
                 "list them in shared_axes to share one slope along them."
             )
-        self.alpha = self.add_weight("alpha", sizes, self.alpha_initializer)  # type: ignore[arg-type]
+        self.alpha = self.add_weight(
+            "alpha",
+            sizes,  # type: ignore[arg-type]
+            self.alpha_initializer,
+            regularizer=self.alpha_regularizer,
+            constraint=self.alpha_constraint,
+        )
 
     def check_input_shape(self, shapes: Any) -> None:
         sizes = tuple(self.alpha.shape)
@@ -180,8 +186,8 @@ class PReLU(Layer):
         return {
             **super().get_config(),
             "alpha_initializer": initializers.serialize(self.alpha_initializer),
-            "alpha_regularizer": self.alpha_regularizer,
-            "alpha_constraint": self.alpha_constraint,
+            "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
+            "alpha_constraint": constraints.serialize(self.alpha_constraint),
             "shared_axes": self.shared_axes,
         }
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from lamina import regularizers
 from lamina.core.layer import Layer, LayerError, format_shape
 from lamina.layers.core import Dropout
 
@@ -291,23 +292,20 @@ class ActivityRegularization(Layer):
     def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
         l1 = _check_rate("ActivityRegularization", "l1", l1, upper=math.inf)
         l2 = _check_rate("ActivityRegularization", "l2", l2, upper=math.inf)
+        kwargs.pop("activity_regularizer", None)  # it is made of l1 and l2
         super().__init__(**kwargs)
         self.l1 = l1
         self.l2 = l2
+        # Layer.forward adds the penalty, divided by the batch size, at each call.
+        self.activity_regularizer = regularizers.L1L2(l1=l1, l2=l2)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        penalty = inputs.new_zeros(())
-        if self.l1:
-            penalty = penalty + self.l1 * inputs.abs().sum()
-        if self.l2:
-            penalty = penalty + self.l2 * inputs.square().sum()
-        if inputs.ndim > 0 and inputs.shape[0] > 0:
-            penalty = penalty / inputs.shape[0]
-        self.add_loss(penalty)
         return inputs
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "l1": self.l1, "l2": self.l2}
+        config = {**super().get_config(), "l1": self.l1, "l2": self.l2}
+        config.pop("activity_regularizer", None)
+        return config
 
 
 __all__ = [
