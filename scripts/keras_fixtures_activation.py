@@ -50,6 +50,8 @@ def jsonable(value: Any) -> Any:
 
 
 class Writer:
+    adapt_data: np.ndarray | None = None
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.cases: list[str] = []
@@ -88,6 +90,8 @@ class Writer:
         extra: dict[str, Any] = {"config": json.dumps(jsonable(config), default=str)}
         for j, w in enumerate(weights or []):
             extra[f"weight{j}"] = w
+        if cls == "Normalization" and setup is not None:
+            extra["adapt"] = self.adapt_data
         if cls == "ActivityRegularization":
             extra["loss"] = float(numpy(sum(layer.losses)))
         self.add({"layer": cls, "args": args, "call": call}, inputs, output, **extra)
@@ -190,11 +194,133 @@ def regularization() -> None:
     w.save()
 
 
+def adapted_normalization(args: dict[str, Any], data: np.ndarray) -> Any:
+    Writer.adapt_data = data
+
+    def setup(layer: Any) -> None:
+        layer.adapt(data)
+
+    return setup
+
+
+def preprocessing() -> None:
+    w = Writer("preprocessing")
+    pixels = rng.integers(0, 256, (2, 5, 6, 3)).astype("float32")
+    w.layer("Rescaling", {"scale": 1 / 255}, pixels)
+    w.layer("Rescaling", {"scale": 1 / 127.5, "offset": -1.0}, pixels)
+    w.layer("Rescaling", {"scale": [0.5, 1.0, 2.0], "offset": [0.0, 1.0, -1.0]}, pixels)
+
+    data = (rng.standard_normal((10, 3, 4)) * 3 + 2).astype("float32")
+    x = values(2, 3, 4)
+    for args in ({}, {"axis": 1}, {"axis": [1, 2]}, {"axis": None}, {"invert": True}):
+        w.layer("Normalization", args, x, setup=adapted_normalization(args, data))
+    w.layer("Normalization", {"mean": 2.0, "variance": 4.0}, x)
+    w.layer("Normalization", {"mean": [1.0, 2.0, 3.0, 4.0], "variance": [1, 4, 9, 16]}, x)
+    w.layer("Normalization", {"mean": 1.0, "variance": 4.0, "invert": True}, x)
+
+    image = values(2, 5, 6, 3)
+    single = values(5, 6, 3)
+    for args in (
+        {"height": 3, "width": 4},
+        {"height": 7, "width": 9},
+        {"height": 3, "width": 4, "interpolation": "nearest"},
+        {"height": 7, "width": 9, "interpolation": "nearest"},
+        {"height": 3, "width": 4, "interpolation": "bicubic"},
+        {"height": 3, "width": 3, "crop_to_aspect_ratio": True},
+        {"height": 4, "width": 2, "crop_to_aspect_ratio": True},
+        {"height": 3, "width": 3, "pad_to_aspect_ratio": True},
+        {"height": 4, "width": 2, "pad_to_aspect_ratio": True, "fill_value": 0.5},
+    ):
+        w.layer("Resizing", args, image)
+    w.layer("Resizing", {"height": 3, "width": 4}, single)
+    for args in (
+        {"height": 3, "width": 4},
+        {"height": 2, "width": 3},
+        {"height": 5, "width": 6},
+        {"height": 6, "width": 4},
+        {"height": 7, "width": 8},
+    ):
+        w.layer("CenterCrop", args, image)
+    w.layer("CenterCrop", {"height": 3, "width": 3}, single)
+
+    gray = values(2, 5, 6, 1)
+    for cls, args in (
+        ("RandomFlip", {}),
+        ("RandomRotation", {"factor": 0.2}),
+        ("RandomZoom", {"height_factor": 0.2}),
+        ("RandomTranslation", {"height_factor": 0.2, "width_factor": 0.2}),
+        ("RandomContrast", {"factor": 0.3}),
+    ):
+        w.layer(cls, args, image, call={"training": False})
+    for args in ({"height": 3, "width": 4}, {"height": 6, "width": 4}, {"height": 5, "width": 6}):
+        w.layer("RandomCrop", args, image, call={"training": False})
+    w.layer("RandomCrop", {"height": 3, "width": 4}, single, call={"training": False})
+
+    # Random layers with their range shrunk to one value: the transform is deterministic.
+    for fill in ("reflect", "wrap", "constant", "nearest"):
+        w.layer(
+            "RandomRotation",
+            {"factor": (0.25, 0.25), "fill_mode": fill},
+            gray,
+            call={"training": True},
+        )
+        w.layer(
+            "RandomRotation",
+            {"factor": (0.1, 0.1), "fill_mode": fill, "fill_value": 0.5},
+            gray,
+            call={"training": True},
+        )
+        w.layer(
+            "RandomZoom",
+            {"height_factor": (0.4, 0.4), "fill_mode": fill},
+            gray,
+            call={"training": True},
+        )
+        w.layer(
+            "RandomTranslation",
+            {"height_factor": (0.2, 0.2), "width_factor": (-0.3, -0.3), "fill_mode": fill},
+            gray,
+            call={"training": True},
+        )
+    w.layer(
+        "RandomRotation",
+        {"factor": (-0.1, -0.1), "interpolation": "nearest"},
+        gray,
+        call={"training": True},
+    )
+    w.layer(
+        "RandomZoom",
+        {"height_factor": (-0.3, -0.3), "width_factor": (0.2, 0.2)},
+        gray,
+        call={"training": True},
+    )
+    w.layer(
+        "RandomZoom",
+        {"height_factor": (-0.3, -0.3), "interpolation": "nearest"},
+        gray,
+        call={"training": True},
+    )
+    w.layer(
+        "RandomTranslation",
+        {
+            "height_factor": (-0.1, -0.1),
+            "width_factor": (0.25, 0.25),
+            "fill_mode": "constant",
+            "fill_value": 2.0,
+        },
+        gray,
+        call={"training": True},
+    )
+    w.layer("RandomRotation", {"factor": (0.1, 0.1)}, values(5, 6, 2), call={"training": True})
+    w.save()
+
+
 def main() -> None:
     keras.utils.set_random_seed(0)
     activations()
     activation_layers()
     regularization()
+    preprocessing()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ class Case:
         self.extra = {
             key.rsplit("_", 1)[0]: data[key]
             for key in data.files
-            if key.endswith(f"_{index}") and key.split("_")[0] in ("loss", "mean", "variance")
+            if key.endswith(f"_{index}") and key.split("_")[0] in ("loss", "adapt")
         }
 
     @property
@@ -52,7 +52,10 @@ def keras_cases(name: str, *, layer: str | None = None) -> list[Case]:
 def case_id(case: Case) -> str:
     name = case.spec.get("function") or case.spec.get("layer")
     args = ",".join(f"{k}={v}" for k, v in sorted(case.args.items()))
-    return f"{name}({args})" + ("+" + ",".join(sorted(case.call)) if case.call else "")
+    call = ",".join(f"{k}={v}" for k, v in sorted(case.call.items()) if k != "mask")
+    return (
+        f"{name}({args})" + (f"[{call}]" if call else "") + ("+mask" if "mask" in case.call else "")
+    )
 
 
 def config_keys(case: Case) -> set[str]:

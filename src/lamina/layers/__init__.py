@@ -17,6 +17,12 @@ from lamina.layers.core import RepeatVector as RepeatVector
 from lamina.layers.core import Reshape as Reshape
 from lamina.layers.function import Lambda as Lambda
 from lamina.layers.function import Operation as Operation
+from lamina.layers.image_augmentation import RandomContrast as RandomContrast
+from lamina.layers.image_augmentation import RandomCrop as RandomCrop
+from lamina.layers.image_augmentation import RandomFlip as RandomFlip
+from lamina.layers.image_augmentation import RandomRotation as RandomRotation
+from lamina.layers.image_augmentation import RandomTranslation as RandomTranslation
+from lamina.layers.image_augmentation import RandomZoom as RandomZoom
 from lamina.layers.merging import Add as Add
 from lamina.layers.merging import Average as Average
 from lamina.layers.merging import Concatenate as Concatenate
@@ -34,6 +40,10 @@ from lamina.layers.merging import merge as merge
 from lamina.layers.merging import minimum as minimum
 from lamina.layers.merging import multiply as multiply
 from lamina.layers.merging import subtract as subtract
+from lamina.layers.preprocessing import CenterCrop as CenterCrop
+from lamina.layers.preprocessing import Normalization as Normalization
+from lamina.layers.preprocessing import Rescaling as Rescaling
+from lamina.layers.preprocessing import Resizing as Resizing
 from lamina.layers.regularization import ActivityRegularization as ActivityRegularization
 from lamina.layers.regularization import AlphaDropout as AlphaDropout
 from lamina.layers.regularization import GaussianDropout as GaussianDropout
@@ -49,6 +59,7 @@ __all__ = [
     "Add",
     "AlphaDropout",
     "Average",
+    "CenterCrop",
     "Concatenate",
     "Dense",
     "Dot",
@@ -64,12 +75,21 @@ __all__ = [
     "Maximum",
     "Minimum",
     "Multiply",
+    "Normalization",
     "Operation",
     "PReLU",
     "Permute",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "ReLU",
     "RepeatVector",
+    "Rescaling",
     "Reshape",
+    "Resizing",
     "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
