@@ -123,3 +123,26 @@ def test_prelu_alpha_regularizer_and_constraint() -> None:
     assert config["alpha_constraint"]["class_name"] == "NonNeg"
     assert layer.alpha.regularizer is layer.alpha_regularizer
     assert layer.alpha.constraint is layer.alpha_constraint
+
+
+def test_softmax_symbolic_mask_is_a_graph_input_and_saves() -> None:
+    import os
+    import tempfile
+
+    import lamina
+    from lamina import Model
+
+    x, m = Input(shape=(4,)), Input(shape=(4,), dtype="bool")
+    model = Model([x, m], Softmax()(x, mask=m))
+    data = [torch.randn(2, 4), torch.tensor([[True, False, True, True], [False] * 4])]
+    expected = Softmax()(data[0], mask=data[1])
+    torch.testing.assert_close(model(data), expected)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "softmax.lamina")
+        model.save(path)
+        torch.testing.assert_close(lamina.load_model(path)(data), expected)
+
+
+def test_softmax_rejects_a_mask_of_another_shape() -> None:
+    with pytest.raises(LayerError, match=r"Softmax 's': the mask's shape \(3, 4\) does not"):
+        Softmax(name="s")(torch.zeros(2, 4), mask=torch.ones(3, 4, dtype=torch.bool))

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from lamina import activations, constraints, initializers, regularizers
 from lamina.core.layer import Layer, LayerError, format_shape
-from lamina.core.tensor import Shape
+from lamina.core.tensor import Shape, SymbolicTensor
 
 
 def _check_number(layer: str, name: str, value: Any, *, allow_none: bool = False) -> None:
@@ -200,8 +200,9 @@ class Softmax(Layer):
 
     Call arguments:
         inputs: the logits.
-        mask: a boolean tensor broadcastable to the inputs; `False` positions get zero
-            probability (a row masked entirely is all zeros, as in Keras).
+        mask: a boolean tensor broadcastable to the inputs (a symbolic one too, while
+            building a model); `False` positions get zero probability (a row masked
+            entirely is all zeros, as in Keras).
 
     Example:
         >>> import torch
@@ -214,9 +215,25 @@ class Softmax(Layer):
         super().__init__(**kwargs)
         self.axis: int | list[int] = axis if isinstance(axis, int) else [int(a) for a in axis]
 
-    def call(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def _symbolic_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        mask = kwargs.get("mask")
+        if isinstance(mask, SymbolicTensor):
+            # A symbolic mask is a graph input: the node records `[inputs, mask]`.
+            rest = {k: v for k, v in kwargs.items() if k != "mask"}
+            return self.record_call([inputs, mask], args, rest)
+        return super()._symbolic_call(inputs, *args, **kwargs)
+
+    def call(self, inputs: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if isinstance(inputs, (list, tuple)):
+            inputs, mask = inputs
         if mask is not None:
             mask = torch.as_tensor(mask, device=inputs.device).bool()
+            if not inputs.is_meta and not _broadcasts(mask.shape, inputs.shape):
+                raise LayerError(
+                    f"Softmax '{self.name}': the mask's shape {tuple(mask.shape)} does not "
+                    f"broadcast to the inputs' shape {tuple(inputs.shape)}; pass a boolean "
+                    "mask of the inputs' shape (or one that broadcasts to it)."
+                )
             inputs = inputs.masked_fill(~mask, torch.finfo(inputs.dtype).min)
         if isinstance(self.axis, int):
             outputs = torch.softmax(inputs, dim=self.axis)
@@ -226,6 +243,13 @@ class Softmax(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}
+
+
+def _broadcasts(shape: Sequence[int], target: Sequence[int]) -> bool:
+    try:
+        return tuple(torch.broadcast_shapes(tuple(shape), tuple(target))) == tuple(target)
+    except RuntimeError:
+        return False
 
 
 __all__ = ["ELU", "LeakyReLU", "PReLU", "ReLU", "Softmax"]
