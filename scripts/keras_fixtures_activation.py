@@ -12,6 +12,7 @@ holds the Keras layer's `get_config()` as JSON (its keys are Keras's config keys
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -315,12 +316,44 @@ def preprocessing() -> None:
     w.save()
 
 
+LAYERS = [
+    "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
+    "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+    "Rescaling", "Normalization", "Resizing", "CenterCrop",
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
+    "RandomContrast",
+]  # fmt: skip
+
+
+def signatures() -> None:
+    """Parameter names and defaults (as `repr`) of the layers' constructors and activations."""
+
+    def describe(fn: Any) -> dict[str, Any]:
+        params = inspect.signature(fn).parameters.values()
+        return {
+            p.name: None if p.default is p.empty else repr(p.default)
+            for p in params
+            if p.name != "self" and p.kind is not p.VAR_KEYWORD
+        }
+
+    cases = [{"layer": n, "params": describe(getattr(keras.layers, n).__init__)} for n in LAYERS]
+    for name in sorted(dir(keras.activations)):
+        fn = getattr(keras.activations, name)
+        if not name.startswith("_") and callable(fn) and inspect.isfunction(fn):
+            cases.append({"function": name, "params": describe(fn)})
+    cases_json = np.array([json.dumps(c, sort_keys=True) for c in cases])
+    np.savez_compressed(OUT / "signatures.npz", cases=cases_json)
+    print(f"signatures.npz: {len(cases)} cases")
+
+
 def main() -> None:
     keras.utils.set_random_seed(0)
     activations()
     activation_layers()
     regularization()
     preprocessing()
+    signatures()
 
 
 if __name__ == "__main__":

@@ -112,3 +112,11 @@ def test_bad_arguments_say_what_was_received() -> None:
         activations.squareplus(torch.ones(2), b=-1)
     with pytest.raises(ValueError, match=r"Unknown activation config"):
         activations.get({"class_name": "function", "config": "nope"})
+
+
+def test_deserialize_takes_custom_objects() -> None:
+    def scaled(x):
+        return 2 * x
+
+    assert activations.deserialize("scaled", custom_objects={"scaled": scaled}) is scaled
+    assert activations.deserialize({"config": "scaled"}, {"scaled": scaled}) is scaled

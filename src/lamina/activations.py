@@ -336,10 +336,15 @@ def get(identifier: str | dict[str, Any] | Callable[..., Any] | None) -> Callabl
         ) from None
 
 
-def deserialize(config: str | dict[str, Any]) -> Callable[..., Any]:
-    """The activation a name or a Keras 3 function config (`{"config": "relu", ...}`) names."""
+def deserialize(
+    config: str | dict[str, Any], custom_objects: dict[str, Any] | None = None
+) -> Callable[..., Any]:
+    """The activation a name or a Keras 3 function config (`{"config": "relu", ...}`) names;
+    `custom_objects` maps further names to functions."""
+    name = config.get("config") if isinstance(config, dict) else config
+    if custom_objects and isinstance(name, str) and name in custom_objects:
+        return custom_objects[name]  # type: ignore[no-any-return]
     if isinstance(config, dict):
-        name = config.get("config")
         if not isinstance(name, str) or name not in BY_NAME:
             raise ValueError(
                 f"Unknown activation config {config!r}; expected {{'class_name': 'function', "

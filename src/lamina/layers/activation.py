@@ -42,6 +42,7 @@ class ReLU(Layer):
     def __init__(
         self,
         max_value: float | None = None,
+        *,
         negative_slope: float = 0.0,
         threshold: float = 0.0,
         **kwargs: Any,
@@ -133,6 +134,7 @@ class PReLU(Layer):
     def __init__(
         self,
         alpha_initializer: str | dict[str, Any] | Callable[..., Any] = "zeros",
+        *,
         alpha_regularizer: Any = None,
         alpha_constraint: Any = None,
         shared_axes: int | Sequence[int] | None = None,

@@ -139,6 +139,7 @@ class RandomFlip(_RandomImageLayer):
     def __init__(
         self,
         mode: str = "horizontal_and_vertical",
+        *,
         seed: int | None = None,
         data_format: str | None = None,
         **kwargs: Any,
@@ -178,6 +179,7 @@ class RandomRotation(_AffineLayer):
     def __init__(
         self,
         factor: Factor,
+        *,
         fill_mode: str = "reflect",
         interpolation: str = "bilinear",
         seed: int | None = None,
@@ -218,6 +220,7 @@ class RandomZoom(_AffineLayer):
         self,
         height_factor: Factor,
         width_factor: Factor | None = None,
+        *,
         fill_mode: str = "reflect",
         interpolation: str = "bilinear",
         seed: int | None = None,
@@ -269,6 +272,7 @@ class RandomTranslation(_AffineLayer):
         self,
         height_factor: Factor,
         width_factor: Factor,
+        *,
         fill_mode: str = "reflect",
         interpolation: str = "bilinear",
         seed: int | None = None,
@@ -316,6 +320,7 @@ class RandomCrop(_RandomImageLayer):
         self,
         height: int,
         width: int,
+        *,
         seed: int | None = None,
         data_format: str | None = None,
         **kwargs: Any,
@@ -361,6 +366,7 @@ class RandomContrast(_RandomImageLayer):
     def __init__(
         self,
         factor: Factor,
+        *,
         value_range: Sequence[float] = (0, 255),
         seed: int | None = None,
         data_format: str | None = None,

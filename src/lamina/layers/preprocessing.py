@@ -97,6 +97,7 @@ class Normalization(Layer):
     def __init__(
         self,
         axis: int | Sequence[int] | None = -1,
+        *,
         mean: Any = None,
         variance: Any = None,
         invert: bool = False,
@@ -261,6 +262,7 @@ class Resizing(Layer):
         self,
         height: int,
         width: int,
+        *,
         interpolation: str = "bilinear",
         crop_to_aspect_ratio: bool = False,
         pad_to_aspect_ratio: bool = False,
@@ -347,7 +349,7 @@ class CenterCrop(Layer):
     """
 
     def __init__(
-        self, height: int, width: int, data_format: str | None = None, **kwargs: Any
+        self, height: int, width: int, *, data_format: str | None = None, **kwargs: Any
     ) -> None:
         self.height = _check_size("CenterCrop", "height", height)
         self.width = _check_size("CenterCrop", "width", width)

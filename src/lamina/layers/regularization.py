@@ -57,6 +57,7 @@ class _SpatialDropout(Dropout):
     def __init__(
         self,
         rate: float,
+        *,
         data_format: str | None = None,
         seed: int | None = None,
         **kwargs: Any,
@@ -115,8 +116,8 @@ class SpatialDropout1D(_SpatialDropout):
 
     rank = 1
 
-    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(rate, None, seed, **kwargs)
+    def __init__(self, rate: float, *, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(rate, seed=seed, **kwargs)
 
 
 class SpatialDropout2D(_SpatialDropout):
@@ -161,7 +162,7 @@ class GaussianNoise(Layer):
         training: add noise only when true; `None` follows the layer's mode.
     """
 
-    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, stddev: float, *, seed: int | None = None, **kwargs: Any) -> None:
         stddev = _check_rate("GaussianNoise", "stddev", stddev, closed=True)
         super().__init__(**kwargs)
         self.stddev = stddev
@@ -192,7 +193,7 @@ class GaussianDropout(Layer):
         training: apply noise only when true; `None` follows the layer's mode.
     """
 
-    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, rate: float, *, seed: int | None = None, **kwargs: Any) -> None:
         rate = _check_rate("GaussianDropout", "rate", rate)
         super().__init__(**kwargs)
         self.rate = rate
@@ -237,6 +238,7 @@ class AlphaDropout(Layer):
     def __init__(
         self,
         rate: float,
+        *,
         noise_shape: Sequence[int | None] | None = None,
         seed: int | None = None,
         **kwargs: Any,
