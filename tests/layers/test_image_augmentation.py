@@ -164,3 +164,11 @@ def test_bad_arguments(make, message) -> None:
 def test_rejects_non_images() -> None:
     with pytest.raises(LayerError, match=r"RandomFlip 'f': expected images .*received shape"):
         RandomFlip(name="f")(Input(shape=(3,)))
+
+
+def test_half_precision_images_keep_exact_pixel_coordinates() -> None:
+    # bfloat16 cannot count past 256: coordinates are computed in float32.
+    x = torch.randn(1, 2, 300, 1).bfloat16()
+    y = RandomTranslation((0.0, 0.0), (0.5, 0.5), fill_mode="constant")(x, training=True)
+    assert y.dtype == torch.bfloat16
+    assert torch.equal(y[:, :, 150:], x[:, :, :150]) and (y[:, :, :150] == 0).all()

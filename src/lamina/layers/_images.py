@@ -128,7 +128,10 @@ def affine_transform(
     interpolated; pixels outside the image are filled by `fill_mode`.
     """
     batch, channels, height, width = images.shape
-    dtype, device = images.dtype, images.device
+    device = images.device
+    # Pixel coordinates in at least float32: half precision cannot count past 256 (bfloat16)
+    # or 2048 (float16) pixels exactly.
+    dtype = torch.promote_types(images.dtype, torch.float32)
     ys = torch.arange(height, dtype=dtype, device=device).view(1, height, 1)
     xs = torch.arange(width, dtype=dtype, device=device).view(1, 1, width)
     t = transforms.to(dtype).view(batch, 8, 1, 1).unbind(1)
@@ -144,12 +147,13 @@ def affine_transform(
         if fill_mode != "constant":
             return values
         inside = (iy >= 0) & (iy < height) & (ix >= 0) & (ix < width)
-        return torch.where(inside.unsqueeze(1), values, torch.tensor(fill_value, dtype=dtype))
+        return torch.where(inside.unsqueeze(1), values, fill_value)
 
     if interpolation == "nearest":
         return sample(torch.round(src_y).long(), torch.round(src_x).long())
     y0, x0 = torch.floor(src_y), torch.floor(src_x)
-    wy, wx = (src_y - y0).unsqueeze(1), (src_x - x0).unsqueeze(1)
+    wy = (src_y - y0).unsqueeze(1).to(images.dtype)
+    wx = (src_x - x0).unsqueeze(1).to(images.dtype)
     y0, x0 = y0.long(), x0.long()
     top = sample(y0, x0) * (1 - wx) + sample(y0, x0 + 1) * wx
     bottom = sample(y0 + 1, x0) * (1 - wx) + sample(y0 + 1, x0 + 1) * wx
