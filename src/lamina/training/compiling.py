@@ -19,6 +19,7 @@ from lamina.training.compile_utils import (
     deserialize_metrics,
     serialize_loss,
 )
+from lamina.training.steps import Regularized
 
 
 # ---------------------------------------------------------------------------- compile
@@ -75,6 +76,8 @@ def compile(
     model.compiled_loss = compiled_loss
     model.compiled_metrics = compiled_metrics
     model.stop_training = False
+    # The weights with regularizers or constraints, found once here rather than per step.
+    model._regularized = Regularized(model) if model.built else None
     model._is_compiled = True
     model._compile_config = {
         "optimizer": optimizers_module.serialize(opt),
