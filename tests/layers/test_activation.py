@@ -146,3 +146,14 @@ def test_softmax_symbolic_mask_is_a_graph_input_and_saves() -> None:
 def test_softmax_rejects_a_mask_of_another_shape() -> None:
     with pytest.raises(LayerError, match=r"Softmax 's': the mask's shape \(3, 4\) does not"):
         Softmax(name="s")(torch.zeros(2, 4), mask=torch.ones(3, 4, dtype=torch.bool))
+
+
+def test_prelu_alpha_penalty_reaches_the_training_loss() -> None:
+    from lamina import Model, regularizers
+
+    inputs = Input(shape=(3,))
+    layer = PReLU(alpha_initializer="ones", alpha_regularizer=regularizers.L2(0.5))
+    model = Model(inputs, layer(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = torch.ones(4, 3), torch.zeros(4, 3)
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(1.0 + 0.5 * 3)
