@@ -157,3 +157,8 @@ def test_prelu_alpha_penalty_reaches_the_training_loss() -> None:
     model.compile(optimizer="sgd", loss="mse")
     x, y = torch.ones(4, 3), torch.zeros(4, 3)
     assert model.evaluate(x, y, verbose=0) == pytest.approx(1.0 + 0.5 * 3)
+
+
+def test_softmax_rejects_an_axis_outside_the_input() -> None:
+    with pytest.raises(LayerError, match=r"Softmax 's': axis=3 is outside input shape \(None, 4\)"):
+        Softmax(axis=3, name="s")(Input(shape=(4,)))

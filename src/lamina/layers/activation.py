@@ -217,6 +217,20 @@ class Softmax(Layer):
         super().__init__(**kwargs)
         self.axis: int | list[int] = axis if isinstance(axis, int) else [int(a) for a in axis]
 
+    def build(self, input_shape: Any) -> None:
+        self.check_input_shape(input_shape)
+
+    def check_input_shape(self, shapes: Any) -> None:
+        if isinstance(shapes, list):  # [inputs, mask]
+            shapes = shapes[0]
+        rank = len(shapes)
+        axes = [self.axis] if isinstance(self.axis, int) else self.axis
+        if any(not -rank <= a < rank for a in axes):
+            raise LayerError(
+                f"Softmax '{self.name}': axis={self.axis} is outside input shape "
+                f"{format_shape(shapes)} of rank {rank}; use an axis from {-rank} to {rank - 1}."
+            )
+
     def _symbolic_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         mask = kwargs.get("mask")
         if isinstance(mask, SymbolicTensor):
