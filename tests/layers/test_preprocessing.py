@@ -70,6 +70,12 @@ def _loader(data: np.ndarray):
     return torch.utils.data.DataLoader(dataset, batch_size=5)
 
 
+def test_normalization_adapts_python_lists() -> None:
+    layer = Normalization()
+    layer.adapt([[1.0, 2.0], [3.0, 6.0]])
+    assert layer.mean.tolist() == [2.0, 4.0] and layer.variance.tolist() == [1.0, 4.0]
+
+
 def test_normalization_with_given_statistics_and_invert() -> None:
     check_layer(
         lambda: Normalization(mean=[1.0, 2.0], variance=[4.0, 9.0]),

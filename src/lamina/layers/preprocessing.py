@@ -51,13 +51,12 @@ class Rescaling(Layer):
         self, scale: float | Sequence[float], offset: float | Sequence[float] = 0.0, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
+        self._scale: torch.Tensor
+        self._offset: torch.Tensor
         self.scale = _plain(scale)
         self.offset = _plain(offset)
         self.register_buffer("_scale", torch.as_tensor(self.scale, dtype=self._dtype), False)
         self.register_buffer("_offset", torch.as_tensor(self.offset, dtype=self._dtype), False)
-
-    _scale: torch.Tensor
-    _offset: torch.Tensor
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         if inputs.dtype != self._scale.dtype:
@@ -190,7 +189,7 @@ class Normalization(Layer):
             if mean is None or m2 is None:
                 count, mean, m2 = n, batch_mean, batch_m2
                 continue
-            # Chan et al.'s pairwise update: exact in float64 for any number of batches.
+            # Chan et al.'s pairwise update, in float64: stable over any number of batches.
             delta = batch_mean - mean
             total = count + n
             mean = mean + delta * n / total
@@ -222,9 +221,11 @@ class Normalization(Layer):
 
 
 def _batches(data: Any) -> Iterable[torch.Tensor]:
-    """The batches of `data` as float64 tensors."""
+    """The batches of `data` as float64 tensors; nested Python lists of numbers are one batch."""
     if isinstance(data, (np.ndarray, torch.Tensor)):
         data = [data]
+    elif isinstance(data, list) and data and isinstance(data[0], (list, int, float)):
+        data = [np.asarray(data)]
     for batch in data:
         if isinstance(batch, (tuple, list)) and batch and not np.isscalar(batch[0]):
             batch = batch[0]
