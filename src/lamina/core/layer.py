@@ -22,7 +22,10 @@ from torch import nn
 
 from lamina import regularizers
 from lamina.core.construct import _to_dtype, construct, constructor_arguments
-from lamina.core.errors import LayerError, format_shape
+
+# LayerError and format_shape are re-exported: layers import them from here.
+from lamina.core.errors import LayerError as LayerError
+from lamina.core.errors import format_shape as format_shape
 from lamina.core.shape_inference import ShapeInference, Spec
 from lamina.core.tensor import (
     Node,

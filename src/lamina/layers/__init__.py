@@ -2,6 +2,11 @@
 
 from lamina.core.layer import Layer as Layer
 from lamina.core.tensor import Input as Input
+from lamina.layers.activation import ELU as ELU
+from lamina.layers.activation import LeakyReLU as LeakyReLU
+from lamina.layers.activation import PReLU as PReLU
+from lamina.layers.activation import ReLU as ReLU
+from lamina.layers.activation import Softmax as Softmax
 from lamina.layers.core import Activation as Activation
 from lamina.layers.core import Dense as Dense
 from lamina.layers.core import Dropout as Dropout
@@ -13,6 +18,12 @@ from lamina.layers.core import RepeatVector as RepeatVector
 from lamina.layers.core import Reshape as Reshape
 from lamina.layers.embedding import Embedding as Embedding
 from lamina.layers.function import Lambda as Lambda
+from lamina.layers.image_augmentation import RandomContrast as RandomContrast
+from lamina.layers.image_augmentation import RandomCrop as RandomCrop
+from lamina.layers.image_augmentation import RandomFlip as RandomFlip
+from lamina.layers.image_augmentation import RandomRotation as RandomRotation
+from lamina.layers.image_augmentation import RandomTranslation as RandomTranslation
+from lamina.layers.image_augmentation import RandomZoom as RandomZoom
 from lamina.layers.merging import Add as Add
 from lamina.layers.merging import Average as Average
 from lamina.layers.merging import Concatenate as Concatenate
@@ -35,6 +46,17 @@ from lamina.layers.normalization import GroupNormalization as GroupNormalization
 from lamina.layers.normalization import LayerNormalization as LayerNormalization
 from lamina.layers.normalization import UnitNormalization as UnitNormalization
 from lamina.layers.operation import Operation as Operation
+from lamina.layers.preprocessing import CenterCrop as CenterCrop
+from lamina.layers.preprocessing import Normalization as Normalization
+from lamina.layers.preprocessing import Rescaling as Rescaling
+from lamina.layers.preprocessing import Resizing as Resizing
+from lamina.layers.regularization import ActivityRegularization as ActivityRegularization
+from lamina.layers.regularization import AlphaDropout as AlphaDropout
+from lamina.layers.regularization import GaussianDropout as GaussianDropout
+from lamina.layers.regularization import GaussianNoise as GaussianNoise
+from lamina.layers.regularization import SpatialDropout1D as SpatialDropout1D
+from lamina.layers.regularization import SpatialDropout2D as SpatialDropout2D
+from lamina.layers.regularization import SpatialDropout3D as SpatialDropout3D
 from lamina.layers.reshaping import Cropping1D as Cropping1D
 from lamina.layers.reshaping import Cropping2D as Cropping2D
 from lamina.layers.reshaping import Cropping3D as Cropping3D
@@ -46,10 +68,14 @@ from lamina.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from lamina.layers.reshaping import ZeroPadding3D as ZeroPadding3D
 
 __all__ = [
+    "ELU",
     "Activation",
+    "ActivityRegularization",
     "Add",
+    "AlphaDropout",
     "Average",
     "BatchNormalization",
+    "CenterCrop",
     "Concatenate",
     "Cropping1D",
     "Cropping2D",
@@ -59,6 +85,8 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GaussianDropout",
+    "GaussianNoise",
     "GroupNormalization",
     "Identity",
     "Input",
@@ -66,13 +94,29 @@ __all__ = [
     "Lambda",
     "Layer",
     "LayerNormalization",
+    "LeakyReLU",
     "Maximum",
     "Minimum",
     "Multiply",
+    "Normalization",
     "Operation",
+    "PReLU",
     "Permute",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "ReLU",
     "RepeatVector",
+    "Rescaling",
     "Reshape",
+    "Resizing",
+    "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
     "Subtract",
     "UnitNormalization",
     "UpSampling1D",

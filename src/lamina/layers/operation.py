@@ -83,7 +83,8 @@ class Operation(Layer):
     the operation's name and its constant arguments, with `Slot`s where the input tensors go.
 
     Args:
-        op: an operator name (`getitem`, `mul`, ...) or a `lamina.ops` function name.
+        op: an operator name (`getitem`, `mul`, ...), a `lamina.ops` function name, or
+            `activations.<name>` for a `lamina.activations` function.
         args: the positional arguments, with `Slot(i)` (or the symbolic tensors themselves) in
             place of the tensors.
         kwargs: the keyword arguments, likewise.
@@ -109,7 +110,8 @@ class Operation(Layer):
                 f"Unknown operation {op!r}; expected an operator name {sorted(OPERATORS)} or a "
                 "lamina.ops function name."
             )
-        super().__init__(name=name or unique_name(op), trainable=trainable)
+        # `activations.relu` is named `relu`: a dot in a layer name would split state_dict keys.
+        super().__init__(name=name or unique_name(op.rpartition(".")[2]), trainable=trainable)
         self.op = op
         tensors: list[SymbolicTensor] = []
 
