@@ -523,7 +523,8 @@ def test_sublayers_are_real_when_inference_falls_back_to_a_real_run() -> None:
 def test_two_threads_calling_models_keep_their_own_losses() -> None:
     import threading
 
-    from lamina.core.layer import Layer, run_collecting_losses
+    from lamina.core.calls import run_collecting_losses
+    from lamina.core.layer import Layer
 
     class Penalty(Layer):
         def call(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from lamina.core.layer import Layer, _accepted_keywords, run_collecting_losses, unique_name
+from lamina.core.calls import run_collecting_losses
+from lamina.core.layer import Layer, _accepted_keywords, unique_name
 from lamina.core.model_forwards import ModelForwards
 from lamina.core.plan import Step, run_plan, topological_nodes
 from lamina.core.tensor import Node, SymbolicTensor, flatten, map_structure

@@ -7,6 +7,7 @@ from lamina.layers.activation import LeakyReLU as LeakyReLU
 from lamina.layers.activation import PReLU as PReLU
 from lamina.layers.activation import ReLU as ReLU
 from lamina.layers.activation import Softmax as Softmax
+from lamina.layers.batch_normalization import BatchNormalization as BatchNormalization
 from lamina.layers.core import Activation as Activation
 from lamina.layers.core import Dense as Dense
 from lamina.layers.core import Dropout as Dropout
@@ -41,7 +42,6 @@ from lamina.layers.merging import merge as merge
 from lamina.layers.merging import minimum as minimum
 from lamina.layers.merging import multiply as multiply
 from lamina.layers.merging import subtract as subtract
-from lamina.layers.normalization import BatchNormalization as BatchNormalization
 from lamina.layers.normalization import GroupNormalization as GroupNormalization
 from lamina.layers.normalization import LayerNormalization as LayerNormalization
 from lamina.layers.normalization import UnitNormalization as UnitNormalization
@@ -60,12 +60,12 @@ from lamina.layers.regularization import SpatialDropout3D as SpatialDropout3D
 from lamina.layers.reshaping import Cropping1D as Cropping1D
 from lamina.layers.reshaping import Cropping2D as Cropping2D
 from lamina.layers.reshaping import Cropping3D as Cropping3D
-from lamina.layers.reshaping import UpSampling1D as UpSampling1D
-from lamina.layers.reshaping import UpSampling2D as UpSampling2D
-from lamina.layers.reshaping import UpSampling3D as UpSampling3D
 from lamina.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from lamina.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from lamina.layers.reshaping import ZeroPadding3D as ZeroPadding3D
+from lamina.layers.upsampling import UpSampling1D as UpSampling1D
+from lamina.layers.upsampling import UpSampling2D as UpSampling2D
+from lamina.layers.upsampling import UpSampling3D as UpSampling3D
 
 __all__ = [
     "ELU",
