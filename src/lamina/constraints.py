@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from lamina.config import epsilon
+from lamina.core.catalog import Catalog
 
 __all__ = [
     "Constraint",
@@ -175,58 +176,25 @@ _BY_NAME: dict[str, type[Constraint]] = {
 }
 
 
+_CATALOG = Catalog(
+    "constraint", Constraint, _CLASSES, _BY_NAME, hint="MaxNorm(3) or a function w -> w"
+)
+
+
 def serialize(constraint: Any) -> Any:
     """`{"class_name": ..., "config": ...}`, JSON-compatible; `None` stays `None` and a plain
     function stays itself (saving stores it as a function)."""
-    if not isinstance(constraint, Constraint):
-        return constraint
-    name = type(constraint).__name__
-    if _CLASSES.get(name) is not type(constraint):
-        from lamina.saving.registry import get_registered_name
-
-        name = get_registered_name(type(constraint))
-    return {"class_name": name, "config": constraint.get_config()}
+    return _CATALOG.serialize(constraint)
 
 
 def deserialize(
     config: dict[str, Any], *, custom_objects: dict[str, Any] | None = None
 ) -> Constraint:
     """The constraint that `serialize` described."""
-    class_name = config.get("class_name")
-    cls: Any = _CLASSES.get(str(class_name))
-    if cls is None:
-        from lamina.saving.registry import get_registered_object
-
-        cls = get_registered_object(str(class_name), custom_objects)
-    if cls is None:
-        raise ValueError(
-            f"Unknown constraint class {class_name!r}; expected one of "
-            f"{', '.join(sorted(_CLASSES))}, or a class passed in custom_objects= or "
-            "registered with lamina.saving.register_serializable()."
-        )
-    return cls.from_config(config.get("config", {}))  # type: ignore[no-any-return]
+    return _CATALOG.deserialize(config, custom_objects=custom_objects)
 
 
 def get(identifier: Any) -> Any:
     """A constraint from its name (`"non_neg"`, `"max_norm"`, ...: Keras's defaults), its
     `serialize()` dict, or itself (any callable `w -> w`); `None` stays `None`."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()  # a class, as Keras accepts: its defaults
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(
-                f"Unknown constraint {identifier!r}; expected one of {sorted(_BY_NAME)}, a "
-                "Constraint such as MaxNorm(3), or a function w -> w."
-            )
-        return cls()
-    if callable(identifier):
-        return identifier
-    raise ValueError(
-        f"Could not interpret constraint {identifier!r} ({type(identifier).__name__}); "
-        "expected a name such as 'non_neg', a Constraint, a config dict, or None."
-    )
+    return _CATALOG.get(identifier)

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from lamina.core.catalog import Catalog
+
 __all__ = [
     "L1",
     "L1L2",
@@ -210,58 +212,25 @@ _BY_NAME: dict[str, type[Regularizer]] = {
 }
 
 
+_CATALOG = Catalog(
+    "regularizer", Regularizer, _CLASSES, _BY_NAME, hint="L2(1e-4) or a function tensor -> scalar"
+)
+
+
 def serialize(regularizer: Any) -> Any:
     """`{"class_name": ..., "config": ...}`, JSON-compatible; `None` stays `None` and a plain
     function stays itself (saving stores it as a function)."""
-    if not isinstance(regularizer, Regularizer):
-        return regularizer
-    name = type(regularizer).__name__
-    if _CLASSES.get(name) is not type(regularizer):
-        from lamina.saving.registry import get_registered_name
-
-        name = get_registered_name(type(regularizer))
-    return {"class_name": name, "config": regularizer.get_config()}
+    return _CATALOG.serialize(regularizer)
 
 
 def deserialize(
     config: dict[str, Any], *, custom_objects: dict[str, Any] | None = None
 ) -> Regularizer:
     """The regularizer that `serialize` described."""
-    class_name = config.get("class_name")
-    cls: Any = _CLASSES.get(str(class_name))
-    if cls is None:
-        from lamina.saving.registry import get_registered_object
-
-        cls = get_registered_object(str(class_name), custom_objects)
-    if cls is None:
-        raise ValueError(
-            f"Unknown regularizer class {class_name!r}; expected one of "
-            f"{', '.join(sorted(_CLASSES))}, or a class passed in custom_objects= or "
-            "registered with lamina.saving.register_serializable()."
-        )
-    return cls.from_config(config.get("config", {}))  # type: ignore[no-any-return]
+    return _CATALOG.deserialize(config, custom_objects=custom_objects)
 
 
 def get(identifier: Any) -> Any:
     """A regularizer from its name (`"l2"`: Keras's defaults), its `serialize()` dict, or
     itself (any callable `tensor -> scalar`); `None` stays `None`."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()  # a class, as Keras accepts: its defaults
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(
-                f"Unknown regularizer {identifier!r}; expected one of {sorted(_BY_NAME)}, a "
-                "Regularizer such as L2(1e-4), or a function tensor -> scalar."
-            )
-        return cls()
-    if callable(identifier):
-        return identifier
-    raise ValueError(
-        f"Could not interpret regularizer {identifier!r} ({type(identifier).__name__}); "
-        "expected a name such as 'l2', a Regularizer, a config dict, or None."
-    )
+    return _CATALOG.get(identifier)
