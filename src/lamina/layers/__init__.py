@@ -2,6 +2,12 @@
 
 from lamina.core.layer import Layer as Layer
 from lamina.core.tensor import Input as Input
+from lamina.layers.convolution import Conv1D as Conv1D
+from lamina.layers.convolution import Conv2D as Conv2D
+from lamina.layers.convolution import Conv3D as Conv3D
+from lamina.layers.convolution_transpose import Conv1DTranspose as Conv1DTranspose
+from lamina.layers.convolution_transpose import Conv2DTranspose as Conv2DTranspose
+from lamina.layers.convolution_transpose import Conv3DTranspose as Conv3DTranspose
 from lamina.layers.core import Activation as Activation
 from lamina.layers.core import Dense as Dense
 from lamina.layers.core import Dropout as Dropout
@@ -10,6 +16,10 @@ from lamina.layers.core import InputLayer as InputLayer
 from lamina.layers.core import Permute as Permute
 from lamina.layers.core import RepeatVector as RepeatVector
 from lamina.layers.core import Reshape as Reshape
+from lamina.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
+from lamina.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
+from lamina.layers.depthwise import SeparableConv1D as SeparableConv1D
+from lamina.layers.depthwise import SeparableConv2D as SeparableConv2D
 from lamina.layers.function import Lambda as Lambda
 from lamina.layers.function import Operation as Operation
 from lamina.layers.merging import Add as Add
@@ -29,20 +39,76 @@ from lamina.layers.merging import merge as merge
 from lamina.layers.merging import minimum as minimum
 from lamina.layers.merging import multiply as multiply
 from lamina.layers.merging import subtract as subtract
+from lamina.layers.pooling import AveragePooling1D as AveragePooling1D
+from lamina.layers.pooling import AveragePooling2D as AveragePooling2D
+from lamina.layers.pooling import AveragePooling3D as AveragePooling3D
+from lamina.layers.pooling import AvgPool1D as AvgPool1D
+from lamina.layers.pooling import AvgPool2D as AvgPool2D
+from lamina.layers.pooling import AvgPool3D as AvgPool3D
+from lamina.layers.pooling import GlobalAveragePooling1D as GlobalAveragePooling1D
+from lamina.layers.pooling import GlobalAveragePooling2D as GlobalAveragePooling2D
+from lamina.layers.pooling import GlobalAveragePooling3D as GlobalAveragePooling3D
+from lamina.layers.pooling import GlobalAvgPool1D as GlobalAvgPool1D
+from lamina.layers.pooling import GlobalAvgPool2D as GlobalAvgPool2D
+from lamina.layers.pooling import GlobalAvgPool3D as GlobalAvgPool3D
+from lamina.layers.pooling import GlobalMaxPool1D as GlobalMaxPool1D
+from lamina.layers.pooling import GlobalMaxPool2D as GlobalMaxPool2D
+from lamina.layers.pooling import GlobalMaxPool3D as GlobalMaxPool3D
+from lamina.layers.pooling import GlobalMaxPooling1D as GlobalMaxPooling1D
+from lamina.layers.pooling import GlobalMaxPooling2D as GlobalMaxPooling2D
+from lamina.layers.pooling import GlobalMaxPooling3D as GlobalMaxPooling3D
+from lamina.layers.pooling import MaxPool1D as MaxPool1D
+from lamina.layers.pooling import MaxPool2D as MaxPool2D
+from lamina.layers.pooling import MaxPool3D as MaxPool3D
+from lamina.layers.pooling import MaxPooling1D as MaxPooling1D
+from lamina.layers.pooling import MaxPooling2D as MaxPooling2D
+from lamina.layers.pooling import MaxPooling3D as MaxPooling3D
 
 __all__ = [
     "Activation",
     "Add",
     "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "AvgPool3D",
     "Concatenate",
+    "Conv1D",
+    "Conv1DTranspose",
+    "Conv2D",
+    "Conv2DTranspose",
+    "Conv3D",
+    "Conv3DTranspose",
     "Dense",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
     "Dot",
     "Dropout",
     "Flatten",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalAvgPool3D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPool3D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
     "Input",
     "InputLayer",
     "Lambda",
     "Layer",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPool3D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
     "Maximum",
     "Minimum",
     "Multiply",
@@ -50,6 +116,8 @@ __all__ = [
     "Permute",
     "RepeatVector",
     "Reshape",
+    "SeparableConv1D",
+    "SeparableConv2D",
     "Subtract",
     "add",
     "average",
