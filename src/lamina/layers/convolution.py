@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from lamina import activations, initializers
-from lamina.core.layer import Layer, LayerError, format_shape
+from lamina.core.layer import Layer, LayerError, Spec, format_shape
 from lamina.core.tensor import Shape
 
 InitializerArg = str | dict[str, Any] | Callable[..., Any]
@@ -260,6 +260,11 @@ class BaseConv(Layer):
         if self._channels_last:
             return (input_shape[0], *lengths, channels)
         return (input_shape[0], channels, *lengths)
+
+    def _infer_output_specs(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
+        # The arithmetic is exact, and a run on placeholders cannot tell a spatial size that
+        # is unknown from one that the placeholders happen to map to the same length.
+        return Spec(self.compute_output_shape(inputs.shape), inputs.dtype)
 
     def _output_lengths(self, spatial: Sequence[int | None]) -> list[int | None]:
         return [

@@ -9,8 +9,9 @@ for the choice). Output lengths follow Keras:
 - otherwise `(n - 1) * stride + k - 2 * pad + output_padding` with `pad` 0 ("valid") or
   `k // 2` ("same").
 
-Torch pads a transposed convolution symmetrically; where Keras's "same" output is one shorter
-(an odd `k - stride`), the last position is cropped.
+Keras places the padding as the forward convolution's "same" does: `total // 2` on the left,
+where `total = k - stride` without output padding and `2 * (k // 2) - output_padding` with
+it. Torch pads symmetrically, so an odd `total` costs a crop of the last position.
 """
 
 from __future__ import annotations
@@ -95,24 +96,21 @@ class BaseConvTranspose(BaseConv):
                         f"strides {self.strides} (or dilation_rate {self.dilation_rate}); "
                         "lower it."
                     )
-        # Torch's symmetric padding, output padding, and what to crop at the end per axis.
+        # Torch pads a transposed convolution by the same amount on both sides. Keras's length
+        # is `(n - 1) * stride + k - total` for a `total` of its padding that does not depend
+        # on `n`; its left part is `total // 2` (as in the forward convolution's "same"). Any
+        # length torch's padding misses is torch's output padding or, if negative, cropped.
         self._torch_padding: list[int] = []
         self._torch_output_padding: list[int] = []
         crop: list[int] = []
-        for i, (kernel, s, d) in enumerate(zip(self.kernel_size, self.strides, self.dilation_rate)):
+        paddings = self.output_padding or (None,) * self.rank
+        for kernel, s, d, op in zip(self.kernel_size, self.strides, self.dilation_rate, paddings):
             k = (kernel - 1) * d + 1
-            if self.output_padding is not None:
-                pad, extra = (k // 2 if self.padding == "same" else 0), self.output_padding[i]
-            elif self.padding == "valid":
-                pad, extra = 0, max(s - k, 0)
-            else:
-                pad, extra = max(k - s, 0) // 2, max(s - k, 0)
-            self._torch_padding.append(pad)
-            self._torch_output_padding.append(extra)
-            if self.padding == "same" and self.output_padding is None:
-                crop.append(max(k - s, 0) % 2)
-            else:
-                crop.append(0)
+            total = k - deconv_output_length(1, kernel, s, d, self.padding, op)  # type: ignore[operator]
+            left = max(total, 0) // 2
+            self._torch_padding.append(left)
+            self._torch_output_padding.append(max(2 * left - total, 0))
+            crop.append(max(total - 2 * left, 0))
         # The index that crops the spatial axes (channels-first); None if nothing is cropped.
         self._crop: tuple[Any, ...] | None = (
             (Ellipsis, *(slice(0, -c if c else None) for c in crop)) if any(crop) else None

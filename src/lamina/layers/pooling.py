@@ -6,7 +6,9 @@ Channels-last inputs are permuted to channels-first views whose memory is torch'
 `channels_last` format, on which torch's pooling runs natively (see `convolution.py`).
 "same" padding is Keras's: `ceil(n / strides)` outputs, any odd padded value on the right;
 max pooling never picks a padded value, and average pooling divides by the number of real
-values in each window (padded zeros do not count).
+values in each window (padded zeros do not count). That is Keras's documented rule, which its
+TensorFlow and JAX backends follow; Keras 3's torch backend instead replicates the edge values
+where the padding is uneven, which gives other means for windows of 3 or more.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina.core.layer import Layer, LayerError, format_shape
+from lamina.core.layer import Layer, LayerError, Spec, format_shape
 from lamina.core.tensor import Shape
 from lamina.layers.convolution import (
     _SPATIAL,
@@ -97,6 +99,10 @@ class BasePooling(Layer):
         if self._channels_last:
             return (input_shape[0], *lengths, input_shape[-1])
         return (input_shape[0], input_shape[1], *lengths)
+
+    def _infer_output_specs(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
+        # Exact, unlike a run on placeholders for unknown spatial sizes (see BaseConv).
+        return Spec(self.compute_output_shape(inputs.shape), inputs.dtype)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.permute(self._to_first) if self._channels_last else inputs

@@ -1,0 +1,266 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+
+from helpers import check_layer
+from lamina import Input, layers
+from lamina.core.layer import LayerError
+from lamina.layers import (
+    Conv1D,
+    Conv1DTranspose,
+    Conv2D,
+    Conv2DTranspose,
+    Conv3D,
+    Conv3DTranspose,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "keras" / "convolution"
+CASES = sorted(p.stem for p in FIXTURES.glob("*.npz") if "pooling" not in p.stem)
+
+
+def compare_with_keras_fixture(case: str) -> None:
+    """Load Keras's weights into the lamina layer, compare outputs, shapes and config."""
+    data = np.load(FIXTURES / f"{case}.npz")
+    layer = getattr(layers, str(data["class_name"]))(**json.loads(str(data["arguments"])))
+    x = data["x"]
+    layer(Input(shape=x.shape[1:]))
+    layer.set_weights([data[f"w{i}"] for i in range(len(layer.weights))])
+    assert len(layer.weights) == sum(k.startswith("w") for k in data.files)
+    output = layer(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(output, data["y"], atol=1e-5, rtol=1e-5)
+    assert layer.compute_output_shape((None, *x.shape[1:])) == (None, *data["y"].shape[1:])
+    keras_config = json.loads(str(data["config"]))
+    config = layer.get_config()
+    assert set(keras_config) == set(config) - {"name", "trainable", "dtype"}
+    for key, value in keras_config.items():
+        if not isinstance(value, dict):
+            assert _plain(config[key]) == value, key
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def test_every_layer_has_keras_fixtures() -> None:
+    names = {str(np.load(FIXTURES / f"{case}.npz")["class_name"]) for case in CASES}
+    assert names == {
+        f"{kind}{rank}D{suffix}"
+        for kind, suffix, ranks in (
+            ("Conv", "", (1, 2, 3)),
+            ("Conv", "Transpose", (1, 2, 3)),
+            ("SeparableConv", "", (1, 2)),
+            ("DepthwiseConv", "", (1, 2)),
+        )
+        for rank in ranks
+    }
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_matches_keras(case: str) -> None:
+    compare_with_keras_fixture(case)
+
+
+# ---------------------------------------------------------------- NumPy references (valid)
+def windows(x: np.ndarray, kernel_size: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
+    """`(batch, *out, channels, *kernel_size)` windows of a channels-last `x`."""
+    rank = len(kernel_size)
+    view = sliding_window_view(x, kernel_size, axis=tuple(range(1, rank + 1)))
+    return view[(slice(None), *(slice(None, None, s) for s in strides))]
+
+
+def np_conv(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...]) -> np.ndarray:
+    rank = kernel.ndim - 2
+    w = windows(x, kernel.shape[:rank], strides)
+    axes = ([rank + 1, *range(rank + 2, 2 * rank + 2)], [rank, *range(rank)])
+    return np.tensordot(w, kernel, axes=axes)
+
+
+def np_depthwise(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...]) -> np.ndarray:
+    rank = kernel.ndim - 2
+    w = windows(x, kernel.shape[:rank], strides)  # (N, *out, C, *k)
+    k = np.moveaxis(kernel, rank, 0)  # (C, *k, M)
+    out = np.einsum(
+        "n...cK,cKm->n...cm",
+        w.reshape(*w.shape[: rank + 2], -1),
+        k.reshape(k.shape[0], -1, k.shape[-1]),
+    )
+    return out.reshape(*out.shape[:-2], -1)
+
+
+def np_conv_transpose(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...]) -> np.ndarray:
+    """Each input position adds its kernel-weighted values to a window of the output."""
+    rank = kernel.ndim - 2
+    sizes = kernel.shape[:rank]
+    out = [(n - 1) * s + k for n, s, k in zip(x.shape[1:-1], strides, sizes)]
+    y = np.zeros((x.shape[0], *out, kernel.shape[-2]), dtype=np.float64)
+    for position in np.ndindex(*x.shape[1:-1]):
+        window = tuple(slice(p * s, p * s + k) for p, s, k in zip(position, strides, sizes))
+        y[(slice(None), *window)] += np.einsum(
+            "nc,...fc->n...f", x[(slice(None), *position)], kernel
+        )
+    return y
+
+
+def with_bias(y: np.ndarray, layer: Any) -> np.ndarray:
+    return y + layer.bias.detach().numpy() if layer.bias is not None else y
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "strides", "expected"),
+    [
+        (lambda: Conv1D(3, 2, strides=2), (5, 2), (2,), (None, 2, 3)),
+        (lambda: Conv2D(3, (2, 3), activation="relu"), (4, 5, 2), (1, 1), (None, 3, 3, 3)),
+        (lambda: Conv3D(2, 2, use_bias=False), (3, 3, 2, 1), (1, 1, 1), (None, 2, 2, 1, 2)),
+    ],
+)
+def test_conv(make: Any, shape: tuple[int, ...], strides: tuple[int, ...], expected: Any) -> None:
+    def reference(x: np.ndarray, layer: Any) -> np.ndarray:
+        y = with_bias(np_conv(x, layer.kernel.detach().numpy(), strides), layer)
+        return np.maximum(y, 0) if layer.activation is not layers.core.activations.linear else y
+
+    layer = check_layer(make, shape, reference, expected_shape=expected, atol=1e-5)
+    assert layer.kernel.shape == (*layer.kernel_size, shape[-1], layer.filters)  # Keras layout
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "strides", "expected"),
+    [
+        (lambda: Conv1DTranspose(2, 3, strides=2), (3, 2), (2,), (None, 7, 2)),
+        (lambda: Conv2DTranspose(3, 2, strides=(1, 2)), (2, 3, 2), (1, 2), (None, 3, 6, 3)),
+        (lambda: Conv3DTranspose(2, 2, strides=2), (2, 1, 2, 1), (2, 2, 2), (None, 4, 2, 4, 2)),
+    ],
+)
+def test_conv_transpose(
+    make: Any, shape: tuple[int, ...], strides: tuple[int, ...], expected: Any
+) -> None:
+    def reference(x: np.ndarray, layer: Any) -> np.ndarray:
+        return with_bias(np_conv_transpose(x, layer.kernel.detach().numpy(), strides), layer)
+
+    layer = check_layer(make, shape, reference, expected_shape=expected, atol=1e-5)
+    assert layer.kernel.shape == (*layer.kernel_size, layer.filters, shape[-1])
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "expected"),
+    [
+        (lambda: DepthwiseConv1D(2, depth_multiplier=2), (4, 3), (None, 3, 6)),
+        (lambda: DepthwiseConv2D((2, 3), strides=(1, 2)), (3, 5, 2), (None, 2, 2, 2)),
+    ],
+)
+def test_depthwise_conv(make: Any, shape: tuple[int, ...], expected: Any) -> None:
+    def reference(x: np.ndarray, layer: Any) -> np.ndarray:
+        return with_bias(np_depthwise(x, layer.kernel.detach().numpy(), layer.strides), layer)
+
+    layer = check_layer(make, shape, reference, expected_shape=expected, atol=1e-5)
+    assert [n for n, _ in layer.named_parameters()] == ["kernel", "bias"]
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "expected"),
+    [
+        (lambda: SeparableConv1D(3, 2, depth_multiplier=2), (4, 2), (None, 3, 3)),
+        (lambda: SeparableConv2D(2, 2, strides=2), (4, 5, 3), (None, 2, 2, 2)),
+    ],
+)
+def test_separable_conv(make: Any, shape: tuple[int, ...], expected: Any) -> None:
+    def reference(x: np.ndarray, layer: Any) -> np.ndarray:
+        depthwise = np_depthwise(x, layer.depthwise_kernel.detach().numpy(), layer.strides)
+        pointwise = layer.pointwise_kernel.detach().numpy()
+        return with_bias(depthwise @ pointwise.reshape(pointwise.shape[-2:]), layer)
+
+    layer = check_layer(make, shape, reference, expected_shape=expected, atol=1e-5)
+    names = [n for n, _ in layer.named_parameters()]
+    assert names == ["depthwise_kernel", "pointwise_kernel", "bias"]
+
+
+def test_channels_last_output_is_contiguous_without_copying_the_input() -> None:
+    layer = Conv2D(4, 3, padding="same")
+    x = torch.randn(2, 6, 6, 3)
+    y = layer(x)
+    assert y.is_contiguous()  # torch ran on the channels_last view and kept its format
+    assert x.permute(0, 3, 1, 2).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_unknown_spatial_sizes_infer_none() -> None:
+    assert Conv2D(2, 3, strides=2)(Input(shape=(None, None, 3))).shape == (None, None, None, 2)
+    assert Conv1DTranspose(2, 3, strides=2)(Input(shape=(None, 3))).shape == (None, None, 2)
+    layer = Conv2D(2, 7)
+    assert layer.compute_output_shape((None, None, 9, 3)) == (None, None, 3, 2)
+
+
+def test_kernel_initializer_fans_use_keras_layout() -> None:
+    layer = Conv2D(64, 3, kernel_initializer="he_uniform")
+    layer(Input(shape=(8, 8, 16)))
+    assert float(layer.kernel.detach().abs().max()) <= (6 / (3 * 3 * 16)) ** 0.5
+
+
+# ---------------------------------------------------------------- errors
+def test_wrong_rank_names_layer_and_fix() -> None:
+    with pytest.raises(
+        LayerError,
+        match=r"Conv2D 'conv': expected input shape \(None, rows, cols, channels\), received "
+        r"\(None, 28, 28\) \(channels_last; add a channels axis",
+    ):
+        Conv2D(2, 3, name="conv")(Input(shape=(28, 28)))
+    with pytest.raises(LayerError, match=r"DepthwiseConv1D 'dw'.*takes 3-D inputs"):
+        DepthwiseConv1D(3, name="dw")(Input(shape=(4, 4, 4, 2)))
+
+
+def test_channels_mismatch_after_build() -> None:
+    layer = Conv1D(2, 3, name="c")
+    layer(Input(shape=(8, 3)))
+    with pytest.raises(
+        LayerError, match=r"Conv1D 'c': expected input shape \(None, steps, 3\), received"
+    ):
+        layer(Input(shape=(8, 4)))
+
+
+def test_input_smaller_than_kernel() -> None:
+    with pytest.raises(LayerError, match=r"smaller than the kernel \(5, 5\).*padding='same'"):
+        Conv2D(2, 5)(Input(shape=(4, 8, 1)))
+
+
+def test_groups_must_divide_channels() -> None:
+    with pytest.raises(LayerError, match="channels must be a multiple of groups=2"):
+        Conv2D(4, 1, groups=2)(Input(shape=(4, 4, 3)))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Conv2D(0, 3), "Conv2D: expected a positive int for filters, received 0"),
+        (lambda: Conv2D(2, (3, 3, 3)), r"kernel_size to be a positive int or a tuple of 2"),
+        (lambda: Conv2D(2, 3, padding="causal"), "expected padding 'valid' or 'same', received"),
+        (lambda: Conv1D(2, 3, padding="full"), "'valid' or 'same' or 'causal'"),
+        (lambda: Conv2D(3, 3, groups=2), r"filters \(3\) must be a multiple of groups \(2\)"),
+        (lambda: Conv2D(2, 3, strides=0), "strides to be a positive int"),
+        (lambda: Conv2D(2, 3, data_format="NHWC"), "expected data_format 'channels_last'"),
+        (
+            lambda: Conv2DTranspose(2, 3, strides=2, output_padding=2),
+            r"output_padding \(2, 2\) must be smaller than strides \(2, 2\)",
+        ),
+        (lambda: DepthwiseConv2D(3, depth_multiplier=0), "positive int for depth_multiplier"),
+        (lambda: Conv2D(2, 3, kernel_regularizer="l2"), "kernel_regularizer is not supported"),
+    ],
+)
+def test_bad_arguments(make: Any, message: str) -> None:
+    with pytest.raises((ValueError, NotImplementedError), match=message):
+        make()
+
+
+def test_config_defaults_match_keras_names() -> None:
+    config = Conv2D(8, 3).get_config()
+    assert config["kernel_size"] == (3, 3) and config["strides"] == (1, 1)
+    assert config["data_format"] == "channels_last" and config["padding"] == "valid"
+    assert config["activation"] == "linear" and config["groups"] == 1
