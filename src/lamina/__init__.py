@@ -24,12 +24,16 @@ from lamina.core.tensor import SymbolicTensor as SymbolicTensor
 __version__ = "0.1.0"
 
 _LAZY_MODULES = (
+    "backend",
     "callbacks",
+    "config",
+    "constraints",
     "datasets",
     "losses",
     "metrics",
     "models",
     "optimizers",
+    "regularizers",
     "saving",
     "training",
     "utils",

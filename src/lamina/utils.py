@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random as _random
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,12 +21,14 @@ plot = plot_model
 __all__ = [
     "clear_session",
     "model_to_dot",
+    "normalize",
     "plot",
     "plot_history",
     "plot_image_grid",
     "plot_latent_space",
     "plot_model",
     "set_random_seed",
+    "to_categorical",
 ]
 
 
@@ -44,3 +47,81 @@ def set_random_seed(seed: int) -> None:
     _random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def to_categorical(x: Any, num_classes: int | None = None) -> Any:
+    """One-hot encode integer class labels: an array of shape `s` gives `s + (num_classes,)`.
+
+    A trailing axis of size 1 (labels as a column, `(n, 1)`) is dropped first, as in Keras.
+    A numpy array (or list) gives a float64 numpy array as Keras does; a torch tensor gives a
+    tensor in torch's default float dtype.
+
+    Args:
+        x: integer labels in `[0, num_classes)`.
+        num_classes: the number of classes; `max(x) + 1` when `None`.
+
+    Example:
+        >>> from lamina.utils import to_categorical
+        >>> to_categorical([0, 2], num_classes=3)
+        array([[1., 0., 0.],
+               [0., 0., 1.]])
+    """
+    tensor = isinstance(x, torch.Tensor)
+    labels = x.detach().cpu().numpy() if tensor else np.asarray(x)
+    fractional = not np.issubdtype(labels.dtype, np.integer)
+    if labels.size and fractional and not np.array_equal(labels, np.round(labels)):
+        raise ValueError(
+            f"to_categorical: expected integer class labels, received {labels.dtype} "
+            "values with fractions."
+        )
+    labels = labels.astype(np.int64)
+    shape = labels.shape
+    if len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    flat = labels.reshape(-1)
+    if num_classes is None:
+        num_classes = int(flat.max()) + 1 if flat.size else 0
+    elif isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(
+            f"to_categorical: expected a positive int for num_classes, received {num_classes!r}."
+        )
+    if flat.size and (flat.min() < 0 or flat.max() >= num_classes):
+        bad = flat[(flat < 0) | (flat >= num_classes)][0]
+        raise ValueError(
+            f"to_categorical: received label {bad}, expected labels in [0, {num_classes}); "
+            "pass num_classes= to cover every class."
+        )
+    categorical = np.zeros((flat.size, num_classes))
+    categorical[np.arange(flat.size), flat] = 1
+    categorical = categorical.reshape((*shape, num_classes))
+    if tensor:
+        return torch.as_tensor(categorical, dtype=torch.get_default_dtype(), device=x.device)
+    return categorical
+
+
+def normalize(x: Any, axis: int = -1, order: float = 2) -> Any:
+    """Divide `x` by its `order`-norm along `axis`; slices whose norm is 0 stay 0.
+
+    A numpy array (or list) gives a numpy array, a torch tensor a tensor, as in Keras.
+
+    Args:
+        x: the array to normalize.
+        axis: the axis the norm is taken along.
+        order: the norm's order (2: Euclidean, 1: sum of absolute values).
+
+    Example:
+        >>> from lamina.utils import normalize
+        >>> normalize([[3.0, 4.0]])
+        array([[0.6, 0.8]])
+    """
+    if isinstance(x, torch.Tensor):
+        norm = torch.linalg.vector_norm(x, ord=order, dim=axis, keepdim=True)
+        return x / torch.where(norm == 0, torch.ones_like(norm), norm)
+    array = np.asarray(x)
+    if not -array.ndim <= axis < max(array.ndim, 1):
+        raise ValueError(
+            f"normalize: received axis={axis} for an array of shape {array.shape}; expected "
+            f"an axis in [{-array.ndim}, {array.ndim})."
+        )
+    norm = np.linalg.norm(array, ord=order, axis=axis, keepdims=True)
+    return array / np.where(norm == 0, 1, norm)

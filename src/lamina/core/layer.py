@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina import initializers
+from lamina import constraints, initializers, regularizers
 from lamina.core.tensor import (
     Node,
     Shape,
@@ -97,6 +97,8 @@ class Layer(nn.Module):
         trainable: whether the layer's weights are updated by training.
         dtype: the dtype of the layer's weights (default: torch's default dtype).
         input_shape: for the first layer of a `Sequential`, the shape of one sample.
+        activity_regularizer: a regularizer (`lamina.regularizers`) of the layer's outputs,
+            whose penalty `add_loss` adds at each call.
 
     Example:
         >>> import torch
@@ -126,8 +128,10 @@ class Layer(nn.Module):
         dtype: torch.dtype | str | None = None,
         input_shape: Sequence[int | None] | None = None,
         input_dim: int | None = None,
+        activity_regularizer: Any = None,
     ) -> None:
         super().__init__()
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.built = False
         self._trainable = trainable
@@ -163,6 +167,8 @@ class Layer(nn.Module):
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
         if self._dtype != torch.get_default_dtype():
             config["dtype"] = str(self._dtype).replace("torch.", "")
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if type(self).get_config is Layer.get_config:
             config = {**self._constructor_config(), **config}
         return config
@@ -199,7 +205,12 @@ class Layer(nn.Module):
         return self.forward(inputs, *args, **kwargs)
 
     def forward(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        return self.call(inputs, *args, **kwargs)
+        outputs = self.call(inputs, *args, **kwargs)
+        if self.activity_regularizer is not None:  # the plan calls `call` when it is None
+            for output in flatten(outputs):
+                if isinstance(output, torch.Tensor) and not output.is_meta:
+                    self.add_loss(regularizers.activity_loss(self.activity_regularizer, output))
+        return outputs
 
     def _call_keywords(self) -> frozenset[str]:
         """The keywords (`training`, `mask`) this layer's `call` accepts."""
@@ -414,6 +425,8 @@ class Layer(nn.Module):
         trainable: bool = True,
         *,
         dtype: torch.dtype | None = None,
+        regularizer: Any = None,
+        constraint: Any = None,
     ) -> nn.Parameter:
         """Create, register and return a weight.
 
@@ -424,6 +437,10 @@ class Layer(nn.Module):
                 `(shape, dtype) -> tensor`.
             trainable: whether training updates it.
             dtype: its dtype; the layer's dtype otherwise.
+            regularizer: a `lamina.regularizers` object or name; training adds its penalty
+                to the loss (as `param.regularizer`).
+            constraint: a `lamina.constraints` object or name; training applies it after
+                each optimizer step (as `param.constraint`).
         """
         if name is None:
             name = f"weight_{len(self._parameters)}"
@@ -431,6 +448,8 @@ class Layer(nn.Module):
         value = initializers.get(initializer)(shape, dtype or self._dtype)
         param = nn.Parameter(value, requires_grad=trainable and self._trainable)
         param._lamina_trainable = trainable  # type: ignore[attr-defined]
+        param.regularizer = regularizers.get(regularizer)  # type: ignore[attr-defined]
+        param.constraint = constraints.get(constraint)  # type: ignore[attr-defined]
         self.register_parameter(name, param)
         return param
 
@@ -500,14 +519,16 @@ class Layer(nn.Module):
     @property
     def losses(self) -> list[torch.Tensor]:
         """The losses added by `add_loss` during the latest call, this layer's and its
-        sublayers'."""
-        return [
+        sublayers' (activity regularization included), then the penalties of the trainable
+        weights' regularizers, as in Keras."""
+        added = [
             loss
             for module in self.modules()
             if isinstance(module, Layer)
             for call, loss in module._eager_losses
             if call == _call_count
         ]
+        return added + regularizers.regularization_losses(self.parameters())
 
     # ---------------------------------------------------------------- introspection
     def _sublayers(self) -> Iterator[Layer]:
@@ -586,13 +607,17 @@ def construct(cls: type, config: dict[str, Any]) -> Any:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return cls(*positional, **config)
     later = {
-        k: config[k] for k in ("name", "trainable", "dtype") if k in config and k not in parameters
+        k: config[k]
+        for k in ("name", "trainable", "dtype", "activity_regularizer")
+        if k in config and k not in parameters
     }
     layer = cls(*positional, **{k: v for k, v in config.items() if k not in later})
     if "name" in later:
         layer.name = later["name"]
     if "trainable" in later:
         layer.trainable = later["trainable"]
+    if "activity_regularizer" in later:
+        layer.activity_regularizer = regularizers.get(later["activity_regularizer"])
     return layer
 
 

@@ -31,7 +31,10 @@ class Step:
         self.module_call: Callable[..., Any] = nn.Module.__call__.__get__(layer)
         # Without hooks, calling `call` directly skips nn.Module.__call__'s bookkeeping,
         # which costs more than a small layer's own work.
-        plain = type(layer).forward is Layer.forward
+        plain = (
+            type(layer).forward is Layer.forward
+            and getattr(layer, "activity_regularizer", None) is None
+        )
         self.direct: Callable[..., Any] = layer.call if plain else layer.forward
         self.training = "training" in layer._call_keywords()
         self.in_ids: Any

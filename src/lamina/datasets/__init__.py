@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from lamina.datasets import cifar10 as cifar10
+from lamina.datasets import cifar100 as cifar100
 from lamina.datasets import fashion_mnist as fashion_mnist
 from lamina.datasets import mnist as mnist
 from lamina.datasets._fetch import ChecksumError as ChecksumError
@@ -28,6 +30,8 @@ __all__ = [
     "DatasetNotFoundError",
     "IDXFormatError",
     "cache_dir",
+    "cifar10",
+    "cifar100",
     "fashion_mnist",
     "mnist",
     "read_idx",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import urllib.error
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,7 @@ __all__ = [
     "Remote",
     "cache_dir",
     "load",
+    "locate",
 ]
 
 Split = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]
@@ -96,6 +97,8 @@ class DatasetSpec:
             ``x_test``, ``y_test``), or ``None`` if the dataset has no such form.
         apt_package: Debian package that installs the files, or ``None``.
         extra_hint: One more line for the "how to get the files" list, or ``None``.
+        files_hint: What a folder must hold, for the "how to get the files" list, when the
+            dataset is not in the ``.npz`` or IDX layout (CIFAR's archives).
     """
 
     name: str
@@ -103,6 +106,11 @@ class DatasetSpec:
     npz_name: str | None = None
     apt_package: str | None = None
     extra_hint: str | None = None
+    files_hint: str | None = None
+
+
+Finder = Callable[[DatasetSpec, Path], tuple[list[Path] | None, str]]
+"""Looks in one folder: the files of a complete copy (or ``None``) and a note for messages."""
 
 
 def cache_dir() -> Path:
@@ -143,15 +151,30 @@ def load(
         ChecksumError: If a download does not match its pinned SHA-256.
         DatasetFormatError: If a file found is damaged, or holds arrays of the wrong shape.
     """
+    return _read(spec, locate(spec, path, remotes=remotes, download_missing=download_missing))
+
+
+def locate(
+    spec: DatasetSpec,
+    path: str | os.PathLike[str] | None,
+    *,
+    remotes: Mapping[str, Remote],
+    download_missing: bool,
+    find: Finder | None = None,
+) -> list[Path]:
+    """The files of the first complete copy of ``spec``'s dataset, searched and downloaded
+    as :func:`load` does; ``find`` looks in one folder (default: the ``.npz`` or IDX files).
+    """
+    find = find or _find_files
     tried: list[str] = []
     for label, folder in _search_folders(spec, path):
         if folder is None:
             tried.append(f"{label}: not set")
             continue
-        found, note = _find_files(spec, folder)
+        found, note = find(spec, folder)
         tried.append(f"{label}: {folder} ({note})")
         if found is not None:
-            return _read(spec, found)
+            return found
 
     cache = cache_dir() / spec.subdir
     if not download_missing:
@@ -176,11 +199,11 @@ def load(
             tried.append("download: " + "; ".join(errors or ["no URL configured"]))
             raise _not_found(spec, tried, remotes, cache)
 
-    found, note = _find_files(spec, cache)
+    found, note = find(spec, cache)
     if found is None:
         tried.append(f"download into {cache}: still incomplete afterwards ({note})")
         raise _not_found(spec, tried, remotes, cache)
-    return _read(spec, found)
+    return found
 
 
 def _describe(err: BaseException) -> str:
@@ -283,7 +306,9 @@ def _read_npz(path: Path) -> tuple[np.ndarray, ...]:
 def _not_found(
     spec: DatasetSpec, tried: list[str], remotes: Mapping[str, Remote], cache: Path
 ) -> DatasetNotFoundError:
-    if spec.npz_name is not None and spec.npz_name in remotes:
+    if spec.files_hint is not None:
+        wanted = spec.files_hint
+    elif spec.npz_name is not None and spec.npz_name in remotes:
         wanted = f"{spec.npz_name} or the four IDX files"
     else:
         wanted = ", ".join(f"{n}.gz" for n in IDX_FILES) + " (gzipped or not)"

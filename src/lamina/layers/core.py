@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina import activations, initializers
+from lamina import activations, constraints, initializers, regularizers
 from lamina.core.layer import Layer, LayerError, _to_dtype, format_shape, unique_name
 from lamina.core.tensor import Node, Shape, SymbolicTensor
 
@@ -74,6 +74,11 @@ class Dense(Layer):
         use_bias: whether to add a bias.
         kernel_initializer: initializer of the `(input_dim, units)` kernel.
         bias_initializer: initializer of the bias.
+        kernel_regularizer: a regularizer (`lamina.regularizers`) of the kernel.
+        bias_regularizer: a regularizer of the bias.
+        activity_regularizer: a regularizer of the output.
+        kernel_constraint: a constraint (`lamina.constraints`) of the kernel.
+        bias_constraint: a constraint of the bias.
 
     Call arguments:
         inputs: a tensor of shape `(batch, ..., input_dim)`.
@@ -96,11 +101,19 @@ class Dense(Layer):
         *,
         kernel_initializer: str | dict[str, Any] | Callable[..., Any] = "glorot_uniform",
         bias_initializer: str | dict[str, Any] | Callable[..., Any] = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         if not isinstance(units, int) or units <= 0:
             raise ValueError(f"Dense: expected a positive int for units, received {units!r}.")
         super().__init__(**kwargs)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.units = units
         self.activation = activations.get(activation)
         self._activate = None if self.activation is activations.linear else self.activation
@@ -114,10 +127,22 @@ class Dense(Layer):
                 (None, "input_dim"), input_shape, "the last axis must be known"
             )
         self.kernel = self.add_weight(
-            "kernel", (input_shape[-1], self.units), self.kernel_initializer
+            "kernel",
+            (input_shape[-1], self.units),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         self.bias = (
-            self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+            self.add_weight(
+                "bias",
+                (self.units,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+            if self.use_bias
+            else None
         )
 
     def check_input_shape(self, shapes: Any) -> None:
@@ -137,6 +162,10 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }
 
     def extra_repr(self) -> str:

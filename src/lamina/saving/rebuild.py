@@ -173,7 +173,10 @@ def deserialize_layer(entry: Any, ctx: LoadContext) -> Layer:
     cls = resolve_class(class_name, module, ctx, owner)
     kwargs = decode_value(config, ctx, owner)
     try:
-        layer = cls.from_config(kwargs)
+        # Objects in the config that layers resolve themselves (regularizers, constraints,
+        # initializers) find the caller's custom_objects too.
+        with registry.custom_object_scope(ctx.custom_objects):
+            layer = cls.from_config(kwargs)
     except (LoadError, FunctionDeserializationError):
         raise
     except Exception as error:

@@ -29,6 +29,10 @@ class _Runner:
         self.loss: CompiledLoss = model.compiled_loss
         self.metrics: CompiledMetrics = model.compiled_metrics
         self.names: list[str] = []
+        # The trainable weights with a regularizer or a constraint, found after the first
+        # forward (a subclassed model makes its weights there); usually both empty.
+        self.penalized: list[torch.nn.Parameter] | None = None
+        self.constrained: list[torch.nn.Parameter] = []
         self.loss._checked = False  # check this call's targets against the outputs once
 
     def _prepare(self) -> None:
@@ -54,9 +58,19 @@ class _Runner:
         total, parts = self.loss(flat_y, flat_out, flat_w)
         for value in extra:
             total = value if total is None else total + value
+        if self.penalized is None:
+            self._find_regularized()
+        for param in self.penalized:  # type: ignore[union-attr]
+            penalty = param.regularizer(param)  # type: ignore[union-attr]
+            total = penalty if total is None else total + penalty
         if not self.metrics.built:
             self.metrics.build(names, flat_y, flat_out)
         return total, parts, flat_y, flat_out, flat_w
+
+    def _find_regularized(self) -> None:
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.penalized = [p for p in trainable if getattr(p, "regularizer", None) is not None]
+        self.constrained = [p for p in trainable if getattr(p, "constraint", None) is not None]
 
     def train(self, x: Any, y: Any, weights: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
         total, parts, flat_y, flat_out, flat_w = self.objective(x, y, weights, training=True)
@@ -71,6 +85,10 @@ class _Runner:
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
+        if self.constrained:
+            with torch.no_grad():
+                for param in self.constrained:
+                    param.copy_(param.constraint(param))  # type: ignore[attr-defined]
         if self.metrics.metrics:
             self.metrics.update(flat_y, flat_out, flat_w)
         return total, parts
