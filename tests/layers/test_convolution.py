@@ -10,7 +10,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from helpers import check_layer
-from lamina import Input, layers
+from lamina import Input, Model, constraints, layers, regularizers
 from lamina.core.layer import LayerError
 from lamina.layers import (
     Conv1D,
@@ -251,7 +251,7 @@ def test_groups_must_divide_channels() -> None:
             r"output_padding \(2, 2\) must be smaller than strides \(2, 2\)",
         ),
         (lambda: DepthwiseConv2D(3, depth_multiplier=0), "positive int for depth_multiplier"),
-        (lambda: Conv2D(2, 3, kernel_regularizer="l2"), "kernel_regularizer is not supported"),
+        (lambda: Conv2D(2, 3, kernel_constraint="tight"), "tight"),
     ],
 )
 def test_bad_arguments(make: Any, message: str) -> None:
@@ -264,3 +264,50 @@ def test_config_defaults_match_keras_names() -> None:
     assert config["kernel_size"] == (3, 3) and config["strides"] == (1, 1)
     assert config["data_format"] == "channels_last" and config["padding"] == "valid"
     assert config["activation"] == "linear" and config["groups"] == 1
+
+
+def test_regularizers_and_constraints_use_keras_layout() -> None:
+    x = Input(shape=(5, 5, 2))
+    conv = Conv2D(
+        3,
+        2,
+        kernel_regularizer=regularizers.L2(0.1),
+        bias_regularizer="l1",
+        activity_regularizer=regularizers.L1(0.01),
+        kernel_constraint=constraints.MaxNorm(0.5, axis=[0, 1, 2]),  # per filter, as in Keras
+    )
+    separable = SeparableConv2D(2, 2, pointwise_regularizer=regularizers.L2(0.2))
+    model = Model(x, separable(conv(x)))
+    model.compile(optimizer="sgd", loss="mse")
+    data = torch.randn(4, 5, 5, 2)
+    output = conv(data)
+    kernel, bias = conv.get_weights()
+    pointwise = separable.pointwise_kernel.detach().numpy()
+    model(data)
+    expected = [
+        0.1 * (kernel**2).sum(),
+        0.01 * abs(bias).sum(),
+        0.2 * (pointwise**2).sum(),
+        0.01 * output.abs().sum().item() / 4,
+    ]
+    assert sorted(v.item() for v in model.losses) == pytest.approx(sorted(expected), rel=1e-5)
+    model.train_on_batch(data.numpy(), np.zeros((4, 3, 3, 2), np.float32))
+    norms = np.sqrt((conv.get_weights()[0] ** 2).sum(axis=(0, 1, 2)))
+    assert norms.max() <= 0.5 + 1e-6
+    config = conv.get_config()
+    assert config["kernel_regularizer"] == {"class_name": "L2", "config": {"l2": 0.1}}
+    clone = Conv2D.from_config(config)
+    assert isinstance(clone.kernel_constraint, constraints.MaxNorm)
+    assert isinstance(clone.activity_regularizer, regularizers.L1)
+
+
+def test_data_format_none_follows_the_global_setting() -> None:
+    from lamina import config
+
+    config.set_image_data_format("channels_first")
+    try:
+        layer = Conv2D(2, 3)
+    finally:
+        config.set_image_data_format("channels_last")
+    assert layer.data_format == "channels_first"
+    assert layer(Input(shape=(1, 6, 6))).shape == (None, 2, 4, 4)

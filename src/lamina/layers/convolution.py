@@ -31,7 +31,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina import activations, initializers
+from lamina import activations, constraints, initializers, regularizers
+from lamina import config as lamina_config
 from lamina.core.layer import Layer, LayerError, Spec, format_shape
 from lamina.core.tensor import Shape
 
@@ -43,14 +44,9 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _SPATIAL = {1: ("steps",), 2: ("rows", "cols"), 3: ("dim1", "dim2", "dim3")}
 
 
-def image_data_format() -> str:
-    """The data format that `data_format=None` means (Keras's global default)."""
-    return "channels_last"
-
-
 def standardize_data_format(layer: str, value: str | None) -> str:
     if value is None:
-        return image_data_format()
+        return lamina_config.image_data_format()
     if not isinstance(value, str) or value.lower() not in ("channels_last", "channels_first"):
         raise ValueError(
             f"{layer}: expected data_format 'channels_last', 'channels_first' or None, "
@@ -168,15 +164,7 @@ class BaseConv(Layer):
                 f"{name}: filters ({filters}) must be a multiple of groups ({groups}); change "
                 "one of them."
             )
-        for arg, value in (
-            ("kernel_regularizer", kernel_regularizer),
-            ("bias_regularizer", bias_regularizer),
-            ("activity_regularizer", activity_regularizer),
-            ("kernel_constraint", kernel_constraint),
-            ("bias_constraint", bias_constraint),
-        ):
-            _no_regularizer_yet(name, arg, value)
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.filters = filters
         self.kernel_size = standardize_tuple(name, "kernel_size", kernel_size, self.rank)
         self.strides = standardize_tuple(name, "strides", strides, self.rank)
@@ -189,11 +177,10 @@ class BaseConv(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = kernel_regularizer
-        self.bias_regularizer = bias_regularizer
-        self.activity_regularizer = activity_regularizer
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self._channels_last = self.data_format == "channels_last"
         rank = self.rank
         # (N, *spatial, C) <-> (N, C, *spatial); a Keras kernel (*k, in, out) -> (out, in, *k).
@@ -286,11 +273,24 @@ class BaseConv(Layer):
             )
         self._built_channels = channels
         shape = (*self.kernel_size, channels // self.groups, self.filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
-        self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer)
-            if self.use_bias
-            else None
+        self.kernel = self.add_weight(
+            "kernel",
+            shape,
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.bias = self._bias(self.filters)
+
+    def _bias(self, size: int) -> torch.nn.Parameter | None:
+        if not self.use_bias:
+            return None
+        return self.add_weight(
+            "bias",
+            (size,),
+            self.bias_initializer,
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
         )
 
     def _pads(self, x: torch.Tensor) -> Pads:
@@ -328,9 +328,14 @@ class BaseConv(Layer):
         }
 
     def _regularizer_config(self, *weights: str) -> dict[str, Any]:
-        config = {f"{w}_regularizer": getattr(self, f"{w}_regularizer") for w in weights}
-        config["activity_regularizer"] = self.activity_regularizer
-        config.update({f"{w}_constraint": getattr(self, f"{w}_constraint") for w in weights})
+        """`{weight}_regularizer`, `activity_regularizer`, `{weight}_constraint`: Keras's keys."""
+        config = {
+            f"{w}_regularizer": regularizers.serialize(getattr(self, f"{w}_regularizer"))
+            for w in weights
+        }
+        config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        for w in weights:
+            config[f"{w}_constraint"] = constraints.serialize(getattr(self, f"{w}_constraint"))
         return config
 
     def extra_repr(self) -> str:
@@ -341,13 +346,6 @@ class BaseConv(Layer):
             text += f", padding={self.padding!r}"
         activation = activations.serialize(self.activation)
         return text + (f", activation={activation!r}" if activation != "linear" else "")
-
-
-def _no_regularizer_yet(layer: str, arg: str, value: Any) -> None:
-    if value is not None:
-        raise NotImplementedError(
-            f"{layer}: {arg} is not supported yet (received {value!r}); pass None."
-        )
 
 
 class Conv1D(BaseConv):
@@ -369,8 +367,11 @@ class Conv1D(BaseConv):
         kernel_initializer: initializer of the `(kernel_size, channels / groups, filters)`
             kernel (Keras's layout).
         bias_initializer: initializer of the bias.
-        kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
-            bias_constraint: Keras's arguments; only `None` for now.
+        kernel_regularizer, bias_regularizer: regularizers (`lamina.regularizers`, or their
+            names) whose penalties training adds to the loss.
+        activity_regularizer: a regularizer of the output.
+        kernel_constraint, bias_constraint: constraints (`lamina.constraints`) applied to the
+            weights after each training step; axes count in Keras's kernel layout.
 
     Call arguments:
         inputs: a tensor of shape `(batch, steps, channels)` (channels-last).

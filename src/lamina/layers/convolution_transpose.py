@@ -132,12 +132,14 @@ class BaseConvTranspose(BaseConv):
         channels = self._channels(input_shape)
         self._built_channels = channels
         shape = (*self.kernel_size, self.filters, channels)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
-        self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer)
-            if self.use_bias
-            else None
+        self.kernel = self.add_weight(
+            "kernel",
+            shape,
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
+        self.bias = self._bias(self.filters)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.permute(self._to_first) if self._channels_last else inputs
@@ -176,7 +178,7 @@ class Conv1DTranspose(BaseConvTranspose):
         data_format, dilation_rate, activation, use_bias, kernel_initializer,
             bias_initializer: as in `Conv1D`; the kernel is `(kernel_size, filters, channels)`.
         kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
-            bias_constraint: Keras's arguments; only `None` for now.
+            bias_constraint: as in `Conv1D`.
 
     Output shape:
         `(batch, new_steps, filters)`.

@@ -14,14 +14,13 @@ from typing import Any
 
 import torch
 
-from lamina import activations, initializers
+from lamina import activations, constraints, initializers, regularizers
 from lamina.core.tensor import Shape
 from lamina.layers.convolution import (
     _CONV,
     BaseConv,
     InitializerArg,
     IntOrTuple,
-    _no_regularizer_yet,
     pad_for_torch,
 )
 
@@ -58,9 +57,7 @@ class BaseDepthwiseConv(BaseConv):
         **kwargs: Any,
     ) -> None:
         name = type(self).__name__
-        self_depth = _check_depth_multiplier(name, depth_multiplier)
-        _no_regularizer_yet(name, "depthwise_regularizer", depthwise_regularizer)
-        _no_regularizer_yet(name, "depthwise_constraint", depthwise_constraint)
+        depth = _check_depth_multiplier(name, depth_multiplier)
         super().__init__(
             None,  # type: ignore[arg-type]
             kernel_size,
@@ -76,10 +73,10 @@ class BaseDepthwiseConv(BaseConv):
             bias_constraint=bias_constraint,
             **kwargs,
         )
-        self.depth_multiplier = self_depth
+        self.depth_multiplier = depth
         self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.depthwise_regularizer = depthwise_regularizer
-        self.depthwise_constraint = depthwise_constraint
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
 
     def _output_channels(self) -> int:
         return self._built_channels * self.depth_multiplier
@@ -88,12 +85,14 @@ class BaseDepthwiseConv(BaseConv):
         channels = self._channels(input_shape)
         self._built_channels = channels
         shape = (*self.kernel_size, channels, self.depth_multiplier)
-        self.kernel = self.add_weight("kernel", shape, self.depthwise_initializer)
-        self.bias = (
-            self.add_weight("bias", (channels * self.depth_multiplier,), self.bias_initializer)
-            if self.use_bias
-            else None
+        self.kernel = self.add_weight(
+            "kernel",
+            shape,
+            self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
         )
+        self.bias = self._bias(channels * self.depth_multiplier)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.permute(self._to_first) if self._channels_last else inputs
@@ -157,13 +156,6 @@ class BaseSeparableConv(BaseConv):
     ) -> None:
         name = type(self).__name__
         depth = _check_depth_multiplier(name, depth_multiplier)
-        for arg, value in (
-            ("depthwise_regularizer", depthwise_regularizer),
-            ("pointwise_regularizer", pointwise_regularizer),
-            ("depthwise_constraint", depthwise_constraint),
-            ("pointwise_constraint", pointwise_constraint),
-        ):
-            _no_regularizer_yet(name, arg, value)
         super().__init__(
             filters,
             kernel_size,
@@ -182,10 +174,10 @@ class BaseSeparableConv(BaseConv):
         self.depth_multiplier = depth
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
-        self.depthwise_regularizer = depthwise_regularizer
-        self.pointwise_regularizer = pointwise_regularizer
-        self.depthwise_constraint = depthwise_constraint
-        self.pointwise_constraint = pointwise_constraint
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
 
     def build(self, input_shape: Shape) -> None:
         channels = self._channels(input_shape)
@@ -195,17 +187,17 @@ class BaseSeparableConv(BaseConv):
             "depthwise_kernel",
             (*self.kernel_size, channels, self.depth_multiplier),
             self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
         )
         self.pointwise_kernel = self.add_weight(
             "pointwise_kernel",
             (*(1,) * self.rank, middle, self.filters),
             self.pointwise_initializer,
+            regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint,
         )
-        self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer)
-            if self.use_bias
-            else None
-        )
+        self.bias = self._bias(self.filters)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         conv = _CONV[self.rank]
@@ -259,7 +251,7 @@ class DepthwiseConv1D(BaseDepthwiseConv):
             kernel (named `kernel`, as in Keras 3).
         bias_initializer: initializer of the bias.
         depthwise_regularizer, bias_regularizer, activity_regularizer, depthwise_constraint,
-            bias_constraint: Keras's arguments; only `None` for now.
+            bias_constraint: as `kernel_regularizer`, ... in `Conv1D`.
 
     Output shape:
         `(batch, new_steps, channels * depth_multiplier)`.
@@ -303,8 +295,8 @@ class SeparableConv1D(BaseSeparableConv):
             `(kernel_size, channels, depth_multiplier)` and `(1, channels * depth_multiplier,
             filters)` kernels and of the bias.
         depthwise_regularizer, pointwise_regularizer, bias_regularizer, activity_regularizer,
-            depthwise_constraint, pointwise_constraint, bias_constraint: Keras's arguments;
-            only `None` for now.
+            depthwise_constraint, pointwise_constraint, bias_constraint: as
+            `kernel_regularizer`, ... in `Conv1D`.
 
     Output shape:
         `(batch, new_steps, filters)`.
