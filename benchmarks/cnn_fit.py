@@ -69,21 +69,38 @@ def finish(device: str) -> float:
     return time.perf_counter()
 
 
+def page_faults() -> int:
+    """Minor page faults of this process so far (0 where `resource` is missing)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 class EpochClock:
-    """Wall-clock and process CPU seconds of each epoch; CPU time is steadier on a machine
-    that others share (with one thread per side)."""
+    """Wall-clock and process CPU seconds and the minor page faults of each epoch. CPU time
+    is steadier on a machine that others share (with one thread per side); page faults (the
+    allocator handing freed activations back to the system and faulting them in again) take
+    a large and variable share of a CPU epoch."""
 
     def __init__(self, device: str) -> None:
         self.device = device
         self.wall: list[float] = []
         self.cpu: list[float] = []
+        self.faults: list[int] = []
 
     def start(self, *_: Any) -> None:
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        self._wall, self._cpu, self._faults = (
+            time.perf_counter(),
+            time.process_time(),
+            page_faults(),
+        )
 
     def stop(self, *_: Any) -> None:
         self.wall.append(finish(self.device) - self._wall)
         self.cpu.append(time.process_time() - self._cpu)
+        self.faults.append(page_faults() - self._faults)
 
 
 # ---------------------------------------------------------------------------- workers
@@ -201,7 +218,7 @@ def worker(args: argparse.Namespace) -> None:
         clock = run_torch(x, y, args.epochs, args.torch_fused, args.device)
     else:
         clock = run_keras(x, y, args.epochs)
-    print("RESULT " + json.dumps({"wall": clock.wall, "cpu": clock.cpu}))
+    print("RESULT " + json.dumps({"wall": clock.wall, "cpu": clock.cpu, "faults": clock.faults}))
 
 
 def spawn(side: str, args: argparse.Namespace, data: str) -> dict[str, list[float]]:
@@ -249,6 +266,7 @@ def main() -> None:
     sides = ["lamina", "torch"] + (["keras"] if args.keras_python else [])
     per_epoch: dict[str, list[float]] = {side: [] for side in sides}
     cpu: dict[str, list[float]] = {side: [] for side in sides}
+    faults: dict[str, list[int]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory() as folder:
         data = os.path.join(folder, "data.npz")
         np.savez(data, x=x, y=y)
@@ -257,6 +275,7 @@ def main() -> None:
                 result = spawn(side, args, data)
                 per_epoch[side] += result["wall"][1:]
                 cpu[side] += result["cpu"][1:]
+                faults[side] += result["faults"][1:]
                 shown = ", ".join(f"{t:.2f}" for t in result["wall"])
                 print(f"round {round_ + 1} {side:>6}: epochs {shown} s", flush=True)
 
@@ -283,6 +302,10 @@ def main() -> None:
         f"per-epoch median CPU time: lamina {cpu_median['lamina']:.3f} s | torch "
         f"{cpu_median['torch']:.3f} s | ratio lamina/torch "
         f"{cpu_median['lamina'] / cpu_median['torch']:.3f}"
+    )
+    print(
+        "minor page faults per epoch (median): "
+        + " | ".join(f"{side} {statistics.median(counts):,.0f}" for side, counts in faults.items())
     )
     if "keras" in median:
         print(
