@@ -190,6 +190,10 @@ class BaseConv(Layer):
         self._static_pads = static_pads(
             self.padding, self.kernel_size, self.strides, self.dilation_rate
         )
+        # torch's own padding, when it does all of it: worked out once, not on each call.
+        self._torch_padding: tuple[int, ...] | None = None
+        if self._static_pads is not None and all(a == b for a, b in self._static_pads):
+            self._torch_padding = tuple(left for left, _ in self._static_pads)
 
     # ------------------------------------------------------------------ shapes
     def _expected_shape(self, channels: Any = "channels") -> tuple[Any, ...]:
@@ -240,10 +244,9 @@ class BaseConv(Layer):
             )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        self._channels(input_shape)
         spatial = input_shape[1:-1] if self._channels_last else input_shape[2:]
         lengths = self._output_lengths(spatial)
-        channels = self._output_channels()
+        channels = self._output_channels(self._channels(input_shape))
         if self._channels_last:
             return (input_shape[0], *lengths, channels)
         return (input_shape[0], channels, *lengths)
@@ -259,7 +262,7 @@ class BaseConv(Layer):
             for n, k, s, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate)
         ]
 
-    def _output_channels(self) -> int:
+    def _output_channels(self, channels: int) -> int:
         return self.filters
 
     # ------------------------------------------------------------------ weights and call
@@ -293,14 +296,19 @@ class BaseConv(Layer):
             constraint=self.bias_constraint,
         )
 
-    def _pads(self, x: torch.Tensor) -> Pads:
-        if self._static_pads is not None:
-            return self._static_pads
-        return same_pads(x.shape[2:], self.kernel_size, self.strides, self.dilation_rate)
+    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """`x`, padded with `F.pad` where torch's symmetric padding cannot do it, and the
+        padding to give torch."""
+        if self._torch_padding is not None:
+            return x, self._torch_padding
+        pads = self._static_pads or same_pads(
+            x.shape[2:], self.kernel_size, self.strides, self.dilation_rate
+        )
+        return pad_for_torch(x, pads)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.permute(self._to_first) if self._channels_last else inputs
-        x, padding = pad_for_torch(x, self._pads(x))
+        x, padding = self._pad(x)
         kernel = self.kernel.permute(self._kernel_order)
         y = _CONV[self.rank](
             x, kernel, self.bias, self.strides, padding, self.dilation_rate, self.groups

@@ -100,16 +100,16 @@ class BaseConvTranspose(BaseConv):
         # is `(n - 1) * stride + k - total` for a `total` of its padding that does not depend
         # on `n`; its left part is `total // 2` (as in the forward convolution's "same"). Any
         # length torch's padding misses is torch's output padding or, if negative, cropped.
-        self._torch_padding: list[int] = []
-        self._torch_output_padding: list[int] = []
+        self._transpose_padding: list[int] = []
+        self._transpose_output_padding: list[int] = []
         crop: list[int] = []
         paddings = self.output_padding or (None,) * self.rank
         for kernel, s, d, op in zip(self.kernel_size, self.strides, self.dilation_rate, paddings):
             k = (kernel - 1) * d + 1
             total = k - deconv_output_length(1, kernel, s, d, self.padding, op)  # type: ignore[operator]
             left = max(total, 0) // 2
-            self._torch_padding.append(left)
-            self._torch_output_padding.append(max(2 * left - total, 0))
+            self._transpose_padding.append(left)
+            self._transpose_output_padding.append(max(2 * left - total, 0))
             crop.append(max(total - 2 * left, 0))
         # The index that crops the spatial axes (channels-first); None if nothing is cropped.
         self._crop: tuple[Any, ...] | None = (
@@ -148,8 +148,8 @@ class BaseConvTranspose(BaseConv):
             self.kernel.permute(self._kernel_order),
             self.bias,
             self.strides,
-            self._torch_padding,
-            self._torch_output_padding,
+            self._transpose_padding,
+            self._transpose_output_padding,
             1,
             self.dilation_rate,
         )

@@ -21,7 +21,6 @@ from lamina.layers.convolution import (
     BaseConv,
     InitializerArg,
     IntOrTuple,
-    pad_for_torch,
 )
 
 
@@ -78,8 +77,8 @@ class BaseDepthwiseConv(BaseConv):
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
         self.depthwise_constraint = constraints.get(depthwise_constraint)
 
-    def _output_channels(self) -> int:
-        return self._built_channels * self.depth_multiplier
+    def _output_channels(self, channels: int) -> int:
+        return channels * self.depth_multiplier
 
     def build(self, input_shape: Shape) -> None:
         channels = self._channels(input_shape)
@@ -96,7 +95,7 @@ class BaseDepthwiseConv(BaseConv):
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.permute(self._to_first) if self._channels_last else inputs
-        x, padding = pad_for_torch(x, self._pads(x))
+        x, padding = self._pad(x)
         # (*k, C, M) -> (*k, 1, C * M) -> (C * M, 1, *k): output channel c * M + m.
         kernel = self.kernel.reshape(*self.kernel_size, 1, -1).permute(self._kernel_order)
         y = _CONV[self.rank](
@@ -202,7 +201,7 @@ class BaseSeparableConv(BaseConv):
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         conv = _CONV[self.rank]
         x = inputs.permute(self._to_first) if self._channels_last else inputs
-        x, padding = pad_for_torch(x, self._pads(x))
+        x, padding = self._pad(x)
         depthwise = self.depthwise_kernel.reshape(*self.kernel_size, 1, -1)
         x = conv(
             x,
