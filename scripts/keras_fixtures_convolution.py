@@ -279,7 +279,7 @@ def main() -> None:
                 config[key] = plain(value)
             except TypeError:
                 config[key] = {"not_plain": True}
-        np.savez(
+        np.savez_compressed(
             OUT / f"{case}.npz",
             class_name=class_name,
             arguments=json.dumps(arguments),

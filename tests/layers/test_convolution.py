@@ -197,6 +197,8 @@ def test_unknown_spatial_sizes_infer_none() -> None:
     assert Conv1DTranspose(2, 3, strides=2)(Input(shape=(None, 3))).shape == (None, None, 2)
     layer = Conv2D(2, 7)
     assert layer.compute_output_shape((None, None, 9, 3)) == (None, None, 3, 2)
+    depthwise = DepthwiseConv2D(3, depth_multiplier=2)
+    assert depthwise.compute_output_shape((None, 8, 8, 3)) == (None, 6, 6, 6)
 
 
 def test_kernel_initializer_fans_use_keras_layout() -> None:
