@@ -313,3 +313,18 @@ def test_data_format_none_follows_the_global_setting() -> None:
         config.set_image_data_format("channels_last")
     assert layer.data_format == "channels_first"
     assert layer(Input(shape=(1, 6, 6))).shape == (None, 2, 4, 4)
+
+
+def test_default_names_are_keras_names() -> None:
+    from lamina.core.layer import snake_case
+
+    names = {
+        cls: snake_case(cls)
+        for cls in ("Conv2D", "Conv3DTranspose", "SeparableConv1D", "GlobalAveragePooling2D")
+    }
+    assert names == {
+        "Conv2D": "conv2d",
+        "Conv3DTranspose": "conv3d_transpose",
+        "SeparableConv1D": "separable_conv1d",
+        "GlobalAveragePooling2D": "global_average_pooling2d",
+    }

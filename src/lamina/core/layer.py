@@ -50,8 +50,10 @@ def clear_session() -> None:
 
 
 def snake_case(name: str) -> str:
+    """Keras's default layer names: `Conv2DTranspose` -> `conv2d_transpose` (no `_` after a
+    digit)."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def format_shape(shape: Any) -> str:
