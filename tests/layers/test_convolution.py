@@ -328,3 +328,11 @@ def test_default_names_are_keras_names() -> None:
         "SeparableConv1D": "separable_conv1d",
         "GlobalAveragePooling2D": "global_average_pooling2d",
     }
+
+
+def test_subclass_with_its_own_call_is_run_for_its_shape() -> None:
+    class Halve(Conv2D):
+        def call(self, inputs: torch.Tensor) -> torch.Tensor:
+            return super().call(inputs)[:, ::2]
+
+    assert Halve(2, 3)(Input(shape=(7, 5, 1))).shape == (None, 3, 3, 2)
