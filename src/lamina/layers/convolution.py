@@ -182,6 +182,7 @@ class BaseConv(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self._channels_last = self.data_format == "channels_last"
+        self._conv = _CONV[self.rank]
         rank = self.rank
         # (N, *spatial, C) <-> (N, C, *spatial); a Keras kernel (*k, in, out) -> (out, in, *k).
         self._to_first = (0, rank + 1, *range(1, rank + 1))
@@ -301,9 +302,7 @@ class BaseConv(Layer):
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """`x`, padded with `F.pad` where torch's symmetric padding cannot do it, and the
-        padding to give torch."""
-        if self._torch_padding is not None:
-            return x, self._torch_padding
+        padding to give torch (when `_torch_padding` does not say it all)."""
         pads = self._static_pads or same_pads(
             x.shape[2:], self.kernel_size, self.strides, self.dilation_rate
         )
@@ -311,11 +310,11 @@ class BaseConv(Layer):
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.permute(self._to_first) if self._channels_last else inputs
-        x, padding = self._pad(x)
+        padding = self._torch_padding
+        if padding is None:
+            x, padding = self._pad(x)
         kernel = self.kernel.permute(self._kernel_order)
-        y = _CONV[self.rank](
-            x, kernel, self.bias, self.strides, padding, self.dilation_rate, self.groups
-        )
+        y = self._conv(x, kernel, self.bias, self.strides, padding, self.dilation_rate, self.groups)
         if self._channels_last:
             y = y.permute(self._to_last)
         return y if self._activate is None else self._activate(y)

@@ -17,7 +17,6 @@ import torch
 from lamina import activations, constraints, initializers, regularizers
 from lamina.core.tensor import Shape
 from lamina.layers.convolution import (
-    _CONV,
     BaseConv,
     InitializerArg,
     IntOrTuple,
@@ -95,10 +94,12 @@ class BaseDepthwiseConv(BaseConv):
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.permute(self._to_first) if self._channels_last else inputs
-        x, padding = self._pad(x)
+        padding = self._torch_padding
+        if padding is None:
+            x, padding = self._pad(x)
         # (*k, C, M) -> (*k, 1, C * M) -> (C * M, 1, *k): output channel c * M + m.
         kernel = self.kernel.reshape(*self.kernel_size, 1, -1).permute(self._kernel_order)
-        y = _CONV[self.rank](
+        y = self._conv(
             x, kernel, self.bias, self.strides, padding, self.dilation_rate, self._built_channels
         )
         if self._channels_last:
@@ -199,9 +200,11 @@ class BaseSeparableConv(BaseConv):
         self.bias = self._bias(self.filters)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        conv = _CONV[self.rank]
+        conv = self._conv
         x = inputs.permute(self._to_first) if self._channels_last else inputs
-        x, padding = self._pad(x)
+        padding = self._torch_padding
+        if padding is None:
+            x, padding = self._pad(x)
         depthwise = self.depthwise_kernel.reshape(*self.kernel_size, 1, -1)
         x = conv(
             x,
