@@ -17,6 +17,9 @@ thread, best of 30, 3x3 kernels: 28x28x1 -> 32 took 3.17-3.54 ms against 3.16-3.
 torch call: 3.12-3.32 and 7.14-7.26 ms): the difference is the copy of a kernel of a few
 thousand values, lost in the noise. Keras's layout keeps `get_weights`/`set_weights`, the
 initializers' fans, constraints with Keras's `axis` and saved files identical to Keras.
+End to end, `benchmarks/cnn_fit.py` (the keras.io MNIST convnet, `fit` on channels-last data)
+runs at the speed of the same model hand-written channels-first in torch (ratio 0.93 to 1.05
+over runs), and 1.6 times faster than Keras 3 on torch.
 
 "same" padding is Keras's: with strides > 1 or an even kernel the padding can be larger on the
 right (bottom, back) than on the left; torch's own padding is symmetric, so those cases pad
