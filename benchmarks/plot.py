@@ -14,7 +14,8 @@ from pathlib import Path
 
 from lamina import Input, Model
 from lamina.layers import Dense, Lambda
-from lamina.visualization.plot import find_renderers, model_to_dot, plot_model
+from lamina.visualization.dot import model_to_dot
+from lamina.visualization.plot import find_renderers, plot_model
 
 
 def long_model(layers: int) -> Model:

@@ -240,10 +240,6 @@ def test_model_checkpoint_logic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_model_checkpoint_writes_weights(tmp_path: Path) -> None:
-    from lamina import saving
-
-    if not hasattr(saving, "save_weights"):
-        pytest.skip("lamina.saving.save_weights is not there yet (the saving issue)")
     model = _model()
     path = tmp_path / "best.safetensors"
     checkpoint = callbacks.ModelCheckpoint(

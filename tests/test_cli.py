@@ -3,7 +3,6 @@ argument checks (fast) and the slicing example."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 import subprocess
@@ -25,18 +24,6 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def saving_api() -> object:
-    """lamina.saving when it can save, load and inspect models, else skip (issue 4)."""
-    try:
-        saving = importlib.import_module("lamina.saving")
-    except ImportError as error:
-        pytest.skip(f"lamina.saving cannot be imported yet ({error}); saving is issue 4")
-    missing = [n for n in ("save_model", "load_model", "inspect_file") if not hasattr(saving, n)]
-    if missing:
-        pytest.skip(f"lamina.saving has no {missing} yet (issue 4, in progress)")
-    return saving
-
-
 # ---------------------------------------------------------------------------- subprocesses
 def test_help_lists_commands(tmp_path: Path) -> None:
     done = run("-m", "lamina", "--help", cwd=tmp_path)
@@ -56,6 +43,9 @@ def test_demo_runs_the_seed_examples_end_to_end(tmp_path: Path) -> None:
     assert "[[[[1. 2.]]" in done.stdout and "[[4. 5.]]]]" in done.stdout
     assert str(picture.resolve().parent) in done.stdout and "lambda.png" in done.stdout
     assert "Traceback" not in done.stderr
+    first = done.stdout.splitlines()[0]  # where the files go, said before anything is written
+    out = (tmp_path / "out").resolve()
+    assert first == f"lamina demo: writing pictures and saved models to {out} (--out DIR)"
     # the VAE: trained on the shipped subset, with its two pictures
     assert "training on 2000 Fashion-MNIST images" in done.stdout and "Epoch 2/2" in done.stdout
     for name in ("vae_latent.png", "vae_decoded_grid.png"):
@@ -67,9 +57,13 @@ def test_demo_runs_the_seed_examples_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "vae.lamina").is_file()
 
 
-def test_demo_rejects_zero_epochs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--epochs", "0"]) == 1
+def test_demo_rejects_zero_epochs_before_making_its_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo-out"
+    assert main(["demo", "--out", str(out), "--epochs", "0"]) == 1
     assert "--epochs must be at least 1, received 0" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_failure_is_one_line_without_traceback(tmp_path: Path) -> None:
@@ -149,7 +143,8 @@ def test_demo_steps_are_an_extensible_list(tmp_path: Path) -> None:
 
     DEMO_STEPS.append(("extra step", extra))
     try:
-        assert main(["demo", "--out", str(tmp_path)]) == 0  # the seed's warnings become notes
+        # One epoch: the test is about the list, not the training.
+        assert main(["demo", "--out", str(tmp_path), "--epochs", "1"]) == 0
     finally:
         DEMO_STEPS.pop()
     assert seen == ["Model"]
@@ -181,7 +176,6 @@ def seed_file(tmp_path: Path) -> Path:
 
 
 def test_summary_plot_inspect_of_a_saved_file(tmp_path: Path) -> None:
-    saving_api()
     path = seed_file(tmp_path)
     summary = run("-m", "lamina", "summary", str(path), cwd=tmp_path)
     assert summary.returncode == 0, summary.stderr
@@ -196,7 +190,6 @@ def test_summary_plot_inspect_of_a_saved_file(tmp_path: Path) -> None:
 
 
 def test_inspect_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    saving_api()
     path = seed_file(tmp_path)
     capsys.readouterr()
     assert main(["inspect", str(path), "--json"]) == 0
@@ -210,7 +203,8 @@ def test_inspect_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_unsafe_and_trust_reach_load_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    saving = saving_api()
+    import lamina.saving as saving
+
     calls: list[dict[str, object]] = []
 
     class Loaded:
@@ -226,7 +220,10 @@ def test_unsafe_and_trust_reach_load_model(
     file.write_bytes(b"")
     assert main(["summary", str(file)]) == 0
     assert main(["summary", str(file), "--unsafe", "--trust", "pkg", "--trust", "other"]) == 0
-    assert calls == [{"safe_mode": True}, {"safe_mode": False, "trusted_modules": ["pkg", "other"]}]
+    assert calls == [
+        {"safe_mode": True, "trusted_modules": []},
+        {"safe_mode": False, "trusted_modules": ["pkg", "other"]},
+    ]
     assert capsys.readouterr().out.count("summary of the loaded model") == 2
 
 
@@ -249,3 +246,49 @@ def test_inspect_verify_checks_every_byte_of_the_weights(
     assert main(["inspect", str(damaged)]) == 0  # the structure alone is fine
     assert main(["inspect", "--verify", str(damaged)]) == 1
     assert "CRC-32" in capsys.readouterr().err
+
+
+def test_file_errors_say_what_the_file_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zipfile
+
+    keras_file = tmp_path / "m.keras"
+    with zipfile.ZipFile(keras_file, "w") as archive:
+        for name in ("metadata.json", "config.json", "model.weights.h5"):
+            archive.writestr(name, "{}")
+    path = seed_file(tmp_path)
+    truncated = tmp_path / "truncated.lamina"
+    truncated.write_bytes(path.read_bytes()[:-200])
+    cases = [
+        (["summary", str(tmp_path)], "is a folder, not a file"),
+        (["inspect", str(tmp_path)], "is a folder, not a file"),
+        (["summary", str(tmp_path / "none.lamina")], "no such file"),
+        (["summary", str(keras_file)], "is a Keras model file (.keras)"),
+        (["inspect", str(keras_file)], "layer.set_weights(keras_layer.get_weights())"),
+        (["inspect", str(truncated)], "damaged or truncated"),
+    ]
+    for argv, expected in cases:
+        capsys.readouterr()
+        assert main(argv) == 1, argv
+        assert expected in capsys.readouterr().err, argv
+
+
+def test_unsafe_function_advice_names_the_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "saving"))
+    import fn_helpers
+
+    from lamina import Input, Model
+    from lamina.layers import Lambda
+
+    x = Input(shape=(2,))
+    path = tmp_path / "numpy.lamina"
+    Model(x, Lambda(fn_helpers.uses_numpy)(x)).save(path)
+    capsys.readouterr()
+    assert main(["summary", str(path)]) == 1
+    error = capsys.readouterr().err
+    assert "--trust fn_helpers" in error and "--unsafe" in error
+    assert "safe_mode" not in error and "trusted_modules" not in error
+    assert main(["summary", str(path), "--trust", "fn_helpers"]) == 0

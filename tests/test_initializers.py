@@ -130,3 +130,27 @@ def test_bad_arguments_name_the_class_and_the_value() -> None:
         I.get("glorot")
     with pytest.raises(ValueError, match=r"Unknown initializer class 'Glorot'"):
         I.get({"class_name": "Glorot", "config": {}})
+
+
+def test_classes_are_accepted_as_identifiers() -> None:
+    from lamina import constraints, regularizers
+
+    assert isinstance(I.get(I.HeNormal), I.HeNormal)
+    assert isinstance(regularizers.get(regularizers.L2), regularizers.L2)
+    assert isinstance(constraints.get(constraints.NonNeg), constraints.NonNeg)
+    layer = Dense(2, kernel_initializer=I.Ones, kernel_regularizer=regularizers.L1)
+    layer.build((None, 3))
+    assert (layer.kernel == 1).all() and layer.kernel.regularizer.l1 == 0.01  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "init", [I.Orthogonal(seed=1), I.VarianceScaling(2.0, "fan_avg", "uniform"), I.Identity(2.0)]
+)
+def test_dense_with_an_initializer_object_saves_and_loads(init: I.Initializer) -> None:
+    from helpers import check_layer
+
+    def reference(x: np.ndarray, layer: Dense) -> np.ndarray:
+        kernel, bias = layer.get_weights()
+        return x @ kernel + bias
+
+    check_layer(lambda: Dense(4, kernel_initializer=init), (4,), reference, atol=1e-5)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lamina import Input, Model, Sequential, ops
-from lamina.core.layer import LayerError
+from lamina.core.errors import LayerError
 from lamina.layers import Concatenate, Dense, Dropout, Lambda, Layer, Reshape, merge
 
 SEED_INPUT = np.array([[[1, 2], [2, 3], [3, 4], [4, 5]]])
@@ -518,3 +518,33 @@ def test_sublayers_are_real_when_inference_falls_back_to_a_real_run() -> None:
     torch.testing.assert_close(
         model(torch.ones(2, 4)), torch.ones(2, 4) @ dense.kernel + dense.bias
     )
+
+
+def test_two_threads_calling_models_keep_their_own_losses() -> None:
+    import threading
+
+    from lamina.core.calls import run_collecting_losses
+    from lamina.core.layer import Layer
+
+    class Penalty(Layer):
+        def call(self, inputs: torch.Tensor) -> torch.Tensor:
+            self.add_loss(inputs.sum())
+            threading.Event().wait(0.001)  # let the other thread run inside this call
+            return inputs
+
+    layer = Penalty()
+    results: dict[float, list[float]] = {1.0: [], 2.0: []}
+    start = threading.Barrier(2)
+
+    def work(value: float) -> None:
+        start.wait()
+        for _ in range(50):
+            _, losses = run_collecting_losses(lambda: layer(torch.full((1, 2), value)))
+            results[value].append(sum(float(loss) for loss in losses))
+
+    threads = [threading.Thread(target=work, args=(v,)) for v in results]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {1.0: [2.0] * 50, 2.0: [4.0] * 50}

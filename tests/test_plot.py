@@ -18,13 +18,13 @@ import lamina
 from lamina import Input, Model, Sequential, ops
 from lamina.layers import Dense, Lambda, Reshape, merge
 from lamina.utils import clear_session
+from lamina.visualization.dot import model_to_dot
 from lamina.visualization.figures import plot_history, plot_image_grid, plot_latent_space
 from lamina.visualization.plot import (
     PlotError,
     find_renderers,
     model_html,
     model_svg,
-    model_to_dot,
     plot_model,
     render_dot,
 )

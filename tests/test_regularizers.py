@@ -147,9 +147,31 @@ def test_training_loss_includes_the_penalties_and_the_constraint_holds() -> None
 def test_frozen_weights_are_neither_penalized_nor_constrained() -> None:
     x = Input((2,))
     dense = Dense(2, kernel_regularizer=regularizers.L2(100.0), kernel_constraint="non_neg")
-    model = Model(x, dense(x))
-    dense.trainable = False
+    head = Dense(2, kernel_initializer="zeros")
+    model = Model(x, head(dense(x)))
+    model.compile(optimizer="sgd", loss="mse")
+    dense.set_weights([-np.ones((2, 2)), np.zeros(2)])
+    dense.trainable = False  # after compile: the step skips it all the same
     assert model.losses == []
+    assert model.train_on_batch(np.zeros((2, 2)), np.ones((2, 2))) == pytest.approx(1.0)
+    assert (dense.kernel.detach() == -1).all()  # NonNeg not applied
+
+
+def test_a_model_built_by_its_first_batch_is_regularized_too() -> None:
+    class Net(Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = Dense(
+                1, kernel_initializer="ones", kernel_regularizer=regularizers.L1(1.0)
+            )
+
+        def call(self, inputs: torch.Tensor) -> torch.Tensor:
+            return self.dense(inputs)
+
+    model = Net()
+    model.compile(optimizer=optimizers.SGD(0.0), loss="mse")
+    loss = model.train_on_batch(np.zeros((2, 3)), np.zeros((2, 1)))
+    assert loss == pytest.approx(3.0)  # mse 0 + L1 of the 3 kernel entries
 
 
 def test_activity_regularizer_on_any_layer_and_in_its_config() -> None:
@@ -191,9 +213,13 @@ def test_no_regularizers_means_no_work_per_step() -> None:
     x = Input((2,))
     model = Model(x, Dense(1)(x))
     model.compile(optimizer="sgd", loss="mse")
+    assert (
+        model._compile_state.regularized.penalized == []
+        and model._compile_state.regularized.constrained == []
+    )
     runner = _Runner(model)
     runner.train(torch.ones(4, 2), torch.ones(4, 1), None)
-    assert runner.penalized == [] and runner.constrained == []
+    assert runner.regularized is model._compile_state.regularized  # found by compile, not per step
     step = model._plan[-1] if hasattr(model, "_plan") else None
     if step is not None:
         assert step.direct == step.layer.call  # the activity check is off the plan's path

@@ -6,6 +6,7 @@ import copy
 import doctest
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -376,7 +377,7 @@ def test_resume_from_optimizer_state_equals_uninterrupted_training() -> None:
     first.compile(optimizer="adam", loss="mse")
     first.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     state = copy.deepcopy(first.optimizer.state_dict())
-    config = json.loads(json.dumps(first._compile_config))
+    config = json.loads(json.dumps(first._compile_state.config))
 
     resumed = _mlp(seed=1)
     resumed.set_weights(first.get_weights())
@@ -397,7 +398,7 @@ def test_compile_state_for_saving() -> None:
     )
     assert isinstance(model.optimizer, lamina.optimizers.Adam)
     assert isinstance(model.optimizer.torch_optimizer, torch.optim.Adam)
-    config = json.loads(json.dumps(model._compile_config))
+    config = json.loads(json.dumps(model._compile_state.config))
     assert config["optimizer"]["class_name"] == "Adam"
     assert config["optimizer"]["config"]["learning_rate"] == 0.01
     assert config["metrics"][0] == "accuracy"
@@ -405,7 +406,7 @@ def test_compile_state_for_saving() -> None:
     training.compile_from_config(other, config)
     assert isinstance(other.loss, lamina.losses.Huber) and other.loss.get_config()["delta"] == 2.0
     assert other.optimizer.learning_rate == 0.01
-    assert other._compile_config == config
+    assert other._compile_state.config == config
 
 
 def test_torch_optimizer_class_and_instance_in_compile() -> None:
@@ -552,3 +553,33 @@ def test_metrics_names_list_what_evaluate_returns() -> None:
     assert dict(zip(model.metrics_names, values)) == model.evaluate(
         data, labels, verbose=0, return_dict=True
     )
+
+
+def test_a_torch_loss_module_is_a_setting_not_a_child_module(tmp_path: Path) -> None:
+    x = Input(shape=(3,))
+    model = Model(x, Dense(1)(x))
+    keys = set(model.state_dict())
+    model.compile(optimizer="sgd", loss=torch.nn.MSELoss())
+    assert not any(isinstance(m, torch.nn.MSELoss) for m in model.modules())
+    assert set(model.state_dict()) == keys and model.compiled
+    data = np.ones((8, 3), np.float32)
+    model.fit(data, np.zeros((8, 1), np.float32), epochs=1, verbose=0)
+    model.save(tmp_path / "m.lamina")
+    loaded = lamina.load_model(tmp_path / "m.lamina")
+    assert isinstance(loaded.compiled_loss.fns[0].fn, torch.nn.MSELoss)
+    assert loaded.evaluate(data, np.zeros((8, 1)), verbose=0) == pytest.approx(
+        model.evaluate(data, np.zeros((8, 1)), verbose=0)
+    )
+
+
+def test_saved_torch_losses_name_only_torch_loss_classes() -> None:
+    from lamina.losses import deserialize, serialize
+
+    weighted = lamina.losses.get(torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0])))
+    config = serialize(weighted)
+    assert config["class_name"] == "torch.nn.CrossEntropyLoss"
+    assert config["config"]["weight"] == [1.0, 2.0]
+    assert torch.equal(deserialize(config).fn.weight, torch.tensor([1.0, 2.0]))
+    for name in ("torch.nn.Linear", "torch.nn.modules.loss._Loss", "torch.nn.os"):
+        with pytest.raises(ValueError, match=r"expected one of torch\.nn's loss classes"):
+            deserialize({"class_name": name, "config": {}})

@@ -97,10 +97,13 @@ def _draw(
         tensor = torch.empty(shape, dtype=dtype)
         fill(tensor, None)
         return tensor
+    device = torch.empty(0).device
+    if device.type == "meta":  # a load rebuilding the graph: only the shape matters
+        return torch.empty(shape, dtype=dtype)
     # A CPU generator gives the same values whatever the default device is.
     tensor = torch.empty(shape, dtype=dtype, device="cpu")
     fill(tensor, torch.Generator(device="cpu").manual_seed(seed))
-    return tensor.to(torch.empty(0).device)
+    return tensor.to(device)
 
 
 class Initializer:
@@ -529,6 +532,8 @@ def get(identifier: Any) -> Any:
         return zeros
     if isinstance(identifier, dict):
         return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()  # a class, as Keras accepts: its defaults
     if isinstance(identifier, str):
         fn = _FUNCTIONS.get(_ALIASES.get(identifier, identifier))
         if fn is not None:

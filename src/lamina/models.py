@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lamina.core.model import Model as Model
-from lamina.core.model import Sequential as Sequential
+from lamina.core.sequential import Sequential as Sequential
 from lamina.saving import load_model as load_model
 from lamina.saving import model_from_config as model_from_config
 from lamina.saving import save_model as save_model

@@ -249,6 +249,8 @@ def get(identifier: Any) -> Any:
         return None
     if isinstance(identifier, dict):
         return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
+        return identifier()  # a class, as Keras accepts: its defaults
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier) or _CLASSES.get(identifier)
         if cls is None:

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from lamina.core.layer import clear_session as clear_session
+from lamina.visualization.dot import model_to_dot as model_to_dot
 from lamina.visualization.figures import plot_history as plot_history
 from lamina.visualization.figures import plot_image_grid as plot_image_grid
 from lamina.visualization.figures import plot_latent_space as plot_latent_space
-from lamina.visualization.plot import model_to_dot as model_to_dot
 from lamina.visualization.plot import plot_model as plot_model
 
 plot = plot_model

@@ -1,17 +1,25 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
 
 from helpers import check_layer
 from lamina import Input, Model, ops
-from lamina.core.layer import LayerError
+from lamina.core.errors import LayerError
 from lamina.layers import Dense, Lambda
 
 
 def slice(x, index):  # the seed's function, shadowing the builtin as the seed does
     return x[:, :, index]
+
+
+def _line_of(text: str) -> int:
+    lines = Path(__file__).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if line.strip() == text)
 
 
 def test_seed_slice_lambda_infers_the_real_shape_and_warns_once() -> None:
@@ -21,9 +29,11 @@ def test_seed_slice_lambda_infers_the_real_shape_and_warns_once() -> None:
         UserWarning,
         match=r"Lambda 'lambda_seed': output_shape=\(4, 1\) was "
         r"declared, but slice returns \(None, 4\)",
-    ):
+    ) as caught:
         out = layer(a)
     assert out.shape == (None, 4)
+    # The warning names the line that called the layer, not lamina's own code.
+    assert [(w.filename, w.lineno) for w in caught] == [(__file__, _line_of("out = layer(a)"))]
     import warnings
 
     with warnings.catch_warnings():
@@ -239,3 +249,18 @@ def test_training_is_passed_only_when_named() -> None:
     assert layer(Input(shape=(2,))).shape == (None, 2)
     x = Input(shape=(2,))
     Model(x, layer(x))(torch.ones(1, 2), training=True)
+
+
+def test_shape_inference_leaves_every_random_generator_as_it_was() -> None:
+    import random
+
+    def noisy(x: Any) -> Any:  # numpy inside: inferred by a real run, after a failed meta run
+        random.random()
+        return x + torch.as_tensor(np.random.normal(size=x.shape[1:]), dtype=x.dtype)
+
+    states = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+    out = Lambda(noisy)(Input(shape=(3,)))
+    assert out.shape == (None, 3)
+    assert random.getstate() == states[0]
+    np.testing.assert_array_equal(np.random.get_state()[1], states[1])
+    assert torch.equal(torch.get_rng_state(), states[2])

@@ -5,7 +5,7 @@ import pytest
 
 from helpers import check_layer
 from lamina import Input
-from lamina.core.layer import LayerError
+from lamina.core.errors import LayerError
 from lamina.layers import (
     Add,
     Average,

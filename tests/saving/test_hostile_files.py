@@ -183,23 +183,35 @@ def _deep_moderate(folder: Path, ref: Path, sentinel: str) -> Path:
     return write_zip(folder / "m.lamina", entries)
 
 
-@case("truncated-half", "not a zip archive")
+@case("truncated-half", "damaged or truncated")
 def _truncated(folder: Path, ref: Path, sentinel: str) -> Path:
     data = ref.read_bytes()
     (folder / "m.lamina").write_bytes(data[: len(data) // 2])
     return folder / "m.lamina"
 
 
-@case("truncated-tail", "not a zip archive")
+@case("truncated-tail", "damaged or truncated")
 def _truncated_tail(folder: Path, ref: Path, sentinel: str) -> Path:
     (folder / "m.lamina").write_bytes(ref.read_bytes()[:-10])
     return folder / "m.lamina"
 
 
-@case("empty-file", "not a zip archive")
+@case("empty-file", "damaged or truncated")
 def _empty(folder: Path, ref: Path, sentinel: str) -> Path:
     (folder / "m.lamina").write_bytes(b"")
     return folder / "m.lamina"
+
+
+@case("keras-3-file", "Keras model file")
+def _keras_file(folder: Path, ref: Path, sentinel: str) -> Path:
+    entries = {"metadata.json": b"{}", "config.json": b"{}", "model.weights.h5": b"\x89HDF"}
+    return write_zip(folder / "m.keras", entries)
+
+
+@case("keras-2-h5-file", "HDF5 file")
+def _h5_file(folder: Path, ref: Path, sentinel: str) -> Path:
+    (folder / "m.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    return folder / "m.h5"
 
 
 @case("text-file", "not a zip archive")

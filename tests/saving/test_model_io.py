@@ -582,9 +582,6 @@ def test_trusted_module_functions(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 # ------------------------------------------------------------------------------ training state
 def test_compiled_model_resumes_training_identically(tmp_path: Path) -> None:
-    training = pytest.importorskip("lamina.training")
-    if not hasattr(training, "compile_from_config"):
-        pytest.skip("lamina.training.compile_from_config is not implemented yet")
     torch.manual_seed(0)
     x = Input(shape=(3,))
     model = Model(x, Dense(1)(Dense(4, activation="relu")(x)))
@@ -598,7 +595,7 @@ def test_compiled_model_resumes_training_identically(tmp_path: Path) -> None:
     loaded.fit(data, target, epochs=1, batch_size=8, verbose=0, shuffle=False)
     assert_same_weights(model, loaded)
     uncompiled = load_model(tmp_path / "model.lamina", compile=False)
-    assert getattr(uncompiled, "_compile_config", None) is None
+    assert not uncompiled.compiled and uncompiled.optimizer is None
 
 
 def test_constant_initializer_round_trips(tmp_path) -> None:

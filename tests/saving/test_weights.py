@@ -187,7 +187,7 @@ def test_tensors_for_saving_separates_views_of_one_storage() -> None:
 def test_a_write_that_fails_midway_leaves_the_old_file(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lamina.saving import model_io, tensorfile
+    from lamina.saving import model_saver, tensorfile
 
     path = tmp_path / ("w.safetensors" if kind == "weights" else "m.lamina")
     path.write_bytes(b"old")
@@ -196,7 +196,7 @@ def test_a_write_that_fails_midway_leaves_the_old_file(
         yield header
         raise OSError("disk full")
 
-    monkeypatch.setattr(model_io, "safetensors_chunks", half_then_fail)
+    monkeypatch.setattr(model_saver, "safetensors_chunks", half_then_fail)
     monkeypatch.setattr(tensorfile, "safetensors_chunks", half_then_fail)
     model = mlp()
     with pytest.raises(OSError, match="disk full"):

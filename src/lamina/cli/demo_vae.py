@@ -1,5 +1,5 @@
-"""The seed's variational autoencoder on Fashion-MNIST, as functions for `examples/vae.py`
-and `lamina demo`.
+"""The seed's variational autoencoder on Fashion-MNIST, as functions for `lamina demo`
+(`examples/vae.py` is the same model as one readable script).
 
 The model is written as in the seed: a `Lambda` draws the latent sample, and the KL term is
 a graph loss added with `model.add_loss`. An encoder (`Model(x, mean)`) and a decoder (the
@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 from collections.abc import Sequence
@@ -29,15 +28,12 @@ import torch
 from lamina import Input, Model, losses, ops, optimizers
 from lamina.datasets import fashion_mnist
 from lamina.layers import Dense, Lambda
-from lamina.utils import set_random_seed
 
 __all__ = [
     "build_vae",
     "load_data",
-    "main",
     "plot_decoded_grid",
     "plot_latent",
-    "run",
     "sampling",
     "train",
 ]
@@ -207,64 +203,3 @@ def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, dpi=100, bbox_inches="tight")
     return target
-
-
-def run(
-    *,
-    epochs: int = 10,
-    out_dir: str | os.PathLike[str] = "vae_output",
-    subset: bool = False,
-    download: bool = False,
-    batch_size: int = 128,
-    verbose: int | str = "auto",
-    seed: int | None = 0,
-) -> dict[str, Any]:
-    """Train the VAE, print the test loss, and save both pictures in `out_dir`.
-
-    Returns:
-        `{"test_loss", "history", "latent_png", "grid_png", "train_samples"}`.
-    """
-    if seed is not None:
-        set_random_seed(seed)
-    (x_train, _), (x_test, y_test) = load_data(subset=subset, download=download)
-    vae, encoder, decoder = build_vae()
-    print(f"Training the VAE on {len(x_train)} Fashion-MNIST images for {epochs} epoch(s).")
-    history = train(vae, x_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
-    test_loss = float(vae.evaluate(x_test, x_test, batch_size=batch_size, verbose=0))
-    print(f"Test loss (reconstruction + KL, per pixel): {test_loss:.4f}")
-    out = Path(out_dir)
-    latent_png = plot_latent(encoder, x_test, y_test, out / "vae_latent.png")
-    grid_png = plot_decoded_grid(decoder, out / "vae_decoded_grid.png")
-    print(f"Saved {latent_png} and {grid_png}")
-    return {
-        "test_loss": test_loss,
-        "history": history,
-        "latent_png": latent_png,
-        "grid_png": grid_png,
-        "train_samples": len(x_train),
-    }
-
-
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Command-line entry point of `examples/vae.py`."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
-    parser.add_argument("--out", default="vae_output", help="folder for the two pictures")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument(
-        "--subset", action="store_true", help="use the 2,000-image subset shipped with lamina"
-    )
-    parser.add_argument(
-        "--download", action="store_true", help="download the full dataset if it is missing"
-    )
-    parser.add_argument("--verbose", default="auto", help="0, 1, 2 or auto")
-    args = parser.parse_args(argv)
-    verbose: int | str = args.verbose if args.verbose == "auto" else int(args.verbose)
-    return run(
-        epochs=args.epochs,
-        out_dir=args.out,
-        subset=args.subset,
-        download=args.download,
-        batch_size=args.batch_size,
-        verbose=verbose,
-    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 import traceback
 import warnings
@@ -34,29 +35,45 @@ class CommandError(Exception):
 
 
 # ---------------------------------------------------------------------------- loading
+def existing_file(path: str, expected: str) -> Path:
+    """`path` as a Path, or a CommandError saying it is missing or a folder."""
+    file = Path(path)
+    if file.is_dir():
+        raise CommandError(f"'{path}' is a folder, not a file; expected {expected}.")
+    if not file.is_file():
+        raise CommandError(f"no such file: '{path}'; expected {expected}.")
+    return file
+
+
 def load_saved_model(path: str, *, unsafe: bool = False, trust: Sequence[str] = ()) -> Any:
     """Load a `.lamina` file with `lamina.load_model`: safely unless `unsafe`, trusting the
     importable functions of the modules in `trust`."""
-    file = Path(path)
-    if not file.is_file():
-        raise CommandError(f"no such file: '{path}'; expected a model saved with model.save().")
-    saving = _saving_module()
-    load = getattr(saving, "load_model", None)
-    if load is None:
-        raise CommandError(
-            "this lamina cannot load saved models: lamina.saving.load_model is missing."
-        )
-    if trust:
-        return load(file, safe_mode=not unsafe, trusted_modules=list(trust))
-    return load(file, safe_mode=not unsafe)
+    from lamina.saving import load_model
+    from lamina.saving.functions import FunctionDeserializationError
 
-
-def _saving_module() -> Any:
+    file = existing_file(path, "a model saved with model.save()")
     try:
-        import lamina.saving as saving
-    except ImportError as error:
-        raise CommandError(f"lamina.saving could not be imported: {error}") from error
-    return saving
+        return load_model(file, safe_mode=not unsafe, trusted_modules=list(trust))
+    except FunctionDeserializationError as error:
+        raise CommandError(in_command_terms(str(error))) from error
+
+
+_API_TO_FLAGS = (
+    (re.compile(r"trusted_modules=\['([\w.]+)'\]"), r"--trust \1"),
+    (re.compile(r"safe_mode=False"), "--unsafe"),
+)
+
+
+def in_command_terms(message: str) -> str:
+    """A loading error's advice in the command's flags instead of Python's arguments.
+
+    Example:
+        >>> in_command_terms("pass trusted_modules=['helpers'] (or safe_mode=False)")
+        'pass --trust helpers (or --unsafe)'
+    """
+    for pattern, flags in _API_TO_FLAGS:
+        message = pattern.sub(flags, message)
+    return message
 
 
 # ---------------------------------------------------------------------------- commands
@@ -87,14 +104,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    if not Path(args.file).is_file():
-        raise CommandError(f"no such file: '{args.file}'; expected a .lamina file.")
-    inspect_file = getattr(_saving_module(), "inspect_file", None)
-    if inspect_file is None:
-        raise CommandError(
-            "this lamina cannot inspect saved files: lamina.saving.inspect_file is missing."
-        )
-    report = inspect_file(args.file, verify=args.verify)
+    from lamina.saving import inspect_file
+
+    report = inspect_file(existing_file(args.file, "a .lamina file"), verify=args.verify)
     if args.json:
         print(json.dumps(_plain(report), indent=2, default=str))
     elif isinstance(report, str) or type(report).__str__ is not object.__str__:
@@ -212,7 +224,7 @@ def demo_vae(ctx: DemoContext) -> None:
         ("vae_latent.png", lambda p: demo_vae.plot_latent(encoder, x_test, y_test, p)),
         ("vae_decoded_grid.png", lambda p: demo_vae.plot_decoded_grid(decoder, p)),
     ):
-        draw(ctx.path(name))
+        draw(ctx.path(name))  # type: ignore[no-untyped-call]
         ctx.echo(f"wrote {ctx.out / name}")
     ctx.state["vae"], ctx.state["vae_test"] = vae, x_test[:64]
 
@@ -258,14 +270,15 @@ DEMO_STEPS: list[tuple[str, DemoStep]] = [
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.epochs < 1:
+        raise CommandError(f"--epochs must be at least 1, received {args.epochs}")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CommandError(f"cannot create the output folder '{out}': {error}") from error
-    if args.epochs < 1:
-        raise CommandError(f"--epochs must be at least 1, received {args.epochs}")
     ctx = DemoContext(out=out, vae_epochs=args.epochs)
+    ctx.echo(f"lamina demo: writing pictures and saved models to {out.resolve()} (--out DIR)")
     for number, (title, step) in enumerate(DEMO_STEPS, start=1):
         ctx.echo(f"\n== {number}/{len(DEMO_STEPS)} {title}")
         step(ctx)

@@ -1,4 +1,4 @@
-"""`Model` (a functional graph of layers) and `Sequential`.
+"""`Model`: a functional graph of layers (`Sequential` is in sequential.py).
 
 At construction the graph is sorted once into a flat execution plan: a list of steps, each
 naming a layer, where its inputs sit in a list of values and where its outputs go. Calling the
@@ -7,26 +7,18 @@ model walks that plan and does nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-from torch import nn
 
-from lamina.core.layer import (
-    Layer,
-    LayerError,
-    _accepted_keywords,
-    construct,
-    run_collecting_losses,
-    unique_name,
-)
+from lamina.core.calls import run_collecting_losses
+from lamina.core.layer import Layer, _accepted_keywords, unique_name
+from lamina.core.model_forwards import ModelForwards
 from lamina.core.plan import Step, run_plan, topological_nodes
-from lamina.core.tensor import Input, Node, SymbolicTensor, flatten, map_structure
-from lamina.layers.core import InputLayer
+from lamina.core.tensor import Node, SymbolicTensor, flatten, map_structure
 
 
-class Model(Layer):
+class Model(ModelForwards):
     """A model: a graph of layers from `inputs` to `outputs`, itself a layer and a
     `torch.nn.Module`.
 
@@ -56,6 +48,8 @@ class Model(Layer):
         name: str | None = None,
         trainable: bool = True,
     ) -> None:
+        from lamina.core.sequential import Sequential  # a subclass, defined after Model
+
         default: str | None = "sequential" if isinstance(self, Sequential) else "functional"
         if type(self) not in (Model, Sequential) and inputs is None:
             default = None  # a subclass: named after its class
@@ -307,86 +301,6 @@ class Model(Layer):
     def output_shape(self) -> Any:
         return map_structure(lambda t: t.shape, self.output)
 
-    def summary(
-        self,
-        *,
-        line_length: int | None = None,
-        positions: Any = None,
-        print_fn: Callable[[str], Any] | None = None,
-        expand_nested: bool = False,
-        show_trainable: bool = False,
-        layer_range: tuple[str, str] | None = None,
-    ) -> None:
-        """Print a table of the layers: name (type), output shape, parameters, inputs.
-
-        Keras's arguments: `show_trainable` adds a Trainable column (Y, N, or - for a layer
-        without weights); `layer_range=(first, last)` shows the rows between two layer names;
-        `positions` is accepted and unused (the table sizes its own columns). Once the
-        optimizer has state, its size is shown too.
-        """
-        from lamina.visualization.summary import print_summary
-
-        print_summary(
-            self,
-            line_length=line_length,
-            expand_nested=expand_nested,
-            print_fn=print_fn,
-            show_trainable=show_trainable,
-            layer_range=layer_range,
-        )
-
-    @property
-    def metrics_names(self) -> list[str]:
-        """The names of what `evaluate` returns, in order (`["loss", "accuracy"]`), as Keras
-        2 gave them: known once the model has been trained or evaluated; `["loss"]` before."""
-        names = self.__dict__.get("_metrics_names")
-        if names:
-            return list(names)
-        return ["loss"] if getattr(self, "_is_compiled", False) else []
-
-    # ---------------------------------------------------------------- training (training/)
-    def compile(self, *args: Any, **kwargs: Any) -> None:
-        """Configure training; see `lamina.training.compile`."""
-        from lamina import training
-
-        training.compile(self, *args, **kwargs)
-
-    def fit(self, *args: Any, **kwargs: Any) -> Any:
-        """Train the model; see `lamina.training.fit`. Returns a `History`."""
-        from lamina import training
-
-        return training.fit(self, *args, **kwargs)
-
-    def evaluate(self, *args: Any, **kwargs: Any) -> Any:
-        """Loss and metrics on data; see `lamina.training.evaluate`."""
-        from lamina import training
-
-        return training.evaluate(self, *args, **kwargs)
-
-    def predict(self, x: Any, *, batch_size: int = 32, verbose: Any = "auto", **kwargs: Any) -> Any:
-        """Run the model on `x` in batches, without gradients; numpy in, numpy out."""
-        from lamina import training
-
-        return training.predict(self, x, batch_size=batch_size, verbose=verbose, **kwargs)
-
-    def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
-        """One gradient step on one batch; see `lamina.training.train_on_batch`."""
-        from lamina import training
-
-        return training.train_on_batch(self, *args, **kwargs)
-
-    def test_on_batch(self, *args: Any, **kwargs: Any) -> Any:
-        """Loss and metrics on one batch; see `lamina.training.test_on_batch`."""
-        from lamina import training
-
-        return training.test_on_batch(self, *args, **kwargs)
-
-    def predict_on_batch(self, x: Any) -> Any:
-        """Outputs for one batch, as numpy."""
-        from lamina import training
-
-        return training.predict(self, x, batch_size=1 << 62, verbose=0)
-
     def _apply(self, fn: Any, recurse: bool = True) -> Model:
         """`nn.Module.to()` and friends; the compiled optimizer's state moves too.
 
@@ -395,77 +309,11 @@ class Model(Layer):
         `model.to("cuda")`, trains on (a hand-written loop must build its optimizer after
         moving the model instead).
         """
-        super()._apply(fn, recurse)
+        super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
         torch_optimizer = getattr(getattr(self, "optimizer", None), "torch_optimizer", None)
         if isinstance(torch_optimizer, torch.optim.Optimizer) and torch_optimizer.state:
             torch_optimizer.load_state_dict(torch_optimizer.state_dict())
         return self
-
-    # ---------------------------------------------------------------- saving (saving/)
-    def get_config(self) -> dict[str, Any]:
-        """The model's graph: each layer's class, config and inbound nodes."""
-        from lamina import saving
-
-        return saving.model_config(self)  # type: ignore[no-any-return]
-
-    @classmethod
-    def from_config(
-        cls,
-        config: dict[str, Any],
-        custom_objects: dict[str, Any] | None = None,
-        safe_mode: bool = True,
-    ) -> Model:
-        """Rebuild a model from `get_config()`; see `lamina.saving.model_from_config`.
-
-        A subclass gets itself back: from a graph config (a functional subclass that keeps
-        `Model`'s `__init__`), or, when the config is not a graph (the subclass's own
-        `get_config()`), as `cls(**config)`, as in Keras.
-        """
-        from lamina import saving
-
-        graph = isinstance(config, dict) and (
-            "layers" in config or {"class_name", "config"} <= set(config)
-        )
-        if cls not in (Model, Sequential) and not graph:
-            try:
-                return construct(cls, config)  # type: ignore[no-any-return]
-            except TypeError as error:
-                raise TypeError(
-                    f"{cls.__name__}.from_config: {cls.__name__}(**config) failed with config "
-                    f"keys {sorted(config)}: {error}. A Model subclass whose get_config() "
-                    "returns its own settings must accept them all in __init__ (or override "
-                    "from_config)."
-                ) from error
-        return saving.model_from_config(  # type: ignore[no-any-return]
-            config,
-            custom_objects=custom_objects,
-            safe_mode=safe_mode,
-            model_class=None if cls in (Model, Sequential) else cls,
-        )
-
-    def to_json(self, **kwargs: Any) -> str:
-        """The model's config as JSON text."""
-        from lamina import saving
-
-        return saving.model_to_json(self, **kwargs)  # type: ignore[no-any-return]
-
-    def save(self, filepath: Any, **kwargs: Any) -> None:
-        """Save the model (graph, weights, optimizer) to a `.lamina` file."""
-        from lamina import saving
-
-        saving.save_model(self, filepath, **kwargs)
-
-    def save_weights(self, filepath: Any, **kwargs: Any) -> None:
-        """Save the weights to a `.safetensors` file."""
-        from lamina import saving
-
-        saving.save_weights(self, filepath, **kwargs)
-
-    def load_weights(self, filepath: Any, **kwargs: Any) -> None:
-        """Load weights saved by `save_weights` (or `save`)."""
-        from lamina import saving
-
-        saving.load_weights(self, filepath, **kwargs)
 
     # ---------------------------------------------------------------- notebooks (plot.py)
     def _repr_svg_(self) -> str | None:
@@ -489,126 +337,3 @@ def flatten_shapes(shapes: Any) -> list[tuple[int | None, ...]]:
     if isinstance(shapes, dict):
         shapes = list(shapes.values())
     return [s for item in shapes for s in flatten_shapes(item)]
-
-
-class Sequential(Model):
-    """A plain stack of layers, each called on the previous one's output.
-
-    Args:
-        layers: the layers; the first may be an `Input(...)` (or a layer given
-            `input_shape=`), else the model is built on its first call.
-        name: the model's name.
-
-    Example:
-        >>> import torch
-        >>> from lamina import Input, Sequential
-        >>> from lamina.layers import Dense
-        >>> model = Sequential([Input(shape=(4,)), Dense(8, activation="relu"), Dense(1)])
-        >>> model(torch.ones(2, 4)).shape
-        torch.Size([2, 1])
-    """
-
-    def __init__(self, layers: Iterable[Any] | None = None, *, name: str | None = None) -> None:
-        super().__init__(name=name)
-        self._stack: list[Layer] = []
-        self._stack_input: SymbolicTensor | None = None
-        self._stack_output: SymbolicTensor | None = None
-        for layer in layers or ():
-            self.add(layer)
-
-    def add(self, layer: Any) -> None:
-        """Append a layer (or, first, an `Input`)."""
-        self._add(layer, None)
-
-    def _add(self, layer: Any, specs: Any) -> None:
-        # `specs`: the layer's output spec when already known (a saved file stores it).
-        if isinstance(layer, InputLayer):
-            layer = layer.output
-        if isinstance(layer, SymbolicTensor):
-            if self._stack or self._stack_input is not None:
-                raise ValueError(
-                    f"Sequential '{self.name}': an Input can only be the first entry; "
-                    f"received {layer.name} after {len(self._stack)} layer(s)."
-                )
-            self._stack_input = self._stack_output = layer
-            self._functional = self._dirty = True
-            return
-        if not isinstance(layer, nn.Module):
-            raise TypeError(
-                f"Sequential '{self.name}': expected a Layer, received {type(layer).__name__}."
-            )
-        if not isinstance(layer, Layer):
-            from lamina.layers.function import Lambda
-
-            layer = Lambda(layer, name=unique_name(type(layer).__name__.lower()))
-        if self._stack_input is None and not self._stack and layer._input_shape_arg is not None:
-            self._stack_input = self._stack_output = Input(shape=layer._input_shape_arg)
-            self._functional = True
-        self._stack.append(layer)
-        # Registered at once, so parameters() and an optimizer made now see its weights.
-        self._modules[layer.name] = layer
-        if self._stack_output is not None:
-            if specs is None:
-                self._stack_output = layer(self._stack_output)
-            else:
-                self._stack_output = layer.record_call(self._stack_output, (), {}, specs)
-            if not isinstance(self._stack_output, SymbolicTensor):
-                raise ValueError(
-                    f"Sequential '{self.name}': layer '{layer.name}' returned several outputs; "
-                    "each layer of a Sequential must return one tensor."
-                )
-            self._dirty = True
-
-    def pop(self) -> Layer:
-        """Remove and return the last layer."""
-        if not self._stack:
-            raise IndexError(f"Sequential '{self.name}': pop from an empty model.")
-        layer = self._stack.pop()
-        if self._stack_input is not None:
-            output = self._stack_input
-            for kept in self._stack:
-                output = kept(output)
-            self._stack_output = output
-            self._dirty = True
-        self._modules.pop(layer.name, None)
-        return layer
-
-    def _rebuild_graph(self) -> None:
-        self._dirty = False
-        assert self._stack_input is not None and self._stack_output is not None
-        self._init_graph(self._stack_input, self._stack_output)
-
-    def forward(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
-        if self._stack_input is None:
-            self._build_from_values(inputs)
-        return super().forward(inputs, training=training)
-
-    def build(self, input_shape: Any) -> None:
-        if self._stack_input is None:
-            self.add_input(tuple(input_shape[1:]))
-
-    def add_input(self, shape: tuple[int, ...], *, dtype: torch.dtype = torch.float32) -> None:
-        """Give a lazily built Sequential its input shape and build its layers."""
-        stack = self._stack
-        self._stack = []
-        self._modules.clear()
-        self.add(Input(shape=shape, dtype=dtype))
-        for layer in stack:
-            self.add(layer)
-        if not stack:
-            raise LayerError(f"Sequential '{self.name}' has no layers to build.")
-
-    @property
-    def layers(self) -> list[Layer]:
-        """The layers, without the input layer (as Keras's Sequential)."""
-        return list(self._stack)
-
-    def _build_from_values(self, inputs: Any) -> None:
-        # The first real batch gives the input's shape, dtype and the weights' device.
-        if self._stack_input is None:
-            first = flatten(inputs)[0]
-            first = torch.as_tensor(first) if not isinstance(first, torch.Tensor) else first
-            self.add_input(tuple(first.shape[1:]), dtype=first.dtype)
-            if first.device.type not in ("cpu", "meta"):
-                self.to(first.device)
-        self.built = True

@@ -12,7 +12,9 @@ from typing import Any
 
 from torch import nn
 
-from lamina.core.layer import Layer, format_shape, global_hooks_active, hooked
+from lamina.core.calls import global_hooks_active, hooked
+from lamina.core.errors import format_shape
+from lamina.core.layer import Layer
 from lamina.core.tensor import Node, SymbolicTensor, flatten, pack_like
 from lamina.layers.core import InputLayer
 

@@ -8,7 +8,7 @@ nodes into a flat execution plan.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -162,7 +162,7 @@ for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
 
 def _apply(op_name: str, *args: Any) -> SymbolicTensor:
     # Imported here: layers import this module.
-    from lamina.layers.function import Operation
+    from lamina.layers.operation import Operation
 
     return Operation.record(op_name, args, {})  # type: ignore[no-any-return]
 
@@ -194,7 +194,7 @@ def Input(
     from lamina.layers.core import InputLayer
 
     layer = InputLayer(shape=shape, dtype=dtype, name=name, batch_size=batch_size)
-    return layer.output
+    return cast("SymbolicTensor", layer.output)
 
 
 def is_symbolic(x: Any) -> bool:

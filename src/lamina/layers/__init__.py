@@ -2,6 +2,12 @@
 
 from lamina.core.layer import Layer as Layer
 from lamina.core.tensor import Input as Input
+from lamina.layers.activation import ELU as ELU
+from lamina.layers.activation import LeakyReLU as LeakyReLU
+from lamina.layers.activation import PReLU as PReLU
+from lamina.layers.activation import ReLU as ReLU
+from lamina.layers.activation import Softmax as Softmax
+from lamina.layers.batch_normalization import BatchNormalization as BatchNormalization
 from lamina.layers.convolution import Conv1D as Conv1D
 from lamina.layers.convolution import Conv2D as Conv2D
 from lamina.layers.convolution import Conv3D as Conv3D
@@ -12,6 +18,7 @@ from lamina.layers.core import Activation as Activation
 from lamina.layers.core import Dense as Dense
 from lamina.layers.core import Dropout as Dropout
 from lamina.layers.core import Flatten as Flatten
+from lamina.layers.core import Identity as Identity
 from lamina.layers.core import InputLayer as InputLayer
 from lamina.layers.core import Permute as Permute
 from lamina.layers.core import RepeatVector as RepeatVector
@@ -20,8 +27,14 @@ from lamina.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
 from lamina.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
 from lamina.layers.depthwise import SeparableConv1D as SeparableConv1D
 from lamina.layers.depthwise import SeparableConv2D as SeparableConv2D
+from lamina.layers.embedding import Embedding as Embedding
 from lamina.layers.function import Lambda as Lambda
-from lamina.layers.function import Operation as Operation
+from lamina.layers.image_augmentation import RandomContrast as RandomContrast
+from lamina.layers.image_augmentation import RandomCrop as RandomCrop
+from lamina.layers.image_augmentation import RandomFlip as RandomFlip
+from lamina.layers.image_augmentation import RandomRotation as RandomRotation
+from lamina.layers.image_augmentation import RandomTranslation as RandomTranslation
+from lamina.layers.image_augmentation import RandomZoom as RandomZoom
 from lamina.layers.merging import Add as Add
 from lamina.layers.merging import Average as Average
 from lamina.layers.merging import Concatenate as Concatenate
@@ -39,6 +52,10 @@ from lamina.layers.merging import merge as merge
 from lamina.layers.merging import minimum as minimum
 from lamina.layers.merging import multiply as multiply
 from lamina.layers.merging import subtract as subtract
+from lamina.layers.normalization import GroupNormalization as GroupNormalization
+from lamina.layers.normalization import LayerNormalization as LayerNormalization
+from lamina.layers.normalization import UnitNormalization as UnitNormalization
+from lamina.layers.operation import Operation as Operation
 from lamina.layers.pooling import AveragePooling1D as AveragePooling1D
 from lamina.layers.pooling import AveragePooling2D as AveragePooling2D
 from lamina.layers.pooling import AveragePooling3D as AveragePooling3D
@@ -63,10 +80,33 @@ from lamina.layers.pooling import MaxPool3D as MaxPool3D
 from lamina.layers.pooling import MaxPooling1D as MaxPooling1D
 from lamina.layers.pooling import MaxPooling2D as MaxPooling2D
 from lamina.layers.pooling import MaxPooling3D as MaxPooling3D
+from lamina.layers.preprocessing import CenterCrop as CenterCrop
+from lamina.layers.preprocessing import Normalization as Normalization
+from lamina.layers.preprocessing import Rescaling as Rescaling
+from lamina.layers.preprocessing import Resizing as Resizing
+from lamina.layers.regularization import ActivityRegularization as ActivityRegularization
+from lamina.layers.regularization import AlphaDropout as AlphaDropout
+from lamina.layers.regularization import GaussianDropout as GaussianDropout
+from lamina.layers.regularization import GaussianNoise as GaussianNoise
+from lamina.layers.regularization import SpatialDropout1D as SpatialDropout1D
+from lamina.layers.regularization import SpatialDropout2D as SpatialDropout2D
+from lamina.layers.regularization import SpatialDropout3D as SpatialDropout3D
+from lamina.layers.reshaping import Cropping1D as Cropping1D
+from lamina.layers.reshaping import Cropping2D as Cropping2D
+from lamina.layers.reshaping import Cropping3D as Cropping3D
+from lamina.layers.reshaping import ZeroPadding1D as ZeroPadding1D
+from lamina.layers.reshaping import ZeroPadding2D as ZeroPadding2D
+from lamina.layers.reshaping import ZeroPadding3D as ZeroPadding3D
+from lamina.layers.upsampling import UpSampling1D as UpSampling1D
+from lamina.layers.upsampling import UpSampling2D as UpSampling2D
+from lamina.layers.upsampling import UpSampling3D as UpSampling3D
 
 __all__ = [
+    "ELU",
     "Activation",
+    "ActivityRegularization",
     "Add",
+    "AlphaDropout",
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
@@ -74,6 +114,8 @@ __all__ = [
     "AvgPool1D",
     "AvgPool2D",
     "AvgPool3D",
+    "BatchNormalization",
+    "CenterCrop",
     "Concatenate",
     "Conv1D",
     "Conv1DTranspose",
@@ -81,12 +123,18 @@ __all__ = [
     "Conv2DTranspose",
     "Conv3D",
     "Conv3DTranspose",
+    "Cropping1D",
+    "Cropping2D",
+    "Cropping3D",
     "Dense",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
     "Dot",
     "Dropout",
+    "Embedding",
     "Flatten",
+    "GaussianDropout",
+    "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
     "GlobalAveragePooling3D",
@@ -99,10 +147,14 @@ __all__ = [
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
+    "GroupNormalization",
+    "Identity",
     "Input",
     "InputLayer",
     "Lambda",
     "Layer",
+    "LayerNormalization",
+    "LeakyReLU",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPool3D",
@@ -112,13 +164,35 @@ __all__ = [
     "Maximum",
     "Minimum",
     "Multiply",
+    "Normalization",
     "Operation",
+    "PReLU",
     "Permute",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "ReLU",
     "RepeatVector",
+    "Rescaling",
     "Reshape",
+    "Resizing",
     "SeparableConv1D",
     "SeparableConv2D",
+    "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
     "Subtract",
+    "UnitNormalization",
+    "UpSampling1D",
+    "UpSampling2D",
+    "UpSampling3D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "ZeroPadding3D",
     "add",
     "average",
     "concatenate",

@@ -36,7 +36,8 @@ import torch.nn.functional as F
 
 from lamina import activations, constraints, initializers, regularizers
 from lamina import config as lamina_config
-from lamina.core.layer import Layer, LayerError, Spec, format_shape
+from lamina.core.layer import Layer, LayerError, format_shape
+from lamina.core.shape_inference import Spec
 from lamina.core.tensor import Shape
 
 InitializerArg = str | dict[str, Any] | Callable[..., Any]
@@ -82,7 +83,7 @@ def standardize_padding(layer: str, value: Any, allowed: tuple[str, ...]) -> str
             f"{layer}: expected padding {' or '.join(repr(p) for p in allowed)}, "
             f"received {value!r}."
         )
-    return padding  # type: ignore[no-any-return]
+    return padding
 
 
 def same_pads(

@@ -106,7 +106,7 @@ class BaseConvTranspose(BaseConv):
         paddings = self.output_padding or (None,) * self.rank
         for kernel, s, d, op in zip(self.kernel_size, self.strides, self.dilation_rate, paddings):
             k = (kernel - 1) * d + 1
-            total = k - deconv_output_length(1, kernel, s, d, self.padding, op)  # type: ignore[operator]
+            total = k - deconv_output_length(1, kernel, s, d, self.padding, op)
             left = max(total, 0) // 2
             self._transpose_padding.append(left)
             self._transpose_output_padding.append(max(2 * left - total, 0))

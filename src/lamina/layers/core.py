@@ -1,5 +1,5 @@
-"""Core layers: `InputLayer`, `Dense`, `Activation`, `Dropout`, and the reshaping family
-(`Flatten`, `Reshape`, `Permute`, `RepeatVector`)."""
+"""Core layers: `InputLayer`, `Dense`, `Activation`, `Dropout`, `Identity`, and the reshaping
+family (`Flatten`, `Reshape`, `Permute`, `RepeatVector`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from lamina import activations, constraints, initializers, regularizers
-from lamina.core.layer import Layer, LayerError, _to_dtype, format_shape, unique_name
+from lamina.core.construct import _to_dtype
+from lamina.core.errors import LayerError, format_shape
+from lamina.core.layer import Layer, unique_name
 from lamina.core.tensor import Node, Shape, SymbolicTensor
 
 
@@ -254,6 +256,23 @@ class Dropout(Layer):
         return f"rate={self.rate}"
 
 
+class Identity(Layer):
+    """Return the inputs unchanged (a placeholder, or a name in a graph).
+
+    Example:
+        >>> import torch
+        >>> from lamina.layers import Identity
+        >>> Identity()(torch.tensor([1.0, 2.0]))
+        tensor([1., 2.])
+    """
+
+    def call(self, inputs: Any) -> Any:
+        return inputs
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
 class Flatten(Layer):
     """Flatten all axes but the batch axis: `(batch, 4, 2)` becomes `(batch, 8)`."""
 
@@ -290,7 +309,7 @@ class Reshape(Layer):
         sizes = shapes[1:]
         if any(d is None for d in sizes):
             return
-        count = math.prod(sizes)  # type: ignore[arg-type]
+        count = math.prod(sizes)
         known = math.prod(d for d in self.target_shape if d != -1)
         if (count % known) if -1 in self.target_shape else (count != known):
             wanted = f"a multiple of {known}" if -1 in self.target_shape else str(known)

@@ -1,227 +1,23 @@
-"""Function layers: `Lambda` (any function as a layer) and `Operation` (tensor operators and
-`lamina.ops` calls on symbolic tensors)."""
+"""`Lambda`: any function as a layer (`Operation`, which the graph records for operators and
+`lamina.ops` calls, is in `operation.py`)."""
 
 from __future__ import annotations
 
 import ast
 import inspect
-import operator
 import textwrap
-import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from lamina import ops
-from lamina.core.config import Slot
-from lamina.core.layer import Layer, LayerError, Spec, _accepted_keywords, format_shape, unique_name
-from lamina.core.tensor import SymbolicTensor, flatten, map_structure
-
-OPERATORS: dict[str, Callable[..., Any]] = {
-    "getitem": operator.getitem,
-    "neg": operator.neg,
-    "abs": operator.abs,
-    "invert": operator.invert,
-    "add": operator.add,
-    "sub": operator.sub,
-    "mul": operator.mul,
-    "truediv": operator.truediv,
-    "floordiv": operator.floordiv,
-    "mod": operator.mod,
-    "pow": operator.pow,
-    "matmul": operator.matmul,
-    "and": operator.and_,
-    "or": operator.or_,
-    "xor": operator.xor,
-    "lt": operator.lt,
-    "le": operator.le,
-    "gt": operator.gt,
-    "ge": operator.ge,
-    "eq": operator.eq,
-    "ne": operator.ne,
-}
-
-_SYMBOLS = {
-    "add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%",
-    "pow": "**", "matmul": "@", "and": "&", "or": "|", "xor": "^", "lt": "<", "le": "<=",
-    "gt": ">", "ge": ">=", "eq": "==", "ne": "!=",
-}  # fmt: skip
-
-
-def format_constant(value: Any) -> str:
-    """Python-like text for a constant in an expression: `:`, `1:3`, `...`, `array(4, 2)`."""
-    if isinstance(value, slice):
-        parts = ["" if v is None else format_constant(v) for v in (value.start, value.stop)]
-        text = ":".join(parts)
-        return text + (f":{format_constant(value.step)}" if value.step is not None else "")
-    if value is Ellipsis:
-        return "..."
-    if isinstance(value, Slot):
-        return "x" if value.index == 0 else "xyzuvw"[value.index % 6]
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        return f"array{tuple(value.shape)}"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(format_constant(v) for v in value) + ("," * (len(value) == 1)) + ")"
-    if isinstance(value, list):
-        return "[" + ", ".join(format_constant(v) for v in value) + "]"
-    if isinstance(value, torch.dtype):
-        return str(value).replace("torch.", "")
-    return repr(value)
-
-
-class _Constant:
-    """Where a tensor constant (a buffer of the layer) goes in an `Operation`'s arguments."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-class Operation(Layer):
-    """A tensor operator or `lamina.ops` function applied to symbolic tensors.
-
-    Created by `x[:, 0]`, `x * 2`, `ops.exp(x)` and the like on symbolic tensors; it holds
-    the operation's name and its constant arguments, with `Slot`s where the input tensors go.
-
-    Args:
-        op: an operator name (`getitem`, `mul`, ...) or a `lamina.ops` function name.
-        args: the positional arguments, with `Slot(i)` (or the symbolic tensors themselves) in
-            place of the tensors.
-        kwargs: the keyword arguments, likewise.
-
-    Example:
-        >>> from lamina import Input
-        >>> y = Input(shape=(4, 2))[:, :, 0] * 2
-        >>> y.node.layer.label
-        '* 2'
-    """
-
-    def __init__(
-        self,
-        op: str,
-        args: Any = (),
-        kwargs: dict[str, Any] | None = None,
-        *,
-        name: str | None = None,
-        trainable: bool = True,
-    ) -> None:
-        if op not in OPERATORS and op not in ops.RAW:
-            raise ValueError(
-                f"Unknown operation {op!r}; expected an operator name {sorted(OPERATORS)} or a "
-                "lamina.ops function name."
-            )
-        super().__init__(name=name or unique_name(op), trainable=trainable)
-        self.op = op
-        tensors: list[SymbolicTensor] = []
-
-        def to_slot(value: Any) -> Any:
-            if isinstance(value, SymbolicTensor):
-                tensors.append(value)
-                return Slot(len(tensors) - 1)
-            return value
-
-        constants: list[str] = []
-
-        def to_buffer(value: Any) -> Any:
-            # Array constants become buffers, so they follow the layer's device and dtype.
-            if isinstance(value, np.ndarray) and value.dtype != object:
-                value = torch.from_numpy(value.copy())
-            if isinstance(value, torch.Tensor):
-                constants.append(f"constant_{len(constants)}")
-                self.register_buffer(constants[-1], value.detach(), persistent=False)
-                return _Constant(constants[-1])
-            return value
-
-        self.args = tuple(map_structure(to_buffer, map_structure(to_slot, list(args))))
-        self.kwargs = map_structure(to_buffer, map_structure(to_slot, dict(kwargs or {})))
-        self._constants = constants
-        self._symbolic_inputs = tensors
-        self._function = OPERATORS.get(op) or ops.RAW[op]
-        self._fast = self._fast_path()
-
-    @classmethod
-    def record(cls, op: str, args: Any, kwargs: dict[str, Any]) -> Any:
-        """Create the layer for `op(*args, **kwargs)` and call it on its symbolic tensors."""
-        layer = cls(op, args, kwargs)
-        tensors = layer._symbolic_inputs
-        layer._symbolic_inputs = []
-        return layer(tensors[0] if len(tensors) == 1 else tensors)
-
-    def _fast_path(self) -> Callable[[Any], Any] | None:
-        fn, args = self._function, self.args
-        if self.kwargs or self._constants:
-            return None
-        if any(isinstance(a, Slot) for a in flatten(list(args[1:]))):
-            return None
-        if not args or args[0] != Slot(0):
-            return None
-        rest = args[1:]
-        if self.op == "getitem":
-            key = rest[0]
-            return lambda x: x[key]
-        if len(rest) == 1:
-            other = rest[0]
-            return lambda x: fn(x, other)
-        return lambda x: fn(x, *rest)
-
-    def call(self, inputs: Any) -> Any:
-        if self._fast is not None:
-            return self._fast(inputs)
-        tensors = inputs if isinstance(inputs, list) else [inputs]
-
-        def fill(value: Any) -> Any:
-            if isinstance(value, Slot):
-                return tensors[value.index]
-            if isinstance(value, _Constant):
-                return getattr(self, value.name)
-            return value
-
-        args = map_structure(fill, list(self.args))
-        kwargs = map_structure(fill, self.kwargs)
-        return self._function(*args, **kwargs)
-
-    @property
-    def label(self) -> str:
-        """The operation as text: `[:, :, 0]`, `* 2`, `2 - x`, `exp(x)`, `sum(x, axis=1)`."""
-        args = self._with_constants(self.args)
-        if self.op == "getitem":
-            key = args[1] if isinstance(args[1], tuple) else (args[1],)
-            text = "[" + ", ".join(format_constant(k) for k in key) + "]"
-            return text if args[0] == Slot(0) else format_constant(args[0]) + text
-        if self.op in _SYMBOLS:
-            left, right = (format_constant(a) for a in args)
-            symbol = _SYMBOLS[self.op]
-            return (
-                f"{symbol} {right}" if left == "x" and right != "y" else f"{left} {symbol} {right}"
-            )
-        unary = {"neg": "-x", "abs": "abs(x)", "invert": "~x"}
-        if self.op in unary:
-            return unary[self.op]
-        parts = [format_constant(a) for a in args]
-        kwargs = self._with_constants(self.kwargs)
-        parts += [f"{k}={format_constant(v)}" for k, v in kwargs.items()]
-        return f"{self.op}({', '.join(parts)})"
-
-    def _with_constants(self, template: Any) -> Any:
-        def value(leaf: Any) -> Any:
-            return getattr(self, leaf.name) if isinstance(leaf, _Constant) else leaf
-
-        return map_structure(value, template)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "op": self.op,
-            "args": self._with_constants(self.args),
-            "kwargs": self._with_constants(self.kwargs),
-        }
-
-    def extra_repr(self) -> str:
-        return self.label
+from lamina.core.errors import LayerError, format_shape, warn
+from lamina.core.layer import Layer, _accepted_keywords
+from lamina.core.shape_inference import Spec
+from lamina.core.tensor import map_structure
+from lamina.layers.operation import format_constant
 
 
 def function_label(function: Callable[..., Any]) -> str:
@@ -334,7 +130,7 @@ class Lambda(Layer):
             )
             return next(buffers) if is_constant else value
 
-        return map_structure(substitute, self.arguments)
+        return cast("dict[str, Any]", map_structure(substitute, self.arguments))
 
     def _track_captured(self, function: Callable[..., Any]) -> None:
         # A module given as the function is already registered, as the `function` attribute.
@@ -397,13 +193,11 @@ class Lambda(Layer):
         if _shapes_match(declared, inferred):
             return
         self._warned_output_shape = True
-        warnings.warn(
+        warn(
             f"Lambda '{self.name}': output_shape={format_shape(self.declared_output_shape)} "
             f"was declared, but {function_label(self.function)} returns "
             f"{format_shape(inferred)} for input {format_shape(input_shapes)}; "
             f"using the inferred {format_shape(inferred)}.",
-            UserWarning,
-            stacklevel=4,
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -439,4 +233,4 @@ def _shape_leaves(value: Any) -> list[tuple[int | None, ...]]:
     return [leaf for item in value for leaf in _shape_leaves(item)]
 
 
-__all__ = ["Lambda", "Operation", "format_constant", "function_label"]
+__all__ = ["Lambda", "function_label"]

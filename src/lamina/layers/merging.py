@@ -10,7 +10,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina.core.layer import Layer, LayerError, format_shape
+from lamina.core.errors import LayerError, format_shape
+from lamina.core.layer import Layer
 from lamina.core.tensor import Shape
 
 
@@ -32,7 +33,7 @@ class Merge(Layer):
 
     def _check_shapes(self, shapes: list[Shape]) -> None:
         try:
-            torch.broadcast_shapes(*[tuple(d or 1 for d in s) for s in shapes])
+            torch.broadcast_shapes(*[tuple(d or 1 for d in s) for s in shapes])  # type: ignore[no-untyped-call]
         except RuntimeError:
             raise LayerError(
                 f"{type(self).__name__} '{self.name}': input shapes "

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina.core.layer import Layer, LayerError, Spec, format_shape
+from lamina.core.layer import Layer, LayerError, format_shape
+from lamina.core.shape_inference import Spec
 from lamina.core.tensor import Shape
 from lamina.layers.convolution import (
     _SPATIAL,
@@ -117,10 +118,10 @@ class BasePooling(Layer):
 
     def _pool(self, x: torch.Tensor, padding: Any) -> torch.Tensor:
         if self.average:
-            return _AVG[self.rank](  # type: ignore[no-any-return]
+            return _AVG[self.rank](
                 x, self.pool_size, self.strides, padding, count_include_pad=False
             )
-        return _MAX[self.rank](x, self.pool_size, self.strides, padding)  # type: ignore[no-any-return]
+        return _MAX[self.rank](x, self.pool_size, self.strides, padding)
 
     def _pool_same(self, x: torch.Tensor, pads: list[tuple[int, int]]) -> torch.Tensor:
         if not self.average:
@@ -134,7 +135,7 @@ class BasePooling(Layer):
         ones, _ = pad_for_torch(x.new_ones((1, 1, *x.shape[2:])), pads)
         means = _AVG[self.rank](padded, self.pool_size, self.strides)
         share = _AVG[self.rank](ones, self.pool_size, self.strides)
-        return means / share  # type: ignore[no-any-return]
+        return means / share
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -66,6 +66,8 @@ from lamina.losses.loss import LossFunctionWrapper as LossFunctionWrapper
 from lamina.losses.loss import _snake as _snake
 from lamina.losses.loss import reduce_values as reduce_values
 from lamina.losses.loss import squeeze_or_expand_to_same_rank as squeeze_or_expand_to_same_rank
+from lamina.losses.torch_losses import PREFIX as TORCH_PREFIX
+from lamina.losses.torch_losses import torch_loss_config, torch_loss_from_config
 
 __all__ = [
     "BinaryCrossentropy",
@@ -218,6 +220,8 @@ def serialize(loss: Loss | None) -> Any:
     """
     if loss is None:
         return None
+    if type(loss) is LossFunctionWrapper and (torch_loss := torch_loss_config(loss.fn)):
+        return torch_loss
     if type(loss) is LossFunctionWrapper:
         from lamina.saving.registry import get_registered_name
 
@@ -240,6 +244,8 @@ def deserialize(config: Any, *, custom_objects: dict[str, Any] | None = None) ->
         return None
     if isinstance(config, str):
         return get(config, custom_objects=custom_objects)
+    if isinstance(config, dict) and str(config.get("class_name")).startswith(TORCH_PREFIX):
+        return get(torch_loss_from_config(config))
     from lamina.saving.registry import deserialize_object
 
     return deserialize_object(  # type: ignore[no-any-return]

@@ -7,7 +7,7 @@ classes in `classes` wrap them and add reductions and fused torch kernels.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +63,7 @@ def log_cosh(y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
     """`mean(log(cosh(y_pred - y_true)))` over the last axis, computed without overflow."""
     y_true, y_pred = _as_float(y_true, y_pred)
     x = y_pred - y_true
-    return (x + F.softplus(-2.0 * x) - math.log(2.0)).mean(-1)
+    return cast(torch.Tensor, (x + F.softplus(-2.0 * x) - math.log(2.0)).mean(-1))
 
 
 def binary_crossentropy(
@@ -105,7 +105,7 @@ def categorical_crossentropy(
     if label_smoothing:
         classes = y_pred.shape[axis]
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
-    return -(y_true * _log_probabilities(y_pred, from_logits, axis)).sum(axis)
+    return cast(torch.Tensor, -(y_true * _log_probabilities(y_pred, from_logits, axis)).sum(axis))
 
 
 def sparse_categorical_crossentropy(
@@ -140,7 +140,7 @@ def kl_divergence(y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
     y_true, y_pred = _as_float(y_true, y_pred)
     y_true = torch.clamp(y_true, EPSILON, 1.0)
     y_pred = torch.clamp(y_pred, EPSILON, 1.0)
-    return (y_true * torch.log(y_true / y_pred)).sum(-1)
+    return cast(torch.Tensor, (y_true * torch.log(y_true / y_pred)).sum(-1))
 
 
 def cosine_similarity(y_true: Any, y_pred: torch.Tensor, axis: int = -1) -> torch.Tensor:
@@ -174,4 +174,4 @@ def _signed_labels(y_true: torch.Tensor) -> torch.Tensor:
 def poisson(y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
     """`mean(y_pred - y_true * log(y_pred + 1e-7))` over the last axis."""
     y_true, y_pred = _as_float(y_true, y_pred)
-    return (y_pred - y_true * torch.log(y_pred + EPSILON)).mean(-1)
+    return cast(torch.Tensor, (y_pred - y_true * torch.log(y_pred + EPSILON)).mean(-1))

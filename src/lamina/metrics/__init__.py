@@ -25,7 +25,7 @@ this module re-exports them and looks metrics up by name (`get`, `resolve`, `ser
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -138,7 +138,7 @@ def get(identifier: Any, *, custom_objects: dict[str, Any] | None = None) -> Met
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, dict):
-        return deserialize(identifier, custom_objects=custom_objects)
+        return cast("Metric", deserialize(identifier, custom_objects=custom_objects))
     if isinstance(identifier, str):
         if custom_objects and identifier in custom_objects:
             return get(custom_objects[identifier])

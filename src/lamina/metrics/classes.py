@@ -7,7 +7,7 @@ confusion counts instead, is in `auc`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -20,25 +20,25 @@ from lamina.metrics.metric import MeanMetricWrapper
 def accuracy(y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
     """1 where the prediction equals the label exactly, else 0, averaged over the last axis."""
     y_true, y_pred = squeeze_or_expand_to_same_rank(_as(y_true, y_pred), y_pred)
-    return (y_true == y_pred.to(y_true.dtype)).float().mean(-1)
+    return cast(torch.Tensor, (y_true == y_pred.to(y_true.dtype)).float().mean(-1))
 
 
 def binary_accuracy(y_true: Any, y_pred: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     """How often `y_pred > threshold` matches the 0/1 label, averaged over the last axis."""
     y_true, y_pred = squeeze_or_expand_to_same_rank(_as(y_true, y_pred), y_pred)
-    return ((y_pred > threshold) == (y_true > 0.5)).float().mean(-1)
+    return cast(torch.Tensor, ((y_pred > threshold) == (y_true > 0.5)).float().mean(-1))
 
 
 def categorical_accuracy(y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
     """How often the predicted class (argmax) matches the one-hot label's class."""
     y_true = _as(y_true, y_pred)
-    return (y_true.argmax(-1) == y_pred.argmax(-1)).float()
+    return cast(torch.Tensor, (y_true.argmax(-1) == y_pred.argmax(-1)).float())
 
 
 def sparse_categorical_accuracy(y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
     """How often the predicted class (argmax) matches the integer label."""
     y_true = _sparse_labels(_as(y_true, y_pred), y_pred)
-    return (y_true == y_pred.argmax(-1)).float()
+    return cast(torch.Tensor, (y_true == y_pred.argmax(-1)).float())
 
 
 def top_k_categorical_accuracy(y_true: Any, y_pred: torch.Tensor, k: int = 5) -> torch.Tensor:
@@ -52,7 +52,7 @@ def sparse_top_k_categorical_accuracy(
     """How often the integer label is among the `k` highest predictions."""
     y_true = _sparse_labels(_as(y_true, y_pred), y_pred)
     top = y_pred.topk(min(k, y_pred.shape[-1]), dim=-1).indices
-    return (top == y_true.unsqueeze(-1)).any(-1).float()
+    return cast(torch.Tensor, (top == y_true.unsqueeze(-1)).any(-1).float())
 
 
 def _as(y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:

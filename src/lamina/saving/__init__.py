@@ -29,10 +29,10 @@ from lamina.saving.functions import FunctionSerializationError as FunctionSerial
 from lamina.saving.functions import UnsafeFunctionError as UnsafeFunctionError
 from lamina.saving.graph import model_config as model_config
 from lamina.saving.graph import model_to_json as model_to_json
-from lamina.saving.model_io import load_model as load_model
-from lamina.saving.model_io import load_weights as load_weights
-from lamina.saving.model_io import save_model as save_model
-from lamina.saving.model_io import save_weights as save_weights
+from lamina.saving.model_loader import load_model as load_model
+from lamina.saving.model_loader import load_weights as load_weights
+from lamina.saving.model_saver import save_model as save_model
+from lamina.saving.model_saver import save_weights as save_weights
 from lamina.saving.rebuild import model_from_config as model_from_config
 from lamina.saving.registry import custom_object_scope as custom_object_scope
 from lamina.saving.registry import get_custom_objects as get_custom_objects

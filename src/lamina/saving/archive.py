@@ -156,7 +156,7 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def _chain_crc(view: memoryview, previous: concurrent.futures.Future[int] | None) -> int:
@@ -194,6 +194,42 @@ def zip_entry(name: str, *, compress: bool) -> zipfile.ZipInfo:
 
 
 # ------------------------------------------------------------------------------ the zip
+KERAS_ENTRY = "model.weights.h5"
+"""The weights entry of a Keras 3 `.keras` zip, which a lamina file never has."""
+
+_BRING_KERAS_MODEL = (
+    "To bring the model over, build it with lamina's layers (only the imports change) and copy "
+    "the weights layer by layer with layer.set_weights(keras_layer.get_weights())."
+)
+KERAS_FILE = (
+    "this is a Keras model file (.keras), not a lamina one; lamina cannot read Keras files yet. "
+    + _BRING_KERAS_MODEL
+)
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK\x03\x04"
+
+
+def _not_a_zip(handle: IO[bytes], size: int, error: Exception) -> str:
+    """Why a file that zipfile refused is not a lamina file: a Keras 2 `.h5` model, a damaged
+    or truncated lamina file (a zip's start without its end), or something else."""
+    handle.seek(0)
+    head = handle.read(8)
+    if head == _HDF5_SIGNATURE:
+        return (
+            "this is an HDF5 file (a Keras 2 .h5 model or weights), not a lamina one. "
+            + _BRING_KERAS_MODEL
+        )
+    if head.startswith(_ZIP_SIGNATURE) or size == 0:
+        return (
+            f"the file is damaged or truncated ({size} bytes, and the zip directory at its end "
+            "is missing); save the model again, or copy the file again if it was transferred."
+        )
+    return (
+        f"not a lamina model file: it is not a zip archive ({type(error).__name__}: "
+        f"{error}). Expected a file written by model.save()."
+    )
+
+
 class Archive:
     """A `.lamina` file opened for reading, its entries checked before anything is read.
 
@@ -209,10 +245,10 @@ class Archive:
             self.zip = zipfile.ZipFile(handle)
             infos = self.zip.infolist()
         except Exception as error:
-            raise ctx.error(
-                f"not a lamina model file: it is not a zip archive ({type(error).__name__}: "
-                f"{error}). Expected a file written by model.save()."
-            ) from None
+            raise ctx.error(_not_a_zip(handle, self.size, error)) from None
+        names = {info.filename for info in infos}
+        if KERAS_ENTRY in names:
+            raise ctx.error(KERAS_FILE)
         self.entries: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             self._check_entry(info)

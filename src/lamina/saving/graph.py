@@ -18,7 +18,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from lamina.core.layer import Layer, Spec
+from lamina.core.layer import Layer
+from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor
 from lamina.saving import registry
 from lamina.saving.errors import SaveError
@@ -41,7 +42,8 @@ TENSOR = "__tensor__"
 def builtin_classes() -> dict[str, type[Layer]]:
     """lamina's own layer classes by name: every class exported by `lamina.layers`."""
     from lamina import layers
-    from lamina.core.model import Model, Sequential
+    from lamina.core.model import Model
+    from lamina.core.sequential import Sequential
 
     table: dict[str, type[Layer]] = {}
     for name in layers.__all__:
@@ -66,7 +68,8 @@ def _class_name(cls: type) -> tuple[str, str | None]:
 def serialize_layer(layer: Layer) -> dict[str, Any]:
     """The entry of `layer`: `{"class_name", "config"}` (and `"module"` for a custom class
     that is not registered)."""
-    from lamina.core.model import Model, Sequential
+    from lamina.core.model import Model
+    from lamina.core.sequential import Sequential
 
     owner = f"{type(layer).__name__} '{layer.name}'"
     if isinstance(layer, Model) and type(layer).get_config is Model.get_config:

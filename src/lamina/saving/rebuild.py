@@ -1,30 +1,28 @@
 """Rebuilding models from configs (see `graph.py` for the format), trusting nothing in them.
 
 Classes are looked up in `custom_objects`, the registry (`@register_serializable`) and
-lamina's own layers, in that order, and nowhere else; every value is checked before it is
-used, and a functional graph is replayed call by call in its saved order (a hostile cycle is
-an error, never a hang).
+lamina's own layers, in that order, and nowhere else (`class_lookup.py`); every value is
+checked before it is used (`specs.py` decodes what nodes store), and a functional graph is
+replayed call by call in its saved order (a hostile cycle is an error, never a hang).
 """
 
 from __future__ import annotations
 
 import contextlib
 import heapq
-import inspect
-import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import torch
-
-from lamina.core.layer import Layer, Spec
-from lamina.core.tensor import SymbolicTensor, flatten, map_structure
+from lamina.core.layer import Layer
+from lamina.core.tensor import SymbolicTensor, flatten
 from lamina.saving import registry
-from lamina.saving.errors import LoadError, UnknownClassError
+from lamina.saving.class_lookup import _model_subclass, resolve_class
+from lamina.saving.errors import LoadError
 from lamina.saving.functions import FunctionDeserializationError
-from lamina.saving.graph import FORMAT_VERSION, TENSOR, builtin_classes
-from lamina.saving.values import _DTYPES, LoadContext, check_depth, decode_value, parse_json
+from lamina.saving.graph import FORMAT_VERSION
+from lamina.saving.specs import _build_by_calling, _decode_struct, _struct_refs, decode_specs
+from lamina.saving.values import LoadContext, check_depth, decode_value, parse_json
 
 __all__ = [
     "build_model",
@@ -33,7 +31,6 @@ __all__ = [
     "model_from_config",
     "model_from_json_text",
     "quiet_rebuild",
-    "resolve_class",
 ]
 
 _MODEL_CLASSES = ("Functional", "Sequential")
@@ -198,130 +195,6 @@ def _graph_builder(kind: str) -> Callable[..., Layer]:
     return _functional_from_config if kind == "Functional" else _sequential_from_config
 
 
-def _model_subclass(entry: dict[str, Any], kind: str, ctx: LoadContext, owner: str) -> Any:
-    """The registered subclass a functional or Sequential model was saved from, when it can
-    be rebuilt as one (its `__init__` takes what `Model`'s does); None for the plain class,
-    with a warning saying why the subclass was not used."""
-    from lamina.core.model import Model, Sequential
-
-    stored = entry.get("subclass")
-    if stored is None:
-        return None
-    base = Model if kind == "Functional" else Sequential
-    name = stored.get("class_name") if isinstance(stored, dict) else None
-    if not isinstance(name, str):
-        raise ctx.error(f"model {owner}: 'subclass' must be {{'class_name': ...}}.")
-    module = stored.get("module")
-    cls = _known_class(name, ctx)
-    why = ""
-    if cls is None:
-        origin = f" (module '{str(module)[:80]}')" if module is not None else ""
-        why = (
-            f"is not registered here{origin}. Decorate it with "
-            "@lamina.saving.register_serializable(package=...) or pass custom_objects="
-            f"{{{name.rsplit('>', 1)[-1][:60]!r}: ...}} to get it back"
-        )
-    elif not (isinstance(cls, type) and issubclass(cls, base)):
-        found = getattr(cls, "__name__", type(cls).__name__)
-        why = f"names a {found}, not a {base.__name__} subclass"
-    elif not _takes_base_arguments(cls, base):
-        why = (
-            "has an __init__ of its own but no get_config(); give it get_config() returning "
-            "its __init__ arguments"
-        )
-    if why:
-        warnings.warn(
-            f"'{ctx.source}': model {owner} was saved from the {base.__name__} subclass "
-            f"'{name[:80]}', which {why}. It is loaded as a plain {base.__name__}, without "
-            "the subclass's own methods.",
-            UserWarning,
-            stacklevel=2,
-        )
-        return None
-    return cls
-
-
-def _takes_base_arguments(cls: type, base: type) -> bool:
-    """Whether `cls(...)` accepts what `base(...)` does (Keras's test for reviving a
-    functional subclass from its graph)."""
-    init = cls.__init__  # type: ignore[misc]
-    if init is base.__init__:  # type: ignore[misc]
-        return True
-    try:
-        parameters = inspect.signature(init).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    kinds = {parameter.kind for parameter in parameters}
-    return {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD} <= kinds
-
-
-def _build_by_calling(layer: Layer, build_config: Any, ctx: LoadContext, owner: str) -> None:
-    """Create a subclassed model's weights the way it first did: call it, here on zeros of
-    the shapes and dtypes it was first called on (batch 1 where the batch was free)."""
-    specs = (
-        decode_specs(build_config.get("input_specs")) if isinstance(build_config, dict) else None
-    )
-    if specs is None:
-        raise ctx.error(f"model {owner}: 'build_config' must hold the input specs it was built on.")
-    sizes = [math.prod(1 if d is None else d for d in spec.shape) for spec in flatten(specs)]
-    if sum(sizes) > _MAX_BUILD_ELEMENTS:
-        raise ctx.error(
-            f"model {owner}: 'build_config' asks for inputs of {sum(sizes):,} values; at most "
-            f"{_MAX_BUILD_ELEMENTS:,} are made to build a model (one sample of each input)."
-        )
-    zeros = map_structure(
-        lambda spec: torch.zeros([1 if d is None else d for d in spec.shape], dtype=spec.dtype),
-        specs,
-    )
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            layer(zeros)
-    except Exception as error:
-        raise ctx.error(
-            f"model {owner}: calling it on zeros of its saved input shapes, to create its "
-            f"weights, failed: {type(error).__name__}: {error}"
-        ) from error
-
-
-def _bare_name(class_name: str) -> str:
-    """ "Name" from "package>Name" or a qualname such as "make.<locals>.Name"."""
-    return class_name.rsplit(">", 1)[-1].rsplit(".", 1)[-1][:60]
-
-
-def _known_class(class_name: str, ctx: LoadContext) -> Any:
-    """The class saved as `class_name` in `custom_objects` or the registry (also by its bare
-    name in `custom_objects`); None when neither knows it. Nothing is imported."""
-    cls = registry.get_registered_object(class_name, ctx.custom_objects)
-    if cls is None and _bare_name(class_name) != class_name:
-        cls = ctx.custom_objects.get(_bare_name(class_name))
-    return cls
-
-
-def resolve_class(class_name: str, module: Any, ctx: LoadContext, owner: str) -> type[Layer]:
-    """The layer class saved as `class_name`: from `custom_objects`, the registry, or lamina's
-    own layers; never imported from anywhere."""
-    cls = _known_class(class_name, ctx)
-    short = _bare_name(class_name)
-    if cls is None and module is None:
-        cls = builtin_classes().get(class_name)
-    if cls is None:
-        package = class_name.split(">", 1)[0] if ">" in class_name else str(module or "my_package")
-        origin = f" (saved from module '{str(module)[:80]}')" if module is not None else ""
-        raise ctx.error(
-            f"layer {owner} has class '{class_name[:80]}'{origin}, which is not a lamina layer "
-            "and is not registered in this program. Define the class and decorate it with "
-            f"@lamina.saving.register_serializable(package={package[:60]!r}) before loading, or "
-            f"pass custom_objects={{{short!r}: {short}}}.",
-            UnknownClassError,
-        )
-    if not (isinstance(cls, type) and issubclass(cls, Layer)):
-        raise ctx.error(
-            f"layer {owner}: '{class_name[:80]}' names a {type(cls).__name__}, not a Layer class.",
-            UnknownClassError,
-        )
-    return cls
-
-
 def _check_header(config: dict[str, Any], ctx: LoadContext, owner: str) -> tuple[str, bool]:
     name, trainable = config.get("name"), config.get("trainable", True)
     if not isinstance(name, str) or not name or "." in name:
@@ -334,7 +207,7 @@ def _check_header(config: dict[str, Any], ctx: LoadContext, owner: str) -> tuple
 def _sequential_from_config(
     config: dict[str, Any], ctx: LoadContext, owner: str, model_class: Any = None
 ) -> Layer:
-    from lamina.core.model import Sequential
+    from lamina.core.sequential import Sequential
     from lamina.layers.core import InputLayer
 
     name, trainable = _check_header(config, ctx, owner)
@@ -512,87 +385,3 @@ def _run_node(
             f"{type(error).__name__}: {error}"
         ) from error
     outputs[layer.name].append(flatten(result))
-
-
-def _struct_refs(value: Any, ctx: LoadContext, where: str) -> list[Any]:
-    found: list[Any] = []
-
-    def record(ref: Any, _where: str) -> None:
-        found.append(ref)
-
-    _decode_struct(value, record, ctx, where)
-    return found
-
-
-def _decode_struct(
-    value: Any, resolve: Callable[[Any, str], Any], ctx: LoadContext, where: str, depth: int = 0
-) -> Any:
-    if depth > 64:
-        raise ctx.error(f"{where}: inputs nested too deeply.")
-    if isinstance(value, list):
-        return [_decode_struct(v, resolve, ctx, where, depth + 1) for v in value]
-    if isinstance(value, dict):
-        if TENSOR in value and len(value) == 1:
-            return resolve(value[TENSOR], where)
-        if "__tuple__" in value and len(value) == 1 and isinstance(value["__tuple__"], list):
-            return tuple(
-                _decode_struct(v, resolve, ctx, where, depth + 1) for v in value["__tuple__"]
-            )
-        if "__dict__" in value and len(value) == 1 and isinstance(value["__dict__"], list):
-            out = {}
-            for pair in value["__dict__"]:
-                if not isinstance(pair, list) or len(pair) != 2:
-                    raise ctx.error(f"{where}: __dict__ items must be [key, value] pairs.")
-                key = decode_value(pair[0], ctx, where)
-                try:
-                    out[key] = _decode_struct(pair[1], resolve, ctx, where, depth + 1)
-                except TypeError:
-                    raise ctx.error(f"{where}: unhashable key in inputs.") from None
-            return out
-        if not any(k.startswith("__") for k in value):
-            return {k: _decode_struct(v, resolve, ctx, where, depth + 1) for k, v in value.items()}
-    raise ctx.error(
-        f"{where}: expected a tensor reference {{'{TENSOR}': [layer, node, index]}} or a "
-        f"list/tuple/dict of them, found {str(value)[:80]}."
-    )
-
-
-_MAX_RANK = 64
-_MAX_BUILD_ELEMENTS = 1 << 27  # one sample: 512 MiB of float32, far above any real input
-
-
-def decode_specs(value: Any) -> Any:
-    """The output specs `graph.encode_specs` stored, or None when absent or malformed (the
-    layer is then run to infer them, as for a file written before specs were stored).
-
-    Trusting them is safe: they only name shapes and dtypes; the weights are still checked
-    against the layers they build, and a wrong shape fails when the model runs.
-    """
-    try:
-        return _decode_specs(value)
-    except (TypeError, ValueError, KeyError):
-        return None
-
-
-def _decode_specs(value: Any) -> Any:
-    if isinstance(value, list) and len(value) == 3 and value[0] == "spec":
-        _, shape, dtype = value
-        if not isinstance(shape, list) or len(shape) > _MAX_RANK:
-            raise ValueError("shape")
-        for dim in shape:
-            if dim is not None and (type(dim) is not int or not 0 <= dim < 1 << 48):
-                raise ValueError("dim")
-        if dtype not in _DTYPES:
-            raise ValueError("dtype")
-        return Spec(tuple(shape), getattr(torch, dtype))
-    if isinstance(value, dict) and len(value) == 1:
-        ((kind, items),) = value.items()
-        if not isinstance(items, list):
-            raise TypeError(kind)
-        if kind == "list":
-            return [_decode_specs(item) for item in items]
-        if kind == "tuple":
-            return tuple(_decode_specs(item) for item in items)
-        if kind == "dict":
-            return {str(key): _decode_specs(item) for key, item in items}
-    raise ValueError("not a spec structure")

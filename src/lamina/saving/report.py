@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.saving.archive import METADATA, Archive
-from lamina.saving.model_io import _context, _read_config
+from lamina.saving.model_loader import _context, _read_config
 from lamina.saving.values import FUNCTION, LAYER
 from lamina.saving.weights import OPTIMIZER
 

@@ -180,7 +180,7 @@ def apply_weights(
         if isinstance(target, nn.Parameter):
             value = nn.Parameter(value, requires_grad=target.requires_grad)
             value.__dict__.update(target.__dict__)
-        torch.utils.swap_tensors(target, value)
+        torch.utils.swap_tensors(target, value)  # type: ignore[no-untyped-call]
     for alias, canonical in file_aliases.items():
         owner_name, _, attr = alias.rpartition(".")
         source_name, _, source_attr = canonical.rpartition(".")

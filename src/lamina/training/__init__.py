@@ -25,8 +25,8 @@ Example:
     True
 
 The package holds `compiling` (`compile`, `compile_from_config`), `steps` (the per-batch work
-and running means shared by every loop) and `loops` (`fit`, `evaluate`, `predict` and the
-one-batch variants); this module re-exports them.
+and running means shared by every loop), `loops` (`fit`, `evaluate`, `predict`) and
+`on_batch` (`train_on_batch`, `test_on_batch`); this module re-exports them.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from lamina.training.loops import NonFiniteLossError as NonFiniteLossError
 from lamina.training.loops import evaluate as evaluate
 from lamina.training.loops import fit as fit
 from lamina.training.loops import predict as predict
-from lamina.training.loops import test_on_batch as test_on_batch
-from lamina.training.loops import train_on_batch as train_on_batch
+from lamina.training.on_batch import test_on_batch as test_on_batch
+from lamina.training.on_batch import train_on_batch as train_on_batch
 
 __all__ = [
     "NonFiniteLossError",

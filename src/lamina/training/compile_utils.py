@@ -18,7 +18,7 @@ import torch
 
 from lamina import losses as losses_module
 from lamina import metrics as metrics_module
-from lamina.core.layer import format_shape
+from lamina.core.errors import format_shape
 from lamina.core.tensor import flatten
 
 __all__ = ["CompiledLoss", "CompiledMetrics", "output_names"]

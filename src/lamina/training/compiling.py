@@ -1,6 +1,6 @@
 """`compile` and `compile_from_config`: resolving the optimizer, losses and metrics.
 
-`compile` stores the resolved objects on the model and a `_compile_config` that
+`compile` stores the resolved objects in a `CompileState` the model owns, with a `config` that
 `compile_from_config` (used when loading a saved model) turns back into the same call. It is
 JSON-compatible but for the user's own loss and metric functions, which appear as
 themselves, for saving to store like a Lambda's function.
@@ -9,6 +9,7 @@ Nothing here runs the model; the loops are in `loops`.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from lamina import optimizers as optimizers_module
@@ -19,6 +20,7 @@ from lamina.training.compile_utils import (
     deserialize_metrics,
     serialize_loss,
 )
+from lamina.training.steps import Regularized
 
 
 # ---------------------------------------------------------------------------- compile
@@ -50,10 +52,10 @@ def compile(
         run_eagerly: accepted for Keras compatibility; lamina always runs eagerly.
         jit_compile: `None`, `False` or `"auto"`; compiling is not supported.
 
-    After `compile`, `model.optimizer` is the optimizer (its `torch_optimizer` is built as
-    soon as the model has weights), `model.loss` is the `loss` argument,
-    `model.compiled_loss` / `model.compiled_metrics` hold the resolved objects, and
-    `model._compile_config` is the dict that `compile_from_config` accepts.
+    After `compile`, `model._compile_state` is a `CompileState`: `model.optimizer` is the
+    optimizer (its `torch_optimizer` is built as soon as the model has weights),
+    `model.loss` is the `loss` argument, `model.compiled_loss` / `model.compiled_metrics`
+    hold the resolved objects, and its `config` is the dict `compile_from_config` accepts.
     """
     if jit_compile not in (None, False, "auto"):
         raise ValueError(
@@ -69,29 +71,53 @@ def compile(
         params = model.trainable_weights
         if params:
             opt.build(params)
-    model.optimizer = opt
-    model.loss = loss
-    model.loss_weights = loss_weights
-    model.compiled_loss = compiled_loss
-    model.compiled_metrics = compiled_metrics
     model.stop_training = False
-    model._is_compiled = True
-    model._compile_config = {
-        "optimizer": optimizers_module.serialize(opt),
-        "loss": serialize_loss(loss),
-        "loss_weights": loss_weights,
-        **compiled_metrics.get_config(),
-    }
+    # One plain object, not attributes: a torch loss module passed as `loss` must not become
+    # a child module of the model (saved with its weights, moved by .to()).
+    model._compile_state = CompileState(
+        optimizer=opt,
+        loss=loss,
+        loss_weights=loss_weights,
+        compiled_loss=compiled_loss,
+        compiled_metrics=compiled_metrics,
+        config={
+            "optimizer": optimizers_module.serialize(opt),
+            "loss": serialize_loss(loss),
+            "loss_weights": loss_weights,
+            **compiled_metrics.get_config(),
+        },
+        # The weights with regularizers or constraints, found once here rather than per step.
+        regularized=Regularized(model) if model.built else None,
+    )
+
+
+@dataclasses.dataclass
+class CompileState:
+    """What `compile` settled, owned by the model (`model._compile_state`; None before
+    `compile`). `Model.optimizer`, `.loss`, `.compiled_loss`, ... read it."""
+
+    optimizer: optimizers_module.Optimizer
+    loss: Any
+    """The `loss` argument as given."""
+    loss_weights: Any
+    compiled_loss: CompiledLoss
+    compiled_metrics: CompiledMetrics
+    config: dict[str, Any]
+    """The dict `compile_from_config` accepts: what saving stores."""
+    regularized: Regularized | None = None
+    """The weights with a regularizer or a constraint (None until the model is built)."""
+    metrics_names: list[str] = dataclasses.field(default_factory=list)
+    """What the latest fit or evaluate logged, in order (`Model.metrics_names`)."""
 
 
 def compile_from_config(
     model: Any, config: dict[str, Any], *, custom_objects: dict[str, Any] | None = None
 ) -> None:
-    """Compile `model` again from `model._compile_config` (as saved with the model).
+    """Compile `model` again from a `CompileState.config` (as saved with the model).
 
     Args:
         model: the model.
-        config: the dict `compile` stored in `_compile_config`.
+        config: the dict `compile` stored in `CompileState.config`.
         custom_objects: user losses, metrics or optimizer classes by name (registered ones
             are found without it).
     """

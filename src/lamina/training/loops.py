@@ -1,17 +1,18 @@
-"""`fit`, `evaluate`, `predict` and the one-batch variants: plain loops over batches.
+"""`fit`, `evaluate` and `predict`: plain loops over batches.
 
 Each loop wraps its batches in callbacks, a progress bar, train or eval mode and flushed
-denormals; the per-batch work is `steps._Runner`, the running means `steps._Tracker`.
+denormals; the per-batch work is `steps._Runner`, the running means `steps._Tracker`. The
+one-batch variants are in `on_batch.py`.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
 
 from lamina import callbacks as callbacks_module
+from lamina.core.errors import warn
 from lamina.core.tensor import flatten, map_structure
 from lamina.training.data_adapter import DataHandler, is_stream, unpack
 from lamina.training.flush import flush_denormal
@@ -27,7 +28,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def _require_compiled(model: Any, where: str) -> None:
-    if not getattr(model, "_is_compiled", False):
+    if model._compile_state is None:
         raise RuntimeError(
             f"Model '{model.name}': call compile() before {where}(), e.g. "
             "model.compile(optimizer='adam', loss='mse')."
@@ -145,10 +146,9 @@ def fit(
                 raise
             if steps_done == 0:
                 progress.close()
-                warnings.warn(
+                warn(
                     f"fit: the input ran out of data at epoch {epoch + 1}; training stops. "
                     "Pass steps_per_epoch= with a generator, or a re-iterable DataLoader.",
-                    stacklevel=2,
                 )
                 break
             logs = tracker.logs()
@@ -165,7 +165,7 @@ def fit(
             if model.stop_training:
                 break
         callback_list.call("on_train_end", logs)
-    model._metrics_names = [k for k in logs if not k.startswith("val_")]
+    model._compile_state.metrics_names = [k for k in logs if not k.startswith("val_")]
     return history
 
 
@@ -313,57 +313,11 @@ def evaluate(
 
 
 def _logs_result(model: Any, logs: dict[str, float], return_dict: bool) -> Any:
-    model._metrics_names = list(logs)  # what `[loss, *metrics]` lists, for metrics_names
+    model._compile_state.metrics_names = list(logs)  # what `[loss, *metrics]` lists
     if return_dict:
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
-
-
-def train_on_batch(
-    model: Any,
-    x: Any,
-    y: Any = None,
-    sample_weight: Any = None,
-    class_weight: dict[int, float] | None = None,
-    return_dict: bool = False,
-) -> Any:
-    """One gradient step on one batch; returns that batch's loss (and metrics).
-
-    Metrics are reset first, so the result describes this batch only (Keras 2's default).
-    """
-    _require_compiled(model, "train_on_batch")
-    data = DataHandler(
-        model,
-        x,
-        y,
-        sample_weight,
-        batch_size=1 << 62,
-        class_weight=class_weight,
-        where="train_on_batch",
-    )
-    runner = _Runner(model)
-    runner.metrics.reset()
-    tracker = _Tracker(runner)
-    with flush_denormal(), _mode(model, True):
-        bx, by, bw, size = next(data.epoch())
-        tracker.add(*runner.train(bx, by, bw), size)
-    return _logs_result(model, tracker.logs(), return_dict)
-
-
-def test_on_batch(
-    model: Any, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
-) -> Any:
-    """The loss (and metrics) on one batch, in inference mode, without updating weights."""
-    _require_compiled(model, "test_on_batch")
-    data = DataHandler(model, x, y, sample_weight, batch_size=1 << 62, where="test_on_batch")
-    runner = _Runner(model)
-    runner.metrics.reset()
-    tracker = _Tracker(runner)
-    with flush_denormal(), _mode(model, False), torch.no_grad():
-        bx, by, bw, size = next(data.epoch())
-        tracker.add(*runner.test(bx, by, bw), size)
-    return _logs_result(model, tracker.logs(), return_dict)
 
 
 # ---------------------------------------------------------------------------- predict

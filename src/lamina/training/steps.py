@@ -20,6 +20,23 @@ from lamina.training.compile_utils import CompiledLoss, CompiledMetrics, flat_ta
 
 
 # ---------------------------------------------------------------------------- one step
+class Regularized:
+    """The model's weights that have a regularizer, and those that have a constraint.
+
+    Found once, by `compile` (or after the first batch when the model was not built yet),
+    and kept in the model's `CompileState`, so that a step does no search; both lists are
+    usually empty. A weight frozen since then is skipped at each step, as Keras skips
+    non-trainable weights.
+    """
+
+    __slots__ = ("constrained", "penalized")
+
+    def __init__(self, model: Any) -> None:
+        params = list(model.parameters())
+        self.penalized = [p for p in params if getattr(p, "regularizer", None) is not None]
+        self.constrained = [p for p in params if getattr(p, "constraint", None) is not None]
+
+
 class _Runner:
     """The per-batch work of one fit/evaluate call, with everything looked up once."""
 
@@ -29,10 +46,7 @@ class _Runner:
         self.loss: CompiledLoss = model.compiled_loss
         self.metrics: CompiledMetrics = model.compiled_metrics
         self.names: list[str] = []
-        # The trainable weights with a regularizer or a constraint, found after the first
-        # forward (a subclassed model makes its weights there); usually both empty.
-        self.penalized: list[torch.nn.Parameter] | None = None
-        self.constrained: list[torch.nn.Parameter] = []
+        self.regularized: Regularized | None = model._compile_state.regularized
         self.loss._checked = False  # check this call's targets against the outputs once
 
     def _prepare(self) -> None:
@@ -58,19 +72,16 @@ class _Runner:
         total, parts = self.loss(flat_y, flat_out, flat_w)
         for value in extra:
             total = value if total is None else total + value
-        if self.penalized is None:
-            self._find_regularized()
-        for param in self.penalized:  # type: ignore[union-attr]
-            penalty = param.regularizer(param)  # type: ignore[union-attr]
-            total = penalty if total is None else total + penalty
+        if self.regularized is None:  # a model built by this first batch
+            self.regularized = Regularized(self.model)
+            self.model._compile_state.regularized = self.regularized
+        for param in self.regularized.penalized:
+            if param.requires_grad:
+                penalty = param.regularizer(param)
+                total = penalty if total is None else total + penalty
         if not self.metrics.built:
             self.metrics.build(names, flat_y, flat_out)
         return total, parts, flat_y, flat_out, flat_w
-
-    def _find_regularized(self) -> None:
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.penalized = [p for p in trainable if getattr(p, "regularizer", None) is not None]
-        self.constrained = [p for p in trainable if getattr(p, "constraint", None) is not None]
 
     def train(self, x: Any, y: Any, weights: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
         total, parts, flat_y, flat_out, flat_w = self.objective(x, y, weights, training=True)
@@ -83,12 +94,13 @@ class _Runner:
         if not optimizer.built:  # a model built lazily by its first call
             optimizer.build(self.model.trainable_weights)
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        total.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
-        if self.constrained:
+        if self.regularized.constrained:  # type: ignore[union-attr]
             with torch.no_grad():
-                for param in self.constrained:
-                    param.copy_(param.constraint(param))  # type: ignore[attr-defined]
+                for param in self.regularized.constrained:  # type: ignore[union-attr]
+                    if param.requires_grad:
+                        param.copy_(param.constraint(param))
         if self.metrics.metrics:
             self.metrics.update(flat_y, flat_out, flat_w)
         return total, parts

@@ -1,4 +1,4 @@
-"""Seeing models: `summary` (the table), `plot` (DOT text and rendering), `figures`
+"""Seeing models: `summary` (the table), `dot` (DOT text), `plot` (rendering), `figures`
 (matplotlib plots of histories, latent spaces and images). Users reach them through
 `Model.summary`, `lamina.utils.plot_model` and friends.
 """

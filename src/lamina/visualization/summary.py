@@ -10,12 +10,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lamina.core.layer import Layer, format_shape
+from lamina.core.errors import format_shape
+from lamina.core.layer import Layer
 
 
 def layer_description(layer: Layer) -> str:
     """`name (Type)`, with a function layer's function or an operation's expression."""
-    from lamina.layers.function import Lambda, Operation
+    from lamina.layers.function import Lambda
+    from lamina.layers.operation import Operation
 
     if isinstance(layer, Lambda):
         return f"{layer.name} (Lambda: {layer.extra_repr()})"

@@ -25,10 +25,10 @@ anything runs. Tensor sizes are not bounded: like a layer's units, they are the 
 
 The package is split by job: ``policy`` (errors, name bindings, parsing with its size caps,
 and the static checks and messages that refuse constructs), ``guards`` (the runtime bounds:
-guarded operators and builtins, the loop budget), ``expressions`` and ``statements`` (the
-compiler from AST nodes to closures), and ``function`` (``SafeFunction`` and
-``compile_function``, which ties the others together). This module re-exports what the rest
-of lamina uses.
+guarded operators and builtins, the loop budget), ``expressions``, ``calls`` and
+``statements`` (the compiler from AST nodes to closures, each extending the one before), and
+``function`` (``SafeFunction`` and ``compile_function``, which ties the others together). This
+module re-exports what the rest of lamina uses.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Everything that stores into frame slots or loops lives here: comprehensions (with their own
 scope) and ``for`` loops both draw on the shared loop budget, and the statements track which
-locals are surely bound. ``_Compiler`` extends the expression compiler of ``expressions``.
+locals are surely bound. ``_Compiler`` extends the compiler of ``calls`` (literals and calls),
+which extends that of ``expressions``.
 """
 
 from __future__ import annotations
@@ -13,20 +14,20 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from lamina.saving._safe_eval.calls import _CallCompiler
 from lamina.saving._safe_eval.expressions import (
     _BREAK,
     _CONTINUE,
     _RET,
     _RETURN,
     Fn,
-    _ExpressionCompiler,
     _Scope,
 )
 from lamina.saving._safe_eval.guards import _AUGOPS, _BUDGET, _out_of_loop_budget
 from lamina.saving._safe_eval.policy import _REFUSED_STATEMENTS, Refusal, _check_name, _target_names
 
 
-class _Compiler(_ExpressionCompiler):
+class _Compiler(_CallCompiler):
     """The whole compiler: expressions, plus assignment targets, comprehensions and statements."""
 
     # ----------------------------------------------------------------- comprehensions

@@ -1,16 +1,5 @@
-"""`save_model` / `load_model` (the `.lamina` file) and `save_weights` / `load_weights` (a
-`.safetensors` file).
-
-A `.lamina` file is a zip of three entries:
-
-- `config.json`: `format_version`, `lamina_version`, `model` (the model's entry: class and
-  config, see `graph.py`), `weights` (aliases of tensors stored once), and, for a compiled
-  model, `compile_config` and `optimizer` (the non-tensor part of `optimizer.state_dict()`).
-- `model.safetensors`, stored uncompressed: a safetensors file of the weights by
-  `state_dict()` name, and the optimizer's tensors under `optimizer/`. No pickle anywhere.
-  It is streamed from the tensors' memory (`archive.stream`), and any safetensors
-  reader opens it: `safetensors.torch.load(zipfile.ZipFile(path).read("model.safetensors"))`.
-- `metadata.json`: when and with which lamina, torch and Python it was written.
+"""`load_model` (a `.lamina` file) and `load_weights` (a `.safetensors` file); see
+`model_saver.py` for what the files hold.
 
 Loading builds the model on the `meta` device (no memory, no initialization) when it is made of
 lamina's own layers, while a worker thread reads the tensors straight into the memory the
@@ -22,12 +11,7 @@ than the read itself.
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
-import platform
-import warnings
-import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,212 +21,30 @@ from lamina.saving import registry
 from lamina.saving.archive import (
     CONFIG,
     METADATA,
-    WEIGHTS,
     Archive,
-    aligned_entry,
-    atomic_write,
-    stream,
-    write_stored,
-    zip_entry,
 )
-from lamina.saving.errors import LoadError, SaveError, UnknownClassError
+from lamina.saving.errors import LoadError, UnknownClassError
 from lamina.saving.functions import FunctionDeserializationError
-from lamina.saving.graph import FORMAT_VERSION, builtin_classes, serialize_layer
+from lamina.saving.graph import builtin_classes
+from lamina.saving.model_saver import _ALIASES_KEY, _ORDER_KEY
 from lamina.saving.rebuild import build_model, check_format_version
 from lamina.saving.tensorfile import (
     WeightsFile,
     open_weights_file,
-    safetensors_chunks,
-    safetensors_header,
 )
-from lamina.saving.values import FUNCTION, LoadContext, decode_value, encode_value, parse_json
+from lamina.saving.values import FUNCTION, LoadContext, decode_value, parse_json
 from lamina.saving.weights import (
     apply_weights,
     copy_weights,
     decode_optimizer_state,
-    encode_optimizer_state,
     leftover_meta_tensors,
     match_weights,
     model_state,
-    tensors_for_saving,
 )
 
-__all__ = [
-    "load_model",
-    "load_weights",
-    "save_model",
-    "save_weights",
-]
-
-_ALIASES_KEY = "lamina_aliases"
-_ORDER_KEY = "lamina_order"
+__all__ = ["load_model", "load_weights"]
 
 
-def _versions() -> dict[str, str]:
-    from lamina import __version__
-
-    return {
-        "lamina_version": __version__,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-    }
-
-
-# ------------------------------------------------------------------------------ saving
-def save_model(model: Any, filepath: str | os.PathLike[str], *, overwrite: bool = True) -> None:
-    """Save the model's graph, weights and (if compiled) optimizer to a `.lamina` file.
-
-    The write is atomic: a temporary file beside the target, flushed and fsynced, then
-    renamed over it. Everything that can fail (a function that cannot be stored, a value with
-    no JSON form) fails before anything is written, and any failure leaves an existing file
-    untouched.
-
-    Args:
-        model: a functional model, a `Sequential`, or a registered model class.
-        filepath: where to write, e.g. `"model.lamina"`.
-        overwrite: replace an existing file; `False` raises `FileExistsError` instead.
-
-    Raises:
-        SaveError: naming the layer and why, when part of the model cannot be stored.
-
-    Example:
-        >>> import os, tempfile
-        >>> from lamina import Input, Model, load_model
-        >>> from lamina.layers import Dense
-        >>> x = Input(shape=(3,))
-        >>> path = os.path.join(tempfile.mkdtemp(), "m.lamina")
-        >>> Model(x, Dense(2)(x)).save(path)
-        >>> load_model(path).output_shape
-        (None, 2)
-    """
-    path = os.fspath(filepath)
-    check_suffix(path, weights_only=False)
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"'{path}' exists and overwrite=False; nothing was written.")
-    try:
-        config, state = _model_document(model)
-        config_bytes = json.dumps(config).encode("utf-8")
-        tensors = tensors_for_saving(state)
-        header, weights_size = safetensors_header(tensors, None)
-    except SaveError as error:
-        raise SaveError(f"'{path}': nothing was written: {error}") from error
-    metadata = {
-        "format_version": FORMAT_VERSION,
-        "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        **_versions(),
-    }
-    with atomic_write(path) as handle, zipfile.ZipFile(handle, "w") as archive:
-        archive.writestr(zip_entry(CONFIG, compress=True), config_bytes)
-        archive.writestr(zip_entry(METADATA, compress=True), json.dumps(metadata).encode("utf-8"))
-        info, zip64 = aligned_entry(WEIGHTS, weights_size, handle.tell())
-        with archive.open(info, "w", force_zip64=zip64) as entry:
-            write_stored(entry, safetensors_chunks(tensors, header))
-
-
-def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    from lamina.core.model import Model
-
-    if not isinstance(model, Model):
-        raise SaveError(f"expected a Model or Sequential, received {type(model).__name__}.")
-    entry = serialize_layer(model)
-    state, aliases = model_state(model)
-    tensors = dict(state)
-    config: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "lamina_version": _versions()["lamina_version"],
-        "model": entry,
-        # The names in state_dict() order: a model rebuilt by its own constructor may name
-        # its layers differently, and is then matched by position (weights.match_weights).
-        "weights": {"aliases": aliases, "order": [k for k in state if k not in aliases]},
-    }
-    compile_config = getattr(model, "_compile_config", None)
-    if compile_config is not None:
-        owner = f"Model '{model.name}' compile()"
-        config["compile_config"] = encode_value(_storable(compile_config, owner), owner)
-        state_dict = getattr(getattr(model, "optimizer", None), "state_dict", None)
-        if callable(state_dict):
-            state_json, optimizer_tensors = encode_optimizer_state(state_dict())
-            config["optimizer"] = state_json
-            tensors.update(optimizer_tensors)
-    return config, tensors
-
-
-def check_suffix(path: str, *, weights_only: bool) -> None:
-    """Refuse a file name that promises another format (as Keras 3 does): `model.save` writes
-    a `.lamina` zip, `save_weights` a `.safetensors` file; an `.h5` or `.keras` name would
-    make other tools, and people, expect what is not there."""
-    wanted, other = (".safetensors", ".lamina") if weights_only else (".lamina", ".safetensors")
-    if path.lower().endswith(wanted):
-        return
-    suffix = os.path.splitext(path)[1] or "no extension"
-    if weights_only:
-        hint = "the weights are a safetensors file: name it 'weights.safetensors'"
-        if path.lower().endswith(other):
-            hint += ", or use model.save(path) for the whole model"
-    else:
-        hint = "the model is a lamina zip: name it 'model.lamina'"
-        if path.lower().endswith(other):
-            hint += ", or use model.save_weights(path) for the weights alone"
-    raise SaveError(
-        f"'{path}': expected a file name ending in {wanted}, received {suffix}; {hint}."
-    )
-
-
-def _storable(value: Any, owner: str) -> Any:
-    """The compile config with each function that cannot be stored by value (no source to
-    read) replaced by its name, with a warning: the model still saves, and loads compiled
-    when the function is passed in `custom_objects`."""
-    if isinstance(value, dict):
-        return {key: _storable(item, owner) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_storable(item, owner) for item in value)
-    if callable(value) and not isinstance(value, type):
-        try:
-            encode_value(value, owner)
-        except SaveError as error:
-            name = registry.get_registered_name(value)
-            warnings.warn(
-                f"{owner}: the function '{name}' is saved by name only ({error}). Load the "
-                f"model with custom_objects={{{name!r}: {name}}}, or with compile=False.",
-                UserWarning,
-                stacklevel=4,
-            )
-            return name
-    return value
-
-
-def save_weights(model: Any, filepath: str | os.PathLike[str]) -> None:
-    """Save the model's weights to a `.safetensors` file (atomically), keyed by
-    `state_dict()` names; any safetensors reader can open it.
-
-    Example:
-        >>> import os, tempfile
-        >>> from lamina import Input, Model
-        >>> from lamina.layers import Dense
-        >>> x = Input(shape=(3,))
-        >>> model = Model(x, Dense(2, name="d")(x))
-        >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
-        >>> model.save_weights(path)
-        >>> from safetensors.torch import load_file
-        >>> sorted(load_file(path))
-        ['d.bias', 'd.kernel']
-    """
-    path = os.fspath(filepath)
-    check_suffix(path, weights_only=True)
-    state, aliases = model_state(model)
-    metadata = {
-        "format": "pt",
-        _ALIASES_KEY: json.dumps(aliases),
-        _ORDER_KEY: json.dumps([k for k in state if k not in aliases]),
-        **_versions(),
-    }
-    tensors = tensors_for_saving(state)
-    header, _ = safetensors_header(tensors, metadata)
-    with atomic_write(path) as handle:
-        stream(handle, safetensors_chunks(tensors, header))
-
-
-# ------------------------------------------------------------------------------ loading
 def load_model(
     filepath: str | os.PathLike[str],
     *,
@@ -410,17 +212,8 @@ def _restore_compile(
     loaded: dict[str, torch.Tensor],
     ctx: LoadContext,
 ) -> None:
-    from lamina import training
+    from lamina.training import compile_from_config
 
-    compile_from_config = getattr(training, "compile_from_config", None)
-    if compile_from_config is None:
-        warnings.warn(
-            f"'{ctx.source}': the model was saved compiled, but this lamina has no "
-            "training.compile_from_config; it is loaded uncompiled. Call model.compile(...).",
-            UserWarning,
-            stacklevel=3,
-        )
-        return
     try:
         settings = decode_value(compile_config, ctx, "compile config")
     except FunctionDeserializationError as error:
