@@ -4,14 +4,17 @@
 
 For each case below, Keras builds the layer on a small random input, its weights are set to
 random values (biases included, so that they are checked too), and one `.npz` per case is
-written under `tests/fixtures/keras/convolution/`: the layer's class name and arguments
-(JSON), Keras's config (JSON, plain values only), the input `x`, the weights `w0`, `w1`, ... in
-Keras's layout, and Keras's output `y`. `tests/layers/test_convolution.py` and
-`test_pooling.py` compare lamina against them without Keras.
+written under `tests/fixtures/keras/convolution/` in the layout `tests/keras_fixtures.py`
+reads: the layer's class name (`layer`) and arguments (`kwargs`, JSON), the input `x`, the
+weights `w0`, `w1`, ... in Keras's layout, and Keras's output `y`; also Keras's config
+(`config`, JSON, plain values only). `signatures.json` beside them holds each class's
+constructor arguments and defaults. `tests/layers/test_convolution.py` and `test_pooling.py`
+compare lamina against them without Keras.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -252,6 +255,14 @@ CASES: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
 ]
 
 
+# Keras 2's names that Keras 3 keeps; their signatures are checked too.
+ALIASES = {
+    f"{kind}{rank}D"
+    for kind in ("MaxPool", "AvgPool", "GlobalMaxPool", "GlobalAvgPool")
+    for rank in (1, 2, 3)
+}
+
+
 def plain(value: Any) -> Any:
     """Keras's config values that are plain data (tuples as lists); `None` for the rest."""
     if isinstance(value, (list, tuple)):
@@ -281,15 +292,27 @@ def main() -> None:
                 config[key] = {"not_plain": True}
         np.savez_compressed(
             OUT / f"{case}.npz",
-            class_name=class_name,
-            arguments=json.dumps(arguments),
+            layer=class_name,
+            kwargs=json.dumps(arguments),
             config=json.dumps(config),
             x=x,
             y=y,
             **{f"w{i}": w for i, w in enumerate(weights)},
         )
         print(f"{case}: {class_name} {shape} -> {y.shape[1:]}")
-    print(f"{len(CASES)} fixtures in {OUT} (Keras {keras.__version__})")
+    signatures = {}
+    for class_name in sorted({case[1] for case in CASES} | ALIASES):
+        parameters = inspect.signature(getattr(keras.layers, class_name).__init__).parameters
+        signatures[class_name] = {
+            p.name: None if p.default is p.empty else repr(p.default)
+            for p in parameters.values()
+            if p.name != "self" and p.kind is not p.VAR_KEYWORD
+        }
+    (OUT / "signatures.json").write_text(json.dumps(signatures, indent=1, sort_keys=True) + "\n")
+    print(
+        f"{len(CASES)} fixtures and {len(signatures)} signatures in {OUT} "
+        f"(Keras {keras.__version__})"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from helpers import check_layer
+from keras_fixtures import check_against_keras
 from lamina import Input, Model, constraints, layers, regularizers
 from lamina.core.layer import LayerError
 from lamina.layers import (
@@ -30,16 +33,13 @@ CASES = sorted(p.stem for p in FIXTURES.glob("*.npz") if "pooling" not in p.stem
 
 
 def compare_with_keras_fixture(case: str) -> None:
-    """Load Keras's weights into the lamina layer, compare outputs, shapes and config."""
-    data = np.load(FIXTURES / f"{case}.npz")
-    layer = getattr(layers, str(data["class_name"]))(**json.loads(str(data["arguments"])))
-    x = data["x"]
-    layer(Input(shape=x.shape[1:]))
-    layer.set_weights([data[f"w{i}"] for i in range(len(layer.weights))])
-    assert len(layer.weights) == sum(k.startswith("w") for k in data.files)
-    output = layer(torch.from_numpy(x)).detach().numpy()
-    np.testing.assert_allclose(output, data["y"], atol=1e-5, rtol=1e-5)
-    assert layer.compute_output_shape((None, *x.shape[1:])) == (None, *data["y"].shape[1:])
+    """Keras's weights into the lamina layer: same output and shapes, and the same config."""
+    layer, data = check_against_keras(f"convolution/{case}")
+    compare_config(layer, data)
+
+
+def compare_config(layer: Any, data: dict[str, np.ndarray]) -> None:
+    """The same config keys as Keras's, and the same plain values."""
     keras_config = json.loads(str(data["config"]))
     config = layer.get_config()
     assert set(keras_config) == set(config) - {"name", "trainable", "dtype"}
@@ -52,8 +52,36 @@ def _plain(value: Any) -> Any:
     return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
+def same_default(keras: str | None, mine: str | None) -> bool:
+    """Keras's default and ours mean the same: equal, or an int for a tuple of that int."""
+    if keras is None or mine is None:
+        return keras == mine
+    a, b = ast.literal_eval(keras), ast.literal_eval(mine)
+    if isinstance(a, tuple) and isinstance(b, int):
+        return all(v == b for v in a)
+    return bool(a == b)
+
+
+SIGNATURES = json.loads((FIXTURES / "signatures.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(SIGNATURES))
+def test_arguments_and_defaults_match_keras(name: str) -> None:
+    parameters = inspect.signature(getattr(layers, name).__init__).parameters
+    mine = {
+        p.name: None if p.default is p.empty else repr(p.default)
+        for p in parameters.values()
+        if p.name != "self" and p.kind is not p.VAR_KEYWORD
+    }
+    for argument, default in SIGNATURES[name].items():
+        if argument == "name" and argument not in mine:
+            continue  # through **kwargs, as every layer
+        assert argument in mine, f"{name}: missing {argument!r} (Keras default {default})"
+        assert same_default(default, mine[argument]), (argument, default, mine[argument])
+
+
 def test_every_layer_has_keras_fixtures() -> None:
-    names = {str(np.load(FIXTURES / f"{case}.npz")["class_name"]) for case in CASES}
+    names = {str(np.load(FIXTURES / f"{case}.npz")["layer"]) for case in CASES}
     assert names == {
         f"{kind}{rank}D{suffix}"
         for kind, suffix, ranks in (
