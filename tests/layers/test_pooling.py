@@ -149,7 +149,7 @@ def test_strides_default_to_pool_size() -> None:
 
 def test_channels_last_output_is_contiguous() -> None:
     assert MaxPooling2D()(torch.randn(2, 4, 4, 3)).is_contiguous()
-    assert AveragePooling2D(3, 2, "same")(torch.randn(2, 6, 5, 3)).is_contiguous()
+    assert AveragePooling2D(3, 2, padding="same")(torch.randn(2, 6, 5, 3)).is_contiguous()
 
 
 def test_unknown_spatial_sizes() -> None:

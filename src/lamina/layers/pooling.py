@@ -50,6 +50,7 @@ class BasePooling(Layer):
         self,
         pool_size: IntOrTuple = 2,
         strides: IntOrTuple | None = None,
+        *,
         padding: str = "valid",
         data_format: str | None = None,
         **kwargs: Any,
@@ -233,11 +234,12 @@ class AveragePooling1D(BasePooling):
         self,
         pool_size: IntOrTuple,
         strides: IntOrTuple | None = None,
+        *,
         padding: str = "valid",
         data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+        super().__init__(pool_size, strides, padding=padding, data_format=data_format, **kwargs)
 
 
 class AveragePooling2D(AveragePooling1D):
@@ -274,7 +276,7 @@ class BaseGlobalPooling(Layer):
     rank = 2
 
     def __init__(
-        self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any
+        self, data_format: str | None = None, *, keepdims: bool = False, **kwargs: Any
     ) -> None:
         name = type(self).__name__
         super().__init__(**kwargs)
