@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from lamina.core.tensor import Shape
-from lamina.layers.convolution import BaseConv, InitializerArg, IntOrTuple, standardize_tuple
+from lamina.layers.conv_utils import InitializerArg, IntOrTuple, standardize_tuple
+from lamina.layers.convolution import BaseConv
 
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 

@@ -16,11 +16,8 @@ import torch
 
 from lamina import activations, constraints, initializers, regularizers
 from lamina.core.tensor import Shape
-from lamina.layers.convolution import (
-    BaseConv,
-    InitializerArg,
-    IntOrTuple,
-)
+from lamina.layers.conv_utils import InitializerArg, IntOrTuple
+from lamina.layers.convolution import BaseConv
 
 
 def _check_depth_multiplier(layer: str, value: Any) -> int:

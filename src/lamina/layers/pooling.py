@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from lamina.core.layer import Layer, LayerError, format_shape
 from lamina.core.shape_inference import Spec
 from lamina.core.tensor import Shape
-from lamina.layers.convolution import (
-    _SPATIAL,
+from lamina.layers.conv_utils import (
+    SPATIAL_AXES,
     IntOrTuple,
     pad_for_torch,
     same_pads,
@@ -36,7 +36,7 @@ _AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
 def _expected(rank: int, channels_last: bool) -> tuple[Any, ...]:
-    spatial = _SPATIAL[rank]
+    spatial = SPATIAL_AXES[rank]
     return (None, *spatial, "channels") if channels_last else (None, "channels", *spatial)
 
 
