@@ -28,8 +28,9 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
 
 
 def format_shape(shape: Any) -> str:
-    """`(None, 4)` for a shape, `[(None, 4), (None, 2)]` for several."""
-    if isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape):
+    """`(None, 4)` for a shape, `[(None, 4), (None, 2)]` for several; names of axes in an
+    expected shape print bare: `(None, rows, cols, channels)`."""
+    if isinstance(shape, tuple) and all(d is None or isinstance(d, (int, str)) for d in shape):
         return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
     if isinstance(shape, dict):
         return "{" + ", ".join(f"{k!r}: {format_shape(v)}" for k, v in shape.items()) + "}"

@@ -8,6 +8,12 @@ from lamina.layers.activation import PReLU as PReLU
 from lamina.layers.activation import ReLU as ReLU
 from lamina.layers.activation import Softmax as Softmax
 from lamina.layers.batch_normalization import BatchNormalization as BatchNormalization
+from lamina.layers.convolution import Conv1D as Conv1D
+from lamina.layers.convolution import Conv2D as Conv2D
+from lamina.layers.convolution import Conv3D as Conv3D
+from lamina.layers.convolution_transpose import Conv1DTranspose as Conv1DTranspose
+from lamina.layers.convolution_transpose import Conv2DTranspose as Conv2DTranspose
+from lamina.layers.convolution_transpose import Conv3DTranspose as Conv3DTranspose
 from lamina.layers.core import Activation as Activation
 from lamina.layers.core import Dense as Dense
 from lamina.layers.core import Dropout as Dropout
@@ -17,6 +23,10 @@ from lamina.layers.core import InputLayer as InputLayer
 from lamina.layers.core import Permute as Permute
 from lamina.layers.core import RepeatVector as RepeatVector
 from lamina.layers.core import Reshape as Reshape
+from lamina.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
+from lamina.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
+from lamina.layers.depthwise import SeparableConv1D as SeparableConv1D
+from lamina.layers.depthwise import SeparableConv2D as SeparableConv2D
 from lamina.layers.embedding import Embedding as Embedding
 from lamina.layers.function import Lambda as Lambda
 from lamina.layers.image_augmentation import RandomContrast as RandomContrast
@@ -46,6 +56,30 @@ from lamina.layers.normalization import GroupNormalization as GroupNormalization
 from lamina.layers.normalization import LayerNormalization as LayerNormalization
 from lamina.layers.normalization import UnitNormalization as UnitNormalization
 from lamina.layers.operation import Operation as Operation
+from lamina.layers.pooling import AveragePooling1D as AveragePooling1D
+from lamina.layers.pooling import AveragePooling2D as AveragePooling2D
+from lamina.layers.pooling import AveragePooling3D as AveragePooling3D
+from lamina.layers.pooling import AvgPool1D as AvgPool1D
+from lamina.layers.pooling import AvgPool2D as AvgPool2D
+from lamina.layers.pooling import AvgPool3D as AvgPool3D
+from lamina.layers.pooling import GlobalAveragePooling1D as GlobalAveragePooling1D
+from lamina.layers.pooling import GlobalAveragePooling2D as GlobalAveragePooling2D
+from lamina.layers.pooling import GlobalAveragePooling3D as GlobalAveragePooling3D
+from lamina.layers.pooling import GlobalAvgPool1D as GlobalAvgPool1D
+from lamina.layers.pooling import GlobalAvgPool2D as GlobalAvgPool2D
+from lamina.layers.pooling import GlobalAvgPool3D as GlobalAvgPool3D
+from lamina.layers.pooling import GlobalMaxPool1D as GlobalMaxPool1D
+from lamina.layers.pooling import GlobalMaxPool2D as GlobalMaxPool2D
+from lamina.layers.pooling import GlobalMaxPool3D as GlobalMaxPool3D
+from lamina.layers.pooling import GlobalMaxPooling1D as GlobalMaxPooling1D
+from lamina.layers.pooling import GlobalMaxPooling2D as GlobalMaxPooling2D
+from lamina.layers.pooling import GlobalMaxPooling3D as GlobalMaxPooling3D
+from lamina.layers.pooling import MaxPool1D as MaxPool1D
+from lamina.layers.pooling import MaxPool2D as MaxPool2D
+from lamina.layers.pooling import MaxPool3D as MaxPool3D
+from lamina.layers.pooling import MaxPooling1D as MaxPooling1D
+from lamina.layers.pooling import MaxPooling2D as MaxPooling2D
+from lamina.layers.pooling import MaxPooling3D as MaxPooling3D
 from lamina.layers.preprocessing import CenterCrop as CenterCrop
 from lamina.layers.preprocessing import Normalization as Normalization
 from lamina.layers.preprocessing import Rescaling as Rescaling
@@ -74,19 +108,45 @@ __all__ = [
     "Add",
     "AlphaDropout",
     "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "AvgPool3D",
     "BatchNormalization",
     "CenterCrop",
     "Concatenate",
+    "Conv1D",
+    "Conv1DTranspose",
+    "Conv2D",
+    "Conv2DTranspose",
+    "Conv3D",
+    "Conv3DTranspose",
     "Cropping1D",
     "Cropping2D",
     "Cropping3D",
     "Dense",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
     "Dot",
     "Dropout",
     "Embedding",
     "Flatten",
     "GaussianDropout",
     "GaussianNoise",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalAvgPool3D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPool3D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
     "GroupNormalization",
     "Identity",
     "Input",
@@ -95,6 +155,12 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPool3D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
     "Maximum",
     "Minimum",
     "Multiply",
@@ -113,6 +179,8 @@ __all__ = [
     "Rescaling",
     "Reshape",
     "Resizing",
+    "SeparableConv1D",
+    "SeparableConv2D",
     "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
