@@ -1,8 +1,13 @@
-"""lamina's `fit` against a hand-written PyTorch loop, on the keras.io MNIST convnet.
+"""lamina's `fit` against a hand-written PyTorch loop, on the keras.io MNIST convnet and a small
+ResNet.
 
-The model is the one of keras.io's "Simple MNIST convnet" example: Conv2D(32, 3, relu),
+`--model convnet` (the default) is keras.io's "Simple MNIST convnet": Conv2D(32, 3, relu),
 MaxPooling2D(2), Conv2D(64, 3, relu), MaxPooling2D(2), Flatten, Dropout(0.5), Dense(10,
-softmax); Adam (lr 1e-3, eps 1e-7), batch size 128, sparse categorical crossentropy, the
+softmax). `--model resnet` is a small ResNet: a Conv2D(32, 3) + BatchNormalization + ReLU
+stem, a residual block of 32 filters (Conv2D + BatchNormalization twice, Add), a
+downsampling block of 64 filters with a strided 1x1 shortcut, GlobalAveragePooling2D,
+Dense(10, softmax); torch's side uses `nn.BatchNorm2d(momentum=0.01, eps=1e-3)`, Keras's
+defaults. Both: Adam (lr 1e-3, eps 1e-7), batch size 128, sparse categorical crossentropy, the
 accuracy tracked as it trains, shuffling every epoch, on Fashion-MNIST (the full training
 set when installed, e.g. by `apt-get install dataset-fashion-mnist`, else the shipped
 2,000-image subset), cut to `--samples` images to keep the run short.
@@ -24,6 +29,7 @@ counted. It prints the median seconds per epoch and the ratio lamina/torch (goal
 1.05).
 
     python benchmarks/cnn_fit.py                  # 6,000 images, 3 rounds of 3 epochs
+    python benchmarks/cnn_fit.py --model resnet
     python benchmarks/cnn_fit.py --samples 60000 --rounds 2
     python benchmarks/cnn_fit.py --keras-python /work/venvs/keras/bin/python
     python benchmarks/cnn_fit.py --device cuda
@@ -44,6 +50,7 @@ from typing import Any
 import numpy as np
 
 BATCH_SIZE = 128
+TITLES = {"convnet": "keras.io MNIST convnet", "resnet": "small ResNet"}
 
 
 def load(samples: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -104,17 +111,46 @@ class EpochClock:
 
 
 # ---------------------------------------------------------------------------- workers
-def run_lamina(x: np.ndarray, y: np.ndarray, epochs: int, verbose: Any, device: str) -> EpochClock:
-    import lamina
+def lamina_model(name: str) -> Any:
     from lamina import Input, Model
-    from lamina.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+    from lamina.layers import (
+        Activation,
+        Add,
+        BatchNormalization,
+        Conv2D,
+        Dense,
+        Dropout,
+        Flatten,
+        GlobalAveragePooling2D,
+        MaxPooling2D,
+    )
+
+    inputs = Input(shape=(28, 28, 1))
+    if name == "convnet":
+        h = MaxPooling2D(2)(Conv2D(32, 3, activation="relu")(inputs))
+        h = MaxPooling2D(2)(Conv2D(64, 3, activation="relu")(h))
+        outputs = Dense(10, activation="softmax")(Dropout(0.5)(Flatten()(h)))
+        return Model(inputs, outputs)
+
+    def conv_bn(x: Any, filters: int, *, strides: int = 1, relu: bool = True) -> Any:
+        x = BatchNormalization()(Conv2D(filters, 3, strides=strides, padding="same")(x))
+        return Activation("relu")(x) if relu else x
+
+    h = conv_bn(inputs, 32)
+    h = Activation("relu")(Add()([h, conv_bn(conv_bn(h, 32), 32, relu=False)]))
+    shortcut = BatchNormalization()(Conv2D(64, 1, strides=2)(h))
+    h = Activation("relu")(Add()([shortcut, conv_bn(conv_bn(h, 64, strides=2), 64, relu=False)]))
+    outputs = Dense(10, activation="softmax")(GlobalAveragePooling2D()(h))
+    return Model(inputs, outputs)
+
+
+def run_lamina(
+    x: np.ndarray, y: np.ndarray, epochs: int, verbose: Any, device: str, name: str
+) -> EpochClock:
+    import lamina
 
     lamina.utils.set_random_seed(0)
-    inputs = Input(shape=(28, 28, 1))
-    h = MaxPooling2D(2)(Conv2D(32, 3, activation="relu")(inputs))
-    h = MaxPooling2D(2)(Conv2D(64, 3, activation="relu")(h))
-    outputs = Dense(10, activation="softmax")(Dropout(0.5)(Flatten()(h)))
-    model = Model(inputs, outputs).to(device)
+    model = lamina_model(name).to(device)
     model.compile(
         optimizer=lamina.optimizers.Adam(learning_rate=1e-3),
         loss="sparse_categorical_crossentropy",
@@ -127,28 +163,61 @@ def run_lamina(x: np.ndarray, y: np.ndarray, epochs: int, verbose: Any, device: 
     return clock
 
 
-def run_torch(x: np.ndarray, y: np.ndarray, epochs: int, fused: bool, device: str) -> list[float]:
+def torch_model(name: str) -> Any:
     import torch
     import torch.nn.functional as F
     from torch import nn
+
+    def keras_init(module: nn.Module) -> None:
+        for layer in module.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(layer.weight)  # Keras's glorot_uniform
+                nn.init.zeros_(layer.bias)
 
     class ConvNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.conv1, self.conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3)
             self.dense = nn.Linear(5 * 5 * 64, 10)
-            for layer in (self.conv1, self.conv2, self.dense):
-                nn.init.xavier_uniform_(layer.weight)  # Keras's glorot_uniform
-                nn.init.zeros_(layer.bias)
+            keras_init(self)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             h = F.max_pool2d(F.relu(self.conv1(x)), 2)
             h = F.max_pool2d(F.relu(self.conv2(h)), 2)
             return self.dense(F.dropout(h.flatten(1), 0.5, self.training))
 
+    def conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+        conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
+        return nn.Sequential(conv, nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01))
+
+    class ResNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = conv_bn(1, 32)
+            self.a1, self.a2 = conv_bn(32, 32), conv_bn(32, 32)
+            self.b1, self.b2 = conv_bn(32, 64, stride=2), conv_bn(64, 64)
+            self.shortcut = conv_bn(32, 64, kernel=1, stride=2)
+            self.dense = nn.Linear(64, 10)
+            keras_init(self)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = F.relu(self.stem(x))
+            h = F.relu(h + self.a2(F.relu(self.a1(h))))
+            h = F.relu(self.shortcut(h) + self.b2(F.relu(self.b1(h))))
+            return self.dense(h.mean((2, 3)))
+
+    return ConvNet() if name == "convnet" else ResNet()
+
+
+def run_torch(
+    x: np.ndarray, y: np.ndarray, epochs: int, fused: bool, device: str, name: str
+) -> EpochClock:
+    import torch
+    import torch.nn.functional as F
+
     torch.set_flush_denormal(True)  # as lamina's fit does
     torch.manual_seed(0)
-    model = ConvNet().to(device)
+    model = torch_model(name).to(device)
     extra = {"fused": True} if fused else {}
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, **extra)
     images = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(device)  # NCHW
@@ -174,24 +243,31 @@ def run_torch(x: np.ndarray, y: np.ndarray, epochs: int, fused: bool, device: st
     return clock
 
 
-def run_keras(x: np.ndarray, y: np.ndarray, epochs: int) -> EpochClock:
+def run_keras(x: np.ndarray, y: np.ndarray, epochs: int, name: str) -> EpochClock:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
     from keras import layers
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
+    inputs = keras.Input(shape=(28, 28, 1))
+    if name == "convnet":
+        h = layers.MaxPooling2D(2)(layers.Conv2D(32, 3, activation="relu")(inputs))
+        h = layers.MaxPooling2D(2)(layers.Conv2D(64, 3, activation="relu")(h))
+        outputs = layers.Dense(10, activation="softmax")(layers.Dropout(0.5)(layers.Flatten()(h)))
+    else:
+
+        def conv_bn(x: Any, filters: int, *, strides: int = 1, relu: bool = True) -> Any:
+            conv = layers.Conv2D(filters, 3, strides=strides, padding="same")
+            x = layers.BatchNormalization()(conv(x))
+            return layers.Activation("relu")(x) if relu else x
+
+        h = conv_bn(inputs, 32)
+        h = layers.Activation("relu")(layers.Add()([h, conv_bn(conv_bn(h, 32), 32, relu=False)]))
+        shortcut = layers.BatchNormalization()(layers.Conv2D(64, 1, strides=2)(h))
+        block = conv_bn(conv_bn(h, 64, strides=2), 64, relu=False)
+        h = layers.Activation("relu")(layers.Add()([shortcut, block]))
+        outputs = layers.Dense(10, activation="softmax")(layers.GlobalAveragePooling2D()(h))
+    model = keras.Model(inputs, outputs)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=1e-3),
         loss="sparse_categorical_crossentropy",
@@ -213,18 +289,18 @@ def worker(args: argparse.Namespace) -> None:
     x, y = data["x"], data["y"]
     if args.worker == "lamina":
         verbose = None if args.verbose is None else int(args.verbose)
-        clock = run_lamina(x, y, args.epochs, verbose, args.device)
+        clock = run_lamina(x, y, args.epochs, verbose, args.device, args.model)
     elif args.worker == "torch":
-        clock = run_torch(x, y, args.epochs, args.torch_fused, args.device)
+        clock = run_torch(x, y, args.epochs, args.torch_fused, args.device, args.model)
     else:
-        clock = run_keras(x, y, args.epochs)
+        clock = run_keras(x, y, args.epochs, args.model)
     print("RESULT " + json.dumps({"wall": clock.wall, "cpu": clock.cpu, "faults": clock.faults}))
 
 
 def spawn(side: str, args: argparse.Namespace, data: str) -> dict[str, list[float]]:
     python = args.keras_python if side == "keras" else sys.executable
     command = [python, __file__, "--worker", side, "--data", data, "--epochs", str(args.epochs)]
-    command += ["--device", args.device]
+    command += ["--device", args.device, "--model", args.model]
     if args.threads is not None:
         command += ["--threads", str(args.threads)]
     if args.torch_fused:
@@ -250,6 +326,7 @@ def main() -> None:
     parser.add_argument("--keras-python", help="a Python with Keras 3, to time it beside")
     parser.add_argument("--verbose", default=None, help="lamina fit verbose (default: fit's)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--model", choices=["convnet", "resnet"], default="convnet")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads per side (default torch's)"
     )
@@ -284,7 +361,7 @@ def main() -> None:
     best_ratio = min(per_epoch["lamina"]) / min(per_epoch["torch"])
     print()
     print(
-        f"keras.io MNIST convnet on {len(x)} images of {source}, batch {BATCH_SIZE}, "
+        f"{TITLES[args.model]} on {len(x)} images of {source}, batch {BATCH_SIZE}, "
         f"{args.rounds} x {args.epochs - 1} timed epochs per side, {args.device}"
     )
     print(
