@@ -34,6 +34,8 @@ class Step:
         # which costs more than a small layer's own work.
         plain = type(layer).forward is Layer.forward
         self.direct: Callable[..., Any] = layer.call if plain else layer.forward
+        if layer._slow_call:  # a dtype policy to apply or an input spec to check
+            self.direct = layer._step_call
         self.training = "training" in layer._call_keywords()
         self.in_ids: Any
         if isinstance(node.inputs, SymbolicTensor):

@@ -39,6 +39,7 @@ class ShapeInference(nn.Module):
     name: str
     built: bool
     _build_input_shape: Any
+    _cast_inputs_to: torch.dtype | None
     _build_from_shapes: Callable[[Any], None]
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -111,7 +112,10 @@ class ShapeInference(nn.Module):
             for i in range(1, len(dims)):
                 if t.shape[i] is None:
                     dims[i] = size + 3
-            return torch.zeros(dims, dtype=t.dtype, device=device)
+            dtype = t.dtype
+            if self._cast_inputs_to is not None and dtype.is_floating_point:
+                dtype = self._cast_inputs_to  # as a real call casts them
+            return torch.zeros(dims, dtype=dtype, device=device)
 
         values = map_structure(placeholder, inputs)
         if not meta:

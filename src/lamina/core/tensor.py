@@ -222,7 +222,8 @@ def map_structure(fn: Callable[[Any], Any], structure: Any) -> Any:
     if isinstance(structure, list):
         return [map_structure(fn, item) for item in structure]
     if isinstance(structure, tuple):
-        return tuple(map_structure(fn, item) for item in structure)
+        items = [map_structure(fn, item) for item in structure]
+        return type(structure)(*items) if hasattr(structure, "_fields") else tuple(items)
     if isinstance(structure, dict):
         return {key: map_structure(fn, item) for key, item in structure.items()}
     return fn(structure)

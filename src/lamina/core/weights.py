@@ -61,8 +61,12 @@ class LayerWeights(nn.Module):
         return [p for p in self.parameters() if not p.requires_grad]
 
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of the weights as numpy arrays, in `weights` order and Keras's layout."""
-        return [p.detach().cpu().numpy().copy() for p in self.weights]
+        """Copies of the weights as numpy arrays, in `weights` order and Keras's layout.
+
+        numpy has no bfloat16: bfloat16 weights come back as float32 copies (exact), which
+        `set_weights` casts back.
+        """
+        return [_to_numpy(p.detach()) for p in self.weights]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Load `weights` (as from `get_weights`), checking their number and shapes."""
@@ -86,3 +90,9 @@ class LayerWeights(nn.Module):
 
     def count_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return tensor.cpu().numpy().copy()
