@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,8 +17,16 @@ class LayerWeights(nn.Module):
     """The weights half of `Layer` (a mixin: only `Layer` inherits it)."""
 
     name: str
+    built: bool
     _dtype: torch.dtype
     _trainable: bool
+    _build_input_shape: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            cls.build = _marking_built(build)  # type: ignore[method-assign]
 
     def add_weight(
         self,
@@ -96,3 +105,22 @@ def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
     if tensor.dtype == torch.bfloat16:
         tensor = tensor.float()
     return tensor.cpu().numpy().copy()
+
+
+def _marking_built(build: Callable[..., Any]) -> Callable[..., Any]:
+    """`build` that leaves the layer built, as Keras's does: `layer.build(shape)` called by
+    hand is not repeated by the first call, which would make new weights and lose any
+    `set_weights` since. The weights are ordinary tensors even when the first call comes
+    inside `torch.inference_mode` (as `predict` runs), so they can be loaded and trained."""
+
+    @functools.wraps(build)
+    def marked(self: LayerWeights, input_shape: Any, *args: Any, **kwargs: Any) -> Any:
+        with torch.inference_mode(False):
+            result = build(self, input_shape, *args, **kwargs)
+        self.built = True
+        if self._build_input_shape is None:
+            self._build_input_shape = input_shape
+        return result
+
+    marked._marks_built = True  # type: ignore[attr-defined]
+    return marked
