@@ -200,9 +200,14 @@ class Model(ModelForwards):
                 )
         for i, value, tensor in zip(ids, flat, self._flat_inputs):
             # numpy arrays take the Input's dtype (float64 data into a float32 Input).
+            if value is None and not tensor.node.layer.__dict__.get("optional"):
+                raise ValueError(
+                    f"Model '{self.name}': received None for input '{tensor.name}'; expected "
+                    "a tensor. Create it with Input(..., optional=True) to allow None."
+                )
             values[i] = (
                 value
-                if isinstance(value, torch.Tensor)
+                if value is None or isinstance(value, torch.Tensor)
                 else torch.as_tensor(value, dtype=tensor.dtype)
             )
         return values
