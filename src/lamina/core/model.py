@@ -254,6 +254,11 @@ class Model(ModelForwards):
     def _call_keywords(self) -> frozenset[str]:
         return frozenset({"training", "mask"})
 
+    def _input_dtypes(self, shapes: Any) -> list[torch.dtype]:
+        if self._functional:
+            return [t.dtype for t in self.inputs]
+        return super()._input_dtypes(shapes)
+
     def check_input_shape(self, shapes: Any) -> None:
         expected = self._build_input_shape
         if expected is None:
