@@ -8,8 +8,6 @@ to `nn.Module.__call__` (hooks included) and `forward`, which calls the user's `
 
 from __future__ import annotations
 
-import functools
-import inspect
 import itertools
 import re
 import threading
@@ -20,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lamina.core.construct import construct, constructor_arguments
+from lamina.core.construct import _accepted_keywords, construct, constructor_arguments
 from lamina.core.dtype_policy import LayerDTypes, check_input_spec
 from lamina.core.errors import LayerError, format_shape
 from lamina.core.shape_inference import ShapeInference, Spec
@@ -68,19 +66,6 @@ def clear_session() -> None:
 def snake_case(name: str) -> str:
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
-
-
-@functools.lru_cache(maxsize=1024)
-def _accepted_keywords(fn: Callable[..., Any]) -> frozenset[str]:
-    """The parameter names `fn` declares; `training`/`mask` are passed only when named, as in
-    Keras (a `**kwargs` catch-all does not count)."""
-    if isinstance(fn, nn.Module):
-        fn = fn.forward
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return frozenset()
-    return frozenset(p.name for p in params if p.kind is not p.VAR_KEYWORD)
 
 
 class Layer(ShapeInference, LayerWeights, LayerDTypes):
