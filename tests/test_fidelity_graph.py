@@ -75,11 +75,18 @@ def test_dtype_policies(policy: str) -> None:
     assert Dense.from_config(layer.get_config()).dtype_policy.name == policy
 
 
-def test_a_float16_layer_in_a_model_casts_its_input() -> None:
+@pytest.mark.parametrize("policy", ["float16", "mixed_bfloat16"])
+def test_a_layer_with_a_policy_in_a_model_computes_in_its_dtype(policy: str) -> None:
+    compute = getattr(torch, KERAS["policies"][policy]["compute_dtype"])
     x = Input((3,))
-    y = dense(dtype="float16")(x)
-    assert y.dtype == torch.float16
-    assert Model(x, y)(X).dtype == torch.float16
+    y = dense(dtype=policy)(x)
+    assert y.dtype == compute
+    assert Model(x, y)(X).dtype == compute
+
+
+def test_a_subclassed_model_takes_numpy() -> None:
+    out = _Sub()(X)
+    assert out.dtype == torch.float32 and out.shape == (1, 2)
 
 
 # ------------------------------------------------------------------ structures

@@ -40,6 +40,8 @@ class ShapeInference(nn.Module):
     built: bool
     _build_input_shape: Any
     _cast_inputs_to: torch.dtype | None
+    _autocast_to: torch.dtype | None
+    _autocast: Callable[[Any], Any]
     _build_from_shapes: Callable[[Any], None]
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -131,9 +133,13 @@ class ShapeInference(nn.Module):
                 dtype = self._cast_inputs_to  # as a real call casts them
             return torch.zeros(dims, dtype=dtype, device=device)
 
+        if meta and self._autocast_to is not None:
+            # torch.autocast has no meta device: a mixed-precision layer gets the real run.
+            raise NotImplementedError("autocast on the meta device")
         values = map_structure(placeholder, inputs)
         if not meta:
-            return self.forward(values, **kwargs)
+            with self._autocast(values):
+                return self.forward(values, **kwargs)
         # Every path to a tensor, aliases included (a module registered twice): functional_call
         # must swap and restore each of them, or the real tensors could stay on meta.
         named = (
