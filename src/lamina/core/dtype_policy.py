@@ -4,8 +4,8 @@
 the computation's dtype; `"mixed_float16"` / `"mixed_bfloat16"` keep the weights in float32
 and compute in the low precision. `InputSpec` is what custom layers set as
 `self.input_spec` to have their inputs checked on every call, with Keras's error.
-`prepare_inputs` is the slow branch of `Layer.__call__`: it runs only for layers with a
-non-default policy or an input spec, and for inputs that are not a single tensor.
+`prepare_inputs` is the slow branch of `Layer.__call__`: it runs only for layers given a
+`dtype=` or an input spec, and for inputs that are not a single tensor.
 """
 
 from __future__ import annotations
@@ -167,14 +167,12 @@ def check_input_spec(layer: Any, inputs: Any) -> None:
 
 
 def prepare_inputs(layer: Any, inputs: Any) -> Any:
-    """Numpy arrays (and Python numbers in lists) become tensors; floating inputs are cast to
-    the layer's compute dtype when its policy is not the default; the input spec is checked."""
+    """Numpy arrays become tensors (floats in torch's default dtype); floating inputs are cast
+    to the layer's compute dtype when it was given `dtype=`; the input spec is checked."""
     compute = layer._cast_inputs_to
 
     def convert(value: Any) -> Any:
-        if isinstance(value, np.ndarray) or (
-            isinstance(value, (float, int)) and not isinstance(value, bool)
-        ):
+        if isinstance(value, np.ndarray):
             value = torch.as_tensor(value)
             if value.is_floating_point() and compute is None:
                 value = value.to(torch.get_default_dtype())
