@@ -143,7 +143,10 @@ class Model(ModelForwards):
             return tensor.node.layer
         proxies = self.__dict__.setdefault("_input_proxies", {})
         if tensor not in proxies:
-            proxies[tensor] = InputLayer(batch_shape=tensor.shape, dtype=tensor.dtype)
+            # Named as the tensor, so that summaries and plots connect to it by that name.
+            proxies[tensor] = InputLayer(
+                batch_shape=tensor.shape, dtype=tensor.dtype, name=tensor.name
+            )
         return proxies[tensor]  # type: ignore[no-any-return]
 
     def _make_plan(self, targets: list[SymbolicTensor]) -> list[Step]:
