@@ -16,6 +16,8 @@ from lamina import initializers as initializers
 from lamina import layers as layers
 from lamina import ops as ops
 from lamina import random as random
+from lamina.core.dtype_policy import DTypePolicy as DTypePolicy
+from lamina.core.dtype_policy import InputSpec as InputSpec
 from lamina.core.layer import Layer as Layer
 from lamina.core.layer import clear_session as clear_session
 from lamina.core.model import Model as Model
@@ -71,7 +73,9 @@ else:
 
 
 __all__ = [
+    "DTypePolicy",
     "Input",
+    "InputSpec",
     "Layer",
     "Model",
     "Sequential",

@@ -14,10 +14,38 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
+from lamina.ops.recording import RAW
+
 __all__ = ["normal", "uniform"]
+
+
+def _recorded(op: str, shape: Any, dtype: torch.dtype | None, **kwargs: Any) -> Any:
+    """The draw as an `Operation` of the symbolic tensor `shape` was taken from (its batch
+    size is known only when the model runs), or None for a concrete shape."""
+    tensor = getattr(shape, "tensor", None)
+    if tensor is None:
+        if any(d is None for d in shape):
+            raise ValueError(
+                f"ops.random: received shape {tuple(shape)} with an unknown (None) size; "
+                "expected sizes, or ops.shape(x) of a symbolic tensor x to draw per batch."
+            )
+        return None
+    from lamina.layers.operation import Operation
+
+    name = None if dtype is None else str(dtype).removeprefix("torch.")
+    return Operation.record(op, (tensor,), {**kwargs, "dtype": name})
+
+
+def _drawn_like(draw: Any) -> Any:
+    def like(x: torch.Tensor, dtype: str | None = None, seed: int | None = None, **kw: Any) -> Any:
+        kind = getattr(torch, dtype) if dtype else None
+        return draw(x.shape, dtype=kind, seed=seed, device=x.device, **kw)
+
+    return like
 
 
 def _generator(seed: int | None, device: torch.device | None) -> torch.Generator | None:
@@ -36,6 +64,9 @@ def normal(
     seed: int | None = None,
 ) -> torch.Tensor:
     """Samples from a normal distribution with the given `mean` and `stddev`."""
+    recorded = _recorded("random_normal_like", shape, dtype, mean=mean, stddev=stddev, seed=seed)
+    if recorded is not None:
+        return recorded  # type: ignore[no-any-return]
     device = getattr(shape, "device", None)
     sample = torch.randn(
         tuple(shape), dtype=dtype, device=device, generator=_generator(seed, device)
@@ -51,8 +82,34 @@ def uniform(
     seed: int | None = None,
 ) -> torch.Tensor:
     """Samples from a uniform distribution on `[minval, maxval)`."""
+    recorded = _recorded(
+        "random_uniform_like", shape, dtype, minval=minval, maxval=maxval, seed=seed
+    )
+    if recorded is not None:
+        return recorded  # type: ignore[no-any-return]
     device = getattr(shape, "device", None)
     sample = torch.rand(
         tuple(shape), dtype=dtype, device=device, generator=_generator(seed, device)
     )
     return sample * (maxval - minval) + minval
+
+
+def _normal_on(shape: Any, *, device: torch.device, **kwargs: Any) -> torch.Tensor:
+    return normal(_on(torch.Size(shape), device), **kwargs)
+
+
+def _uniform_on(shape: Any, *, device: torch.device, **kwargs: Any) -> torch.Tensor:
+    return uniform(_on(torch.Size(shape), device), **kwargs)
+
+
+def _on(shape: torch.Size, device: torch.device) -> Any:
+    from lamina.ops.shapes import Shape
+
+    result = Shape(shape)
+    result.device = device
+    return result
+
+
+# What a recorded draw runs: a sample of the shape of its input, on its device.
+RAW["random_normal_like"] = _drawn_like(_normal_on)
+RAW["random_uniform_like"] = _drawn_like(_uniform_on)

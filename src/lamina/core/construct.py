@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import nn
 
 
 def constructor_arguments(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -69,3 +72,16 @@ def _to_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if not isinstance(value, torch.dtype):
         raise ValueError(f"Unknown dtype {dtype!r}; expected a torch dtype or its name.")
     return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _accepted_keywords(fn: Callable[..., Any]) -> frozenset[str]:
+    """The parameter names `fn` declares; `training`/`mask` are passed only when named, as in
+    Keras (a `**kwargs` catch-all does not count)."""
+    if isinstance(fn, nn.Module):
+        fn = fn.forward
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(p.name for p in params if p.kind is not p.VAR_KEYWORD)

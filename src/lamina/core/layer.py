@@ -8,19 +8,17 @@ to `nn.Module.__call__` (hooks included) and `forward`, which calls the user's `
 
 from __future__ import annotations
 
-import functools
-import inspect
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import torch
-from torch import nn
 
 from lamina import regularizers
 from lamina.core.calls import _call_ids, _state, global_hooks_active, hooked
-from lamina.core.construct import _to_dtype, construct, constructor_arguments
+from lamina.core.construct import _accepted_keywords, construct, constructor_arguments
+from lamina.core.dtype_policy import LayerDTypes, check_input_spec
 
 # LayerError and format_shape are re-exported: layers import them from here.
 from lamina.core.errors import LayerError as LayerError
@@ -58,20 +56,7 @@ def snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-@functools.lru_cache(maxsize=1024)
-def _accepted_keywords(fn: Callable[..., Any]) -> frozenset[str]:
-    """The parameter names `fn` declares; `training`/`mask` are passed only when named, as in
-    Keras (a `**kwargs` catch-all does not count)."""
-    if isinstance(fn, nn.Module):
-        fn = fn.forward
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return frozenset()
-    return frozenset(p.name for p in params if p.kind is not p.VAR_KEYWORD)
-
-
-class Layer(ShapeInference, LayerWeights):
+class Layer(ShapeInference, LayerWeights, LayerDTypes):
     """The base class of all lamina layers; a `torch.nn.Module`.
 
     Subclasses override `__init__`, `build(input_shape)` (called once, with the first input's
@@ -85,7 +70,9 @@ class Layer(ShapeInference, LayerWeights):
     Args:
         name: the layer's name; a unique snake_case name of the class otherwise.
         trainable: whether the layer's weights are updated by training.
-        dtype: the dtype of the layer's weights (default: torch's default dtype).
+        dtype: the dtype of the layer's weights and computation (inputs are cast to it), or
+            a `DTypePolicy` name such as `"mixed_bfloat16"` (float32 weights, bfloat16
+            computation); torch's default dtype otherwise.
         input_shape: for the first layer of a `Sequential`, the shape of one sample.
         activity_regularizer: a regularizer (`lamina.regularizers`) of the layer's outputs,
             whose penalty `add_loss` adds at each call.
@@ -115,7 +102,7 @@ class Layer(ShapeInference, LayerWeights):
         *,
         name: str | None = None,
         trainable: bool = True,
-        dtype: torch.dtype | str | None = None,
+        dtype: Any = None,
         input_shape: Sequence[int | None] | None = None,
         input_dim: int | None = None,
         activity_regularizer: Any = None,
@@ -125,7 +112,7 @@ class Layer(ShapeInference, LayerWeights):
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.built = False
         self._trainable = trainable
-        self._dtype = _to_dtype(dtype) if dtype is not None else torch.get_default_dtype()
+        self._set_dtype_policy(dtype)
         self._inbound_nodes: list[Node] = []
         self._build_input_shape: Any = None
         self._build_input_specs: Any = None
@@ -151,8 +138,8 @@ class Layer(ShapeInference, LayerWeights):
         values (numbers, strings, lists, dicts, arrays, functions).
         """
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
-        if self._dtype != torch.get_default_dtype():
-            config["dtype"] = str(self._dtype).replace("torch.", "")
+        if self._dtype_policy.name != str(torch.get_default_dtype()).removeprefix("torch."):
+            config["dtype"] = self._dtype_policy.name
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if type(self).get_config is Layer.get_config:
@@ -172,6 +159,11 @@ class Layer(ShapeInference, LayerWeights):
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if is_symbolic(inputs):
             return self._symbolic_call(inputs, *args, **kwargs)
+        if self._slow_call or not isinstance(inputs, torch.Tensor):
+            return self._checked_call(inputs, args, kwargs)
+        return self._eager_call(inputs, *args, **kwargs)
+
+    def _eager_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if not self.built:
             self._build_from_values(inputs)
         state = _state
@@ -223,6 +215,8 @@ class Layer(ShapeInference, LayerWeights):
                     "among symbolic inputs; expected only symbolic tensors. Pass constants "
                     "through Lambda(..., arguments={...}) instead."
                 )
+        if self.input_spec is not None:
+            check_input_spec(self, inputs)
         shapes = map_structure(lambda t: t.shape, inputs)
         if not self.built:
             self._build_from_shapes(shapes)

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from lamina.core.calls import run_collecting_losses
-from lamina.core.layer import Layer, _accepted_keywords, unique_name
+from lamina.core.construct import _accepted_keywords
+from lamina.core.layer import Layer, unique_name
 from lamina.core.model_forwards import ModelForwards
 from lamina.core.plan import Step, run_plan, topological_nodes
 from lamina.core.tensor import Node, SymbolicTensor, flatten, map_structure
@@ -77,8 +78,6 @@ class Model(ModelForwards):
     def _init_graph(self, inputs: Any, outputs: Any) -> None:
         if isinstance(inputs, tuple):
             inputs = list(inputs)
-        if isinstance(outputs, tuple):
-            outputs = list(outputs)
         for kind, structure in (("input", inputs), ("output", outputs)):
             for leaf in flatten(structure):
                 if not isinstance(leaf, SymbolicTensor):
@@ -92,8 +91,9 @@ class Model(ModelForwards):
         nodes = topological_nodes(flat_out + self._graph_losses, flat_in, self.name)
         layers: list[Layer] = []
         for tensor in flat_in:
-            if tensor.node.layer not in layers:
-                layers.append(tensor.node.layer)
+            source = self._input_layer_of(tensor)
+            if source not in layers:
+                layers.append(source)
         for node in nodes:
             if node.layer not in layers:
                 layers.append(node.layer)
@@ -135,6 +135,22 @@ class Model(ModelForwards):
         self.built = True
         self._build_input_shape = map_structure(lambda t: t.shape, inputs)
 
+    def _input_layer_of(self, tensor: SymbolicTensor) -> Layer:
+        """The layer listed for an input: its `InputLayer`, or for an intermediate tensor (a
+        model from `h = Dense(4)(x)` to its outputs) a new `InputLayer` of its shape, as in
+        Keras: the layer that made it is not part of the model."""
+        from lamina.layers.core import InputLayer
+
+        if isinstance(tensor.node.layer, InputLayer) and not tensor.node.flat_inputs:
+            return tensor.node.layer
+        proxies = self.__dict__.setdefault("_input_proxies", {})
+        if tensor not in proxies:
+            # Named as the tensor, so that summaries and plots connect to it by that name.
+            proxies[tensor] = InputLayer(
+                batch_shape=tensor.shape, dtype=tensor.dtype, name=tensor.name
+            )
+        return proxies[tensor]  # type: ignore[no-any-return]
+
     def _make_plan(self, targets: list[SymbolicTensor]) -> list[Step]:
         needed = {id(n) for n in topological_nodes(targets, self._flat_inputs, self.name)}
         return [Step(node, self._ids) for node in self._nodes if id(node) in needed]
@@ -168,13 +184,16 @@ class Model(ModelForwards):
             values[ids[0]] = inputs
             return values
         if isinstance(inputs, dict):
-            missing = [n for n in self._input_names if n not in inputs]
+            # By the keys of a dict of inputs (Keras 3), else by the inputs' names.
+            struct = self._input_struct
+            keys = list(struct) if isinstance(struct, dict) else self._input_names
+            missing = [n for n in keys if n not in inputs]
             if missing:
                 raise ValueError(
                     f"Model '{self.name}': inputs dict lacks {missing}; expected keys "
-                    f"{self._input_names}, received {list(inputs)}."
+                    f"{keys}, received {list(inputs)}."
                 )
-            flat = [inputs[n] for n in self._input_names]
+            flat = [inputs[n] for n in keys]
         elif len(ids) == 1:
             flat = [inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 else inputs]
         else:
@@ -184,9 +203,24 @@ class Model(ModelForwards):
                     f"Model '{self.name}': expected {len(ids)} inputs {self._input_names}, "
                     f"received {len(flat)}."
                 )
-        for i, value in zip(ids, flat):
-            values[i] = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+        for i, value, tensor in zip(ids, flat, self._flat_inputs):
+            # numpy arrays take the Input's dtype (float64 data into a float32 Input).
+            if value is None and not tensor.node.layer.__dict__.get("optional"):
+                raise ValueError(
+                    f"Model '{self.name}': received None for input '{tensor.name}'; expected "
+                    "a tensor. Create it with Input(..., optional=True) to allow None."
+                )
+            values[i] = (
+                value
+                if value is None or isinstance(value, torch.Tensor)
+                else torch.as_tensor(value, dtype=tensor.dtype)
+            )
         return values
+
+    def _checked_call(self, inputs: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._functional and self.input_spec is None:
+            return self._eager_call(inputs, *args, **kwargs)  # _values_from converts
+        return super()._checked_call(inputs, args, kwargs)
 
     def _pack_outputs(self, values: list[Any]) -> Any:
         structure = self._output_struct
@@ -224,6 +258,11 @@ class Model(ModelForwards):
 
     def _call_keywords(self) -> frozenset[str]:
         return frozenset({"training", "mask"})
+
+    def _input_dtypes(self, shapes: Any) -> list[torch.dtype]:
+        if self._functional:
+            return [t.dtype for t in self.inputs]
+        return super()._input_dtypes(shapes)
 
     def check_input_shape(self, shapes: Any) -> None:
         expected = self._build_input_shape

@@ -133,9 +133,21 @@ class ModelForwards(Layer):
 
     # ---------------------------------------------------------------- saving (saving/)
     def get_config(self) -> dict[str, Any]:
-        """The model's graph: each layer's class, config and inbound nodes."""
-        from lamina import saving
+        """The model's graph: each layer's class, config and inbound nodes.
 
+        A subclass whose own `get_config()` calls this one (Keras's pattern) gets the base
+        settings (`name`, `trainable`, `dtype`) to extend, or the graph of a functional
+        subclass.
+        """
+        from lamina import saving
+        from lamina.core.model import Model
+
+        if type(self).get_config is not Model.get_config:
+            from lamina.saving.graph import _builds_itself, _functional_config
+
+            if self._functional and not _builds_itself(self):
+                return _functional_config(self)
+            return Layer.get_config(self)
         return saving.model_config(self)
 
     @classmethod

@@ -38,6 +38,8 @@ class Step:
             and getattr(layer, "activity_regularizer", None) is None
         )
         self.direct: Callable[..., Any] = layer.call if plain else layer.forward
+        if layer._slow_call:  # a dtype policy to apply or an input spec to check
+            self.direct = layer._step_call
         self.training = "training" in layer._call_keywords()
         self.in_ids: Any
         if isinstance(node.inputs, SymbolicTensor):

@@ -55,7 +55,7 @@ class Sequential(Model):
                     f"received {layer.name} after {len(self._stack)} layer(s)."
                 )
             self._stack_input = self._stack_output = layer
-            self._functional = self._dirty = True
+            self._functional = self._dirty = self.built = True
             return
         if not isinstance(layer, nn.Module):
             raise TypeError(
@@ -65,9 +65,15 @@ class Sequential(Model):
             from lamina.layers.function import Lambda
 
             layer = Lambda(layer, name=unique_name(type(layer).__name__.lower()))
+        if any(kept.name == layer.name for kept in self._stack):
+            raise ValueError(
+                f"Sequential '{self.name}': all layers added to a Sequential model should have "
+                f"unique names. Name '{layer.name}' is already the name of a layer in this "
+                "model. Update the `name` argument to pass a unique name."
+            )
         if self._stack_input is None and not self._stack and layer._input_shape_arg is not None:
             self._stack_input = self._stack_output = Input(shape=layer._input_shape_arg)
-            self._functional = True
+            self._functional = self.built = True
         self._stack.append(layer)
         # Registered at once, so parameters() and an optimizer made now see its weights.
         self._modules[layer.name] = layer

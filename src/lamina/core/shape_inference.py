@@ -39,11 +39,28 @@ class ShapeInference(nn.Module):
     name: str
     built: bool
     _build_input_shape: Any
+    _cast_inputs_to: torch.dtype | None
+    _autocast_to: torch.dtype | None
+    _autocast: Callable[[Any], Any]
     _build_from_shapes: Callable[[Any], None]
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        """The output shape, for layers whose shape cannot be inferred by running them."""
-        raise NotImplementedError
+        """The output shape (or shapes) for inputs of `input_shape` (batch dimension first,
+        `None` where unknown), as Keras gives it: the layer is built if needed and run on the
+        `meta` device. Override it only for a layer that cannot be run that way."""
+        shapes = _as_shapes(input_shape)
+        dtypes = iter(self._input_dtypes(shapes))
+        placeholders = _as_shapes(
+            shapes, lambda shape: SymbolicTensor(shape, next(dtypes), name="input")
+        )
+        if not self.built:
+            self._build_from_shapes(shapes)
+        specs = self._infer_output_specs(placeholders, {})
+        return map_structure(lambda spec: spec.shape, specs)
+
+    def _input_dtypes(self, shapes: Any) -> list[torch.dtype]:
+        """The dtypes `compute_output_shape` feeds (a functional model knows its inputs')."""
+        return [torch.get_default_dtype()] * len(flatten(shapes))
 
     # ---------------------------------------------------------------- shape inference
     def _infer_output_specs(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
@@ -111,11 +128,18 @@ class ShapeInference(nn.Module):
             for i in range(1, len(dims)):
                 if t.shape[i] is None:
                     dims[i] = size + 3
-            return torch.zeros(dims, dtype=t.dtype, device=device)
+            dtype = t.dtype
+            if self._cast_inputs_to is not None and dtype.is_floating_point:
+                dtype = self._cast_inputs_to  # as a real call casts them
+            return torch.zeros(dims, dtype=dtype, device=device)
 
+        if meta and self._autocast_to is not None:
+            # torch.autocast has no meta device: a mixed-precision layer gets the real run.
+            raise NotImplementedError("autocast on the meta device")
         values = map_structure(placeholder, inputs)
         if not meta:
-            return self.forward(values, **kwargs)
+            with self._autocast(values):
+                return self.forward(values, **kwargs)
         # Every path to a tensor, aliases included (a module registered twice): functional_call
         # must swap and restore each of them, or the real tensors could stay on meta.
         named = (
@@ -151,6 +175,17 @@ class ShapeInference(nn.Module):
         for buffer in self.buffers():
             return buffer.device
         return torch.device("cpu")
+
+
+def _as_shapes(value: Any, leaf: Callable[[Shape], Any] = lambda shape: shape) -> Any:
+    """`leaf` of each shape (a tuple or list of ints and None, made a tuple) in a structure."""
+    if isinstance(value, (list, tuple)) and all(
+        d is None or isinstance(d, (int, np.integer)) for d in value
+    ):
+        return leaf(tuple(None if d is None else int(d) for d in value))
+    if isinstance(value, dict):
+        return {k: _as_shapes(v, leaf) for k, v in value.items()}
+    return type(value)(_as_shapes(v, leaf) for v in value)
 
 
 def _has_meta_state(module: nn.Module) -> bool:

@@ -168,11 +168,13 @@ def _apply(op_name: str, *args: Any) -> SymbolicTensor:
 
 
 def Input(
-    shape: tuple[int | None, ...] | int,
+    shape: tuple[int | None, ...] | int | None = None,
     *,
     dtype: torch.dtype | str = torch.float32,
     name: str | None = None,
     batch_size: int | None = None,
+    batch_shape: tuple[int | None, ...] | None = None,
+    optional: bool = False,
 ) -> SymbolicTensor:
     """Create a symbolic input for a functional model.
 
@@ -182,6 +184,10 @@ def Input(
         dtype: the dtype of the data fed in (inputs are cast to it by `predict` and `fit`).
         name: the input's name; unique automatic names otherwise (`input_layer`, ...).
         batch_size: a fixed batch size, or `None` for any.
+        batch_shape: the full shape, batch dimension first, instead of `shape` and
+            `batch_size`.
+        optional: whether the model may be called with `None` for this input (the layers
+            that read it must accept `None`).
 
     Returns:
         The symbolic tensor, shape `(batch_size, *shape)`.
@@ -193,7 +199,14 @@ def Input(
     """
     from lamina.layers.core import InputLayer
 
-    layer = InputLayer(shape=shape, dtype=dtype, name=name, batch_size=batch_size)
+    layer = InputLayer(
+        shape=shape,
+        dtype=dtype,
+        name=name,
+        batch_size=batch_size,
+        batch_shape=batch_shape,
+        optional=optional,
+    )
     return cast("SymbolicTensor", layer.output)
 
 
@@ -222,7 +235,8 @@ def map_structure(fn: Callable[[Any], Any], structure: Any) -> Any:
     if isinstance(structure, list):
         return [map_structure(fn, item) for item in structure]
     if isinstance(structure, tuple):
-        return tuple(map_structure(fn, item) for item in structure)
+        items = [map_structure(fn, item) for item in structure]
+        return type(structure)(*items) if hasattr(structure, "_fields") else tuple(items)
     if isinstance(structure, dict):
         return {key: map_structure(fn, item) for key, item in structure.items()}
     return fn(structure)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,8 +17,16 @@ class LayerWeights(nn.Module):
     """The weights half of `Layer` (a mixin: only `Layer` inherits it)."""
 
     name: str
+    built: bool
     _dtype: torch.dtype
     _trainable: bool
+    _build_input_shape: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            setattr(cls, "build", _marking_built(build))  # noqa: B010 (mypy: no build here)
 
     def add_weight(
         self,
@@ -69,8 +78,12 @@ class LayerWeights(nn.Module):
         return [p for p in self.parameters() if not p.requires_grad]
 
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of the weights as numpy arrays, in `weights` order and Keras's layout."""
-        return [p.detach().cpu().numpy().copy() for p in self.weights]
+        """Copies of the weights as numpy arrays, in `weights` order and Keras's layout.
+
+        numpy has no bfloat16: bfloat16 weights come back as float32 copies (exact), which
+        `set_weights` casts back.
+        """
+        return [_to_numpy(p.detach()) for p in self.weights]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Load `weights` (as from `get_weights`), checking their number and shapes."""
@@ -94,3 +107,29 @@ class LayerWeights(nn.Module):
 
     def count_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    array: np.ndarray = tensor.cpu().numpy().copy()
+    return array
+
+
+def _marking_built(build: Callable[..., Any]) -> Callable[..., Any]:
+    """`build` that leaves the layer built, as Keras's does: `layer.build(shape)` called by
+    hand is not repeated by the first call, which would make new weights and lose any
+    `set_weights` since. The weights are ordinary tensors even when the first call comes
+    inside `torch.inference_mode` (as `predict` runs), so they can be loaded and trained."""
+
+    @functools.wraps(build)
+    def marked(self: LayerWeights, input_shape: Any, *args: Any, **kwargs: Any) -> Any:
+        with torch.inference_mode(False):
+            result = build(self, input_shape, *args, **kwargs)
+        self.built = True
+        if self._build_input_shape is None:
+            self._build_input_shape = input_shape
+        return result
+
+    marked._marks_built = True  # type: ignore[attr-defined]
+    return marked

@@ -1,5 +1,6 @@
 """lamina's layers, one file per family."""
 
+from lamina.core.dtype_policy import InputSpec as InputSpec
 from lamina.core.layer import Layer as Layer
 from lamina.core.tensor import Input as Input
 from lamina.layers.activation import ELU as ELU
@@ -151,6 +152,7 @@ __all__ = [
     "Identity",
     "Input",
     "InputLayer",
+    "InputSpec",
     "Lambda",
     "Layer",
     "LayerNormalization",

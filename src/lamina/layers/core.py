@@ -4,9 +4,11 @@ family (`Flatten`, `Reshape`, `Permute`, `RepeatVector`)."""
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -35,20 +37,23 @@ class InputLayer(Layer):
         dtype: torch.dtype | str = torch.float32,
         name: str | None = None,
         batch_shape: Sequence[int | None] | None = None,
+        optional: bool = False,
     ) -> None:
         if batch_shape is not None:
+            if shape is not None or batch_size is not None:
+                raise ValueError(
+                    "InputLayer: you cannot pass both `shape` and `batch_shape` (or "
+                    f"`batch_size`) at the same time; received shape={shape}, "
+                    f"batch_shape={batch_shape}. Pass one of them."
+                )
+            batch_shape = _dims(batch_shape)
             batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
         if shape is None:
             raise ValueError("InputLayer: expected a shape, received None.")
-        if isinstance(shape, int):
-            shape = (shape,)
-        shape = tuple(shape)
-        for dim in shape:
-            if dim is not None and (not isinstance(dim, int) or dim < 0):
-                raise ValueError(
-                    f"Input: expected a shape of non-negative ints or None, received {shape}."
-                )
+        shape = _dims((shape,) if isinstance(shape, (int, np.integer)) else shape)
+        batch_size = None if batch_size is None else operator.index(batch_size)
         super().__init__(name=name or unique_name("input_layer"), dtype=dtype)
+        self.optional = optional  # the model may be called with None for it
         self.batch_shape: Shape = (batch_size, *shape)
         self.input_dtype = _to_dtype(dtype)
         self.built = True
@@ -60,11 +65,24 @@ class InputLayer(Layer):
         return inputs
 
     def get_config(self) -> dict[str, Any]:
-        return {
+        config = {
             "name": self.name,
             "batch_shape": self.batch_shape,
             "dtype": str(self.input_dtype).replace("torch.", ""),
         }
+        return {**config, "optional": True} if self.optional else config
+
+
+def _dims(shape: Sequence[Any]) -> Shape:
+    """A shape of ints (numpy integers too) and None, checked."""
+    dims: list[int | None] = []
+    for dim in shape:
+        if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 0):
+            raise ValueError(
+                f"Input: expected a shape of non-negative ints or None, received {tuple(shape)}."
+            )
+        dims.append(None if dim is None else int(dim))
+    return tuple(dims)
 
 
 class Dense(Layer):
@@ -224,9 +242,21 @@ class Dropout(Layer):
     ) -> None:
         if not 0 <= rate < 1:
             raise ValueError(f"Dropout: expected rate in [0, 1), received {rate!r}.")
+        if noise_shape is not None and (
+            not isinstance(noise_shape, (list, tuple))
+            or not all(d is None or isinstance(d, (int, np.integer)) for d in noise_shape)
+        ):
+            raise ValueError(
+                "Dropout: invalid value received for argument `noise_shape`. Expected a tuple "
+                f"or list of integers (None for the input's size). Received: {noise_shape!r}"
+            )
         super().__init__(**kwargs)
         self.rate = float(rate)
-        self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
+        self.noise_shape = (
+            tuple(None if d is None else int(d) for d in noise_shape)
+            if noise_shape is not None
+            else None
+        )
         self.seed = seed
         self._generator: torch.Generator | None = None
 
@@ -321,6 +351,17 @@ class Reshape(Layer):
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs.reshape(inputs.shape[0], *self.target_shape)
 
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        """The target shape; its -1 is known only when every input size is (Keras's rule)."""
+        sizes = input_shape[1:]
+        if -1 not in self.target_shape:
+            return (input_shape[0], *self.target_shape)
+        if any(d is None for d in sizes):
+            return (input_shape[0], *(None if d == -1 else d for d in self.target_shape))
+        known = math.prod(d for d in self.target_shape if d != -1)
+        missing = math.prod(sizes) // known  # type: ignore[arg-type]
+        return (input_shape[0], *(missing if d == -1 else d for d in self.target_shape))
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target_shape": self.target_shape}
 
@@ -362,6 +403,12 @@ class RepeatVector(Layer):
     """Repeat a `(batch, features)` input `n` times: `(batch, n, features)`."""
 
     def __init__(self, n: int, **kwargs: Any) -> None:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+            raise TypeError(f"RepeatVector: expected an integer value for `n`, got {n!r}.")
+        if n <= 0:
+            raise ValueError(
+                f"RepeatVector: argument `n` should be a positive integer. Received: n={n}"
+            )
         super().__init__(**kwargs)
         self.n = int(n)
 

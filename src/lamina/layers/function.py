@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina.core.construct import _accepted_keywords
 from lamina.core.errors import LayerError, format_shape, warn
-from lamina.core.layer import Layer, _accepted_keywords
+from lamina.core.layer import Layer
 from lamina.core.shape_inference import Spec
 from lamina.core.tensor import map_structure
 from lamina.layers.operation import format_constant
@@ -187,15 +188,19 @@ class Lambda(Layer):
                 f"{format_shape(input_shapes)}: {type(error).__name__}: {error}"
             ) from error
         if isinstance(specs, Spec):
+            # A function gets and returns full shapes (a fixed batch size included); a
+            # declared tuple leaves the batch axis out.
             declared = tuple(declared)
-            if len(declared) != len(inferred) or (declared and declared[0] is not None):
+            per_sample = not callable(self.declared_output_shape) and bool(declared)
+            if len(declared) != len(inferred) or (per_sample and declared[0] is not None):
                 declared = (None, *declared)
         if _shapes_match(declared, inferred):
             return
         self._warned_output_shape = True
+        shown = declared if callable(self.declared_output_shape) else self.declared_output_shape
         warn(
-            f"Lambda '{self.name}': output_shape={format_shape(self.declared_output_shape)} "
-            f"was declared, but {function_label(self.function)} returns "
+            f"Lambda '{self.name}': output_shape={format_shape(shown)} was declared, but "
+            f"{function_label(self.function)} returns "
             f"{format_shape(inferred)} for input {format_shape(input_shapes)}; "
             f"using the inferred {format_shape(inferred)}.",
         )

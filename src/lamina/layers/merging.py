@@ -24,12 +24,16 @@ class Merge(Layer):
         self.check_input_shape(input_shape)
 
     def check_input_shape(self, shapes: Any) -> None:
-        if not isinstance(shapes, list) or len(shapes) < self.min_inputs:
+        # A list or a tuple of inputs (Keras 3 takes both); a tuple of ints is one shape.
+        several = isinstance(shapes, (list, tuple)) and all(
+            isinstance(s, (list, tuple)) for s in shapes
+        )
+        if not several or len(shapes) < self.min_inputs:
             raise LayerError(
                 f"{type(self).__name__} '{self.name}': expected a list of at least "
                 f"{self.min_inputs} input(s), received {format_shape(shapes)}."
             )
-        self._check_shapes(shapes)
+        self._check_shapes(list(shapes))
 
     def _check_shapes(self, shapes: list[Shape]) -> None:
         try:

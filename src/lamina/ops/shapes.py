@@ -15,16 +15,21 @@ from lamina.ops.recording import Axis, _dims, symbolic
 class Shape(tuple):  # type: ignore[type-arg]
     """A tensor's shape as a tuple that remembers the tensor's device.
 
-    `ops.random.normal(ops.shape(x))` thereby draws on `x`'s device, as Keras code expects.
+    `ops.random.normal(ops.shape(x))` thereby draws on `x`'s device, as Keras code expects;
+    the shape of a symbolic tensor remembers the tensor, so that the draw is recorded as an
+    operation of the batch's shape.
     """
 
     device: torch.device | None = None
+    tensor: SymbolicTensor | None = None
 
 
 def shape(x: Any) -> tuple[int | None, ...]:
     """The shape of `x` as a tuple (`None` for a symbolic tensor's batch dimension)."""
     if isinstance(x, SymbolicTensor):
-        return x.shape
+        symbolic_shape = Shape(x.shape)
+        symbolic_shape.tensor = x
+        return symbolic_shape
     result = Shape(x.shape)
     result.device = x.device
     return result

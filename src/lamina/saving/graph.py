@@ -108,6 +108,8 @@ def _entry(layer: Layer, owner: str, raw: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"class_name": class_name}
     if module is not None:
         entry["module"] = module
+    if "name" not in raw:  # the graph refers to layers by name
+        entry["name"] = layer.name
     try:
         entry["config"] = encode_value(raw, owner)
     except SaveError as error:
@@ -218,7 +220,11 @@ def _sequential_config(model: Any) -> dict[str, Any]:
     config = {
         "name": model.name,
         "trainable": model.trainable,
-        "input": source.node.layer.get_config() if source is not None else None,
+        "input": (
+            encode_value(source.node.layer.get_config(), f"Sequential '{model.name}'")
+            if source is not None
+            else None
+        ),
         "layers": [serialize_layer(layer) for layer in model._stack],
     }
     # The chain's output specs, walked back from the output, so loading need not run layers.

@@ -244,22 +244,29 @@ def _restore_compile(
 
 
 def load_weights(
-    model: Any, filepath: str | os.PathLike[str], *, strict: bool = True, verify: bool = False
+    model: Any,
+    filepath: str | os.PathLike[str],
+    *,
+    strict: bool = True,
+    verify: bool = False,
+    skip_mismatch: bool = False,
 ) -> None:
     """Load weights saved by `save_weights` (a `.safetensors` file) or `save` (a `.lamina`
     file) into `model`, which must have the same architecture.
 
-    Nothing is changed unless every weight matches: names, shapes and dtypes are checked from
-    the file's header first. When the names differ but the file (written by lamina) holds
-    the same weights in the same order, each of the same shape and dtype, they are matched
-    by position, as Keras does: a model built again by the same code in the same program
-    gets new layer names (`dense_7` for `dense_3`).
+    Nothing is changed unless every weight matches: names and shapes are checked from the
+    file's header first; a weight stored in another dtype is cast, as Keras does. When the
+    names differ but the file (written by lamina) holds the same weights in the same order,
+    each of the same shape, they are matched by position, as Keras does: a model built again
+    by the same code in the same program gets new layer names (`dense_7` for `dense_3`).
 
     Args:
         model: a built model.
         filepath: the file.
         strict: require every weight of the model in the file and nothing else; `False`
             skips missing and unexpected weights (shapes and dtypes are always checked).
+        skip_mismatch: leave the weights whose shape differs from the file's as they are,
+            with a warning, instead of raising (Keras's argument).
         verify: also check the CRC-32 of a `.lamina` file's weights (see `load_model`); a
             `.safetensors` file has no checksum to check.
 
@@ -295,6 +302,8 @@ def load_weights(
             ctx,
             strict=strict,
             saved_order=order,
+            cast=True,
+            skip_mismatch=skip_mismatch,
         )
         loaded = weights.read(set(sources.values()), verify=verify)
     copy_weights(expected, loaded, sources)

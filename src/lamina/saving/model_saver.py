@@ -205,6 +205,11 @@ def save_weights(model: Any, filepath: str | os.PathLike[str]) -> None:
     """
     path = os.fspath(filepath)
     check_suffix(path, weights_only=True)
+    if not model.built:
+        raise ValueError(
+            f"{type(model).__name__} '{model.name}' has not been built, so it has no weights "
+            "to save yet; call it on a batch of data (or build it) before save_weights()."
+        )
     state, aliases = model_state(model)
     metadata = {
         "format": "pt",

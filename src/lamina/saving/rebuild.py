@@ -156,7 +156,8 @@ def deserialize_layer(entry: Any, ctx: LoadContext) -> Layer:
     config = entry.get("config")
     if not isinstance(config, dict):
         raise ctx.error(f"layer of class '{class_name[:60]}' has no config dict.")
-    name = config.get("name")
+    # A get_config() without 'name' (Keras allows it): the entry stores the name beside it.
+    name = config.get("name", entry.get("name"))
     owner = f"{class_name[:60]} '{str(name)[:60]}'"
     if not isinstance(name, str) or not name or "." in name:
         raise ctx.error(f"layer {owner}: 'name' must be a non-empty string without '.'.")
@@ -180,6 +181,8 @@ def deserialize_layer(entry: Any, ctx: LoadContext) -> Layer:
         raise ctx.error(
             f"layer {owner} could not be rebuilt from its config: {type(error).__name__}: {error}"
         ) from error
+    if isinstance(layer, Layer) and "name" not in config:
+        layer.name = name
     if not isinstance(layer, Layer) or layer.name != name:
         raise ctx.error(
             f"layer {owner}: {cls.__name__}.from_config returned {type(layer).__name__} "

@@ -8,6 +8,7 @@ is stored once, under its first name; the other names are recorded as aliases.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,11 +92,15 @@ def match_weights(
     *,
     strict: bool = True,
     saved_order: list[str] | None = None,
+    cast: bool = False,
+    skip_mismatch: bool = False,
 ) -> dict[str, str]:
     """Which file tensor feeds each of the model's tensors: `{model_name: file_name}`.
 
     Shapes and dtypes must match exactly; with `strict`, every model tensor must be in the
-    file and every file tensor in the model.
+    file and every file tensor in the model. With `cast` (`load_weights`, as Keras), a dtype
+    may differ (the value is cast on copy); with `skip_mismatch`, a weight whose shape
+    differs is left as it is, with a warning.
 
     `saved_order` (the file's names in the saved model's `state_dict()` order) allows a
     match by position when the names differ: a model rebuilt by its own constructor
@@ -117,7 +122,15 @@ def match_weights(
             missing.append(f"{_describe(key)} {_spec(tensor.shape, tensor.dtype)}")
             continue
         info = stored[source]
-        if tuple(info.shape) != tuple(tensor.shape) or info.dtype != tensor.dtype:
+        same_shape = tuple(info.shape) == tuple(tensor.shape)
+        if skip_mismatch and not same_shape:
+            warnings.warn(
+                f"{file.what}: skipping {_describe(key)}: the file has "
+                f"{_spec(info.shape, info.dtype)}, the model {_spec(tensor.shape, tensor.dtype)}.",
+                stacklevel=2,
+            )
+            continue
+        if not same_shape or (info.dtype != tensor.dtype and not cast):
             mismatched.append(
                 f"{_describe(key)}: the file has {_spec(info.shape, info.dtype)}, the model "
                 f"expects {_spec(tensor.shape, tensor.dtype)}"
@@ -131,7 +144,7 @@ def match_weights(
     )
     problems = mismatched + (missing + unexpected if strict else [])
     if saved_order is not None and (problems or (expected and not sources)):
-        by_position = _match_by_position(expected, stored, saved_order)
+        by_position = _match_by_position(expected, stored, saved_order, cast)
         if by_position is not None:
             return by_position
     if problems:
@@ -153,14 +166,17 @@ def match_weights(
 
 
 def _match_by_position(
-    expected: Mapping[str, torch.Tensor], stored: Mapping[str, Any], saved_order: list[str]
+    expected: Mapping[str, torch.Tensor],
+    stored: Mapping[str, Any],
+    saved_order: list[str],
+    cast: bool = False,
 ) -> dict[str, str] | None:
     if len(saved_order) != len(expected) or set(saved_order) != set(stored):
         return None
     pairs = dict(zip(expected, saved_order))
     for key, source in pairs.items():
         info, tensor = stored[source], expected[key]
-        if tuple(info.shape) != tuple(tensor.shape) or info.dtype != tensor.dtype:
+        if tuple(info.shape) != tuple(tensor.shape) or (info.dtype != tensor.dtype and not cast):
             return None
     return pairs
 
