@@ -228,6 +228,11 @@ class CompiledMetrics:
         self.metrics = [m for _, m, _ in entries]
         self.built = True
 
+    @property
+    def metrics_given(self) -> bool:
+        """Whether compile() was given metrics= or weighted_metrics=."""
+        return self.spec is not None or self.weighted_spec is not None
+
     def update(self, y: list[Any], outputs: list[torch.Tensor], sample_weight: list[Any]) -> None:
         for i, metric, weighted in self._entries:
             metric.update_state(y[i], outputs[i], sample_weight[i] if weighted else None)
