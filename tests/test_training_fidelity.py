@@ -116,3 +116,52 @@ def test_single_output_nested_metric_list() -> None:
     model.compile(optimizer="sgd", loss=["mse"], metrics=[["mae"]])
     logs = model.evaluate(REF["x"], REF["y"], verbose=0, return_dict=True)
     assert sorted(logs) == ["loss", "mae"]
+
+
+# ---------------------------------------------------------------------------- callbacks
+def test_model_checkpoint_counts_batches_from_one(tmp_path: Path) -> None:
+    model = binary_model()
+    model.compile(optimizer="sgd", loss="mse")
+    path = str(tmp_path / "m-{epoch}-{batch}.weights.safetensors")
+    checkpoint = lamina.callbacks.ModelCheckpoint(path, save_weights_only=True, save_freq=2)
+    model.fit(REF["x"], REF["y"], batch_size=2, epochs=1, verbose=0, callbacks=[checkpoint])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "m-1-2.weights.safetensors",
+        "m-1-4.weights.safetensors",
+    ]
+
+
+def test_csv_logger_keeps_validation_that_starts_later(tmp_path: Path) -> None:
+    model = binary_model()
+    model.compile(optimizer="sgd", loss="mse")
+    logger = lamina.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+    model.fit(
+        REF["x"],
+        REF["y"],
+        validation_data=(REF["x"], REF["y"]),
+        validation_freq=2,
+        epochs=2,
+        verbose=0,
+        callbacks=[logger],
+    )
+    header, first, second = (tmp_path / "log.csv").read_text().splitlines()
+    assert header == "epoch,loss,val_loss"
+    assert first.endswith(",NA") and not second.endswith(",NA")
+
+
+def test_terminate_on_nan_can_raise() -> None:
+    model = binary_model()
+    model.compile(optimizer="sgd", loss="mse")
+    x = REF["x"].copy()
+    x[0, 0] = np.nan
+    callback = lamina.callbacks.TerminateOnNaN(raise_error=True)
+    with pytest.raises(RuntimeError, match="TerminateOnNaN"):
+        model.fit(x, REF["y"], batch_size=4, verbose=0, callbacks=[callback])
+
+
+@pytest.mark.parametrize("x", [None, [None]])
+def test_fit_without_inputs_says_so(x: object) -> None:
+    model = binary_model()
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="expected the input data"):
+        model.fit(x, REF["y"], verbose=0)
