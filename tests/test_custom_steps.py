@@ -249,3 +249,20 @@ def test_variables_survive_what_torch_does_to_parameters(tmp_path) -> None:
     np.testing.assert_allclose(
         compiled(torch.as_tensor(X)).detach().numpy(), model.predict(X, verbose=0), rtol=1e-5
     )
+
+
+def test_super_train_step_keeps_graph_losses() -> None:
+    class Passthrough(lamina.Model):
+        def train_step(self, data):
+            return super().train_step(data)
+
+    histories = []
+    for cls in (lamina.Model, Passthrough):
+        torch.manual_seed(0)
+        inputs = lamina.Input((4,))
+        hidden = layers.Dense(1)(inputs)
+        model = cls(inputs, hidden)
+        model.add_loss(lamina.ops.mean(hidden**2))
+        model.compile(optimizer="sgd", loss="mse")
+        histories.append(model.fit(X, Y, batch_size=8, shuffle=False, verbose=0).history)
+    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-5)

@@ -40,9 +40,17 @@ def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> 
 
 
 # ---------------------------------------------------------------------------- the defaults
+def _call(model: Any, x: Any, training: bool) -> Any:
+    """`model(x)`, keeping the losses of this call for `compute_loss`: graph losses
+    (`add_loss(symbolic)`) only exist on this path, not in `model.losses`."""
+    y_pred, losses = model.call_with_losses(x, training=training)
+    model.__dict__["_lamina_step_losses"] = losses
+    return y_pred
+
+
 def train_step(model: Any, data: Any) -> dict[str, Any]:
     x, y, sample_weight = unpack(data)
-    y_pred = model(x, training=True)
+    y_pred = _call(model, x, training=True)
     model.zero_grad()
     loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
     _loss_tracker(model).update_state(loss.detach(), sample_weight=_batch_size(x))
@@ -55,7 +63,7 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
 
 def test_step(model: Any, data: Any) -> dict[str, Any]:
     x, y, sample_weight = unpack(data)
-    y_pred = model(x, training=False)
+    y_pred = _call(model, x, training=False)
     loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
     _loss_tracker(model).update_state(loss.detach(), sample_weight=_batch_size(x))
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)  # type: ignore[no-any-return]
@@ -101,7 +109,10 @@ def compute_loss(
     if state.compiled_loss.spec is not None:
         flat_y, flat_out, flat_w = _flat(model, y, y_pred, sample_weight)
         total, _ = state.compiled_loss(flat_y, flat_out, flat_w)
-    for extra in model.losses:
+    # The default steps' call kept its losses (graph ones included); a step of the user's
+    # own that called `self(x)` finds its layers' add_loss losses in `model.losses`.
+    kept = model.__dict__.pop("_lamina_step_losses", None)
+    for extra in model.losses if kept is None else kept:
         extra = extra.sum()
         total = extra if total is None else total + extra
     if total is None:
