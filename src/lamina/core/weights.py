@@ -20,11 +20,12 @@ class Variable(nn.Parameter):
     `torch.compile`) sees a plain `nn.Parameter`; operations on it return plain tensors.
 
     Example:
+        >>> import torch
         >>> from lamina import layers
-        >>> dense = layers.Dense(2); dense.build((None, 3))
+        >>> dense = layers.Dense(2, name="dense"); dense.build((None, 3))
         >>> dense.kernel.path, dense.kernel.name, dense.kernel.trainable
         ('dense/kernel', 'kernel', True)
-        >>> dense.bias.assign_add(torch.ones(2)); dense.bias.numpy().tolist()
+        >>> _ = dense.bias.assign_add(torch.ones(2)); dense.bias.numpy().tolist()
         [1.0, 1.0]
     """
 
