@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from lamina.core.layer import clear_session as clear_session
+from lamina.training.custom_steps import pack_x_y_sample_weight as pack_x_y_sample_weight
+from lamina.training.data_adapter import unpack as unpack_x_y_sample_weight
 from lamina.visualization.dot import model_to_dot as model_to_dot
 from lamina.visualization.figures import plot_history as plot_history
 from lamina.visualization.figures import plot_image_grid as plot_image_grid
@@ -22,6 +24,7 @@ __all__ = [
     "clear_session",
     "model_to_dot",
     "normalize",
+    "pack_x_y_sample_weight",
     "plot",
     "plot_history",
     "plot_image_grid",
@@ -29,6 +32,7 @@ __all__ = [
     "plot_model",
     "set_random_seed",
     "to_categorical",
+    "unpack_x_y_sample_weight",
 ]
 
 

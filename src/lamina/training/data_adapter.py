@@ -168,8 +168,15 @@ class DataHandler:
         self._iterator: Iterator[Any] | None = None
         if self.batch_size <= 0:
             raise ValueError(f"{where}: batch_size must be positive, received {batch_size}.")
-        if x is None:
-            raise ValueError(f"{where}: expected data in x, received None.")
+        if x is None or (
+            isinstance(x, (list, tuple, dict))
+            and any(v is None for v in (x.values() if isinstance(x, dict) else x))
+        ):
+            raise ValueError(
+                f"Model '{model.name}' {where}: x is {x!r}; expected the input data: an array or "
+                "tensor, a list or dict of them (one per model input), a DataLoader or a "
+                "generator. Pass the data as x."
+            )
         self.stream = is_stream(x)
         if self.stream:
             if y is not None or sample_weight is not None:
