@@ -9,8 +9,10 @@ import numpy as np
 import torch
 
 from lamina.core.layer import clear_session as clear_session
+from lamina.saving.registry import register_keras_serializable as register_keras_serializable
 from lamina.training.custom_steps import pack_x_y_sample_weight as pack_x_y_sample_weight
 from lamina.training.data_adapter import unpack as unpack_x_y_sample_weight
+from lamina.training.py_dataset import PyDataset as PyDataset
 from lamina.visualization.dot import model_to_dot as model_to_dot
 from lamina.visualization.figures import plot_history as plot_history
 from lamina.visualization.figures import plot_image_grid as plot_image_grid
@@ -21,6 +23,7 @@ plot = plot_model
 """Keras 1's name (`keras.utils.visualize_util.plot`), so the seed's `plot(model, ...)` runs."""
 
 __all__ = [
+    "PyDataset",
     "clear_session",
     "model_to_dot",
     "normalize",
@@ -30,6 +33,7 @@ __all__ = [
     "plot_image_grid",
     "plot_latent_space",
     "plot_model",
+    "register_keras_serializable",
     "set_random_seed",
     "to_categorical",
     "unpack_x_y_sample_weight",

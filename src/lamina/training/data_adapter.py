@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from lamina.core.tensor import flatten, map_structure
+from lamina.training.py_dataset import PyDataset
 
 __all__ = ["Batch", "DataHandler", "num_samples", "to_tensors", "unpack"]
 
@@ -119,7 +120,7 @@ def unpack(data: Any) -> tuple[Any, Any, Any]:
 
 def is_stream(x: Any) -> bool:
     """Whether `x` is a loader, dataset or generator rather than arrays."""
-    return isinstance(x, (DataLoader, Dataset)) or (
+    return isinstance(x, (DataLoader, Dataset, PyDataset)) or (
         hasattr(x, "__next__") and not isinstance(x, (np.ndarray, torch.Tensor))
     )
 
