@@ -24,6 +24,7 @@ from lamina.layers.image_augmentation import RandomFlip as RandomFlip
 from lamina.layers.image_augmentation import RandomRotation as RandomRotation
 from lamina.layers.image_augmentation import RandomTranslation as RandomTranslation
 from lamina.layers.image_augmentation import RandomZoom as RandomZoom
+from lamina.layers.masking import Masking as Masking
 from lamina.layers.merging import Add as Add
 from lamina.layers.merging import Average as Average
 from lamina.layers.merging import Concatenate as Concatenate
@@ -95,6 +96,7 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
+    "Masking",
     "Maximum",
     "Minimum",
     "Multiply",

@@ -95,6 +95,8 @@ class Dense(Layer):
         torch.Size([2, 3])
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         units: int,
@@ -188,6 +190,8 @@ class Activation(Layer):
         tensor([[0., 2.]])
     """
 
+    supports_masking = True
+
     def __init__(self, activation: str | Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -214,6 +218,8 @@ class Dropout(Layer):
     Call arguments:
         training: drop only when true; `None` follows the layer's mode (`fit` turns it on).
     """
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -265,6 +271,8 @@ class Identity(Layer):
         >>> Identity()(torch.tensor([1.0, 2.0]))
         tensor([1., 2.])
     """
+
+    supports_masking = True
 
     def call(self, inputs: Any) -> Any:
         return inputs

@@ -18,7 +18,16 @@ from lamina.core.tensor import Shape
 class Merge(Layer):
     """Base class: combine a list of tensors of compatible shapes into one."""
 
+    supports_masking = True
+
     min_inputs = 1
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> torch.Tensor | None:
+        """A position is kept if any input keeps it (Keras's logical or); `None` as soon as
+        one input has no mask."""
+        if mask is None or any(m is None for m in mask):
+            return None
+        return functools.reduce(torch.logical_or, mask)
 
     def build(self, input_shape: Any) -> None:
         self.check_input_shape(input_shape)
@@ -134,6 +143,20 @@ class Concatenate(Merge):
     def call(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         return torch.cat(tuple(inputs), dim=self.axis)
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> torch.Tensor | None:
+        """The masks joined as the inputs are (all-true for an input without one), then
+        kept where any feature is (Keras's rule)."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        full = []
+        for x, m in zip(inputs, mask):
+            if m is None:
+                m = torch.ones_like(x, dtype=torch.bool)
+            elif m.ndim < x.ndim:
+                m = m.unsqueeze(-1).expand_as(x)
+            full.append(m)
+        return torch.cat(full, dim=self.axis).any(dim=-1)
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}
 
@@ -151,6 +174,9 @@ class Dot(Merge):
     """
 
     min_inputs = 2
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None
 
     def __init__(self, axes: int | Sequence[int], normalize: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)

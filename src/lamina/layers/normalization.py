@@ -142,6 +142,8 @@ class BatchNormalization(Layer):
         tensor([0.0100])
     """
 
+    supports_masking = True
+
     gamma: torch.nn.Parameter | None
     beta: torch.nn.Parameter | None
 
@@ -341,6 +343,8 @@ class LayerNormalization(Layer):
         tensor([[-0.9995,  0.9995]])
     """
 
+    supports_masking = True
+
     gamma: torch.nn.Parameter | None
     beta: torch.nn.Parameter | None
 
@@ -465,6 +469,8 @@ class GroupNormalization(Layer):
         tensor([[-0.9995,  0.9995,  0.0000,  0.0000]])
     """
 
+    supports_masking = True
+
     gamma: torch.nn.Parameter | None
     beta: torch.nn.Parameter | None
 
@@ -585,6 +591,8 @@ class UnitNormalization(Layer):
         >>> UnitNormalization()(torch.tensor([[3.0, 4.0]]))
         tensor([[0.6000, 0.8000]])
     """
+
+    supports_masking = True
 
     def __init__(self, axis: int | Sequence[int] = -1, **kwargs: Any) -> None:
         axis = _axes("UnitNormalization", axis)
