@@ -14,6 +14,7 @@ masks has no such step: the plan builder picks the plain loop.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -92,8 +93,8 @@ def _compute_symbolic(
     runs = []
     for size in (2, 3):
         known: dict[int, tuple[SymbolicTensor, torch.Tensor]] = {}
-        values = map_structure(lambda t, k=known, n=size: _placeholder(t, n, k), inputs)
-        mask_values = map_structure(lambda t, k=known, n=size: _placeholder(t, n, k), masks)
+        values = map_structure(functools.partial(_placeholder, size=size, known=known), inputs)
+        mask_values = map_structure(functools.partial(_placeholder, size=size, known=known), masks)
         with torch.device("meta"):
             result = layer.compute_mask(values, mask_values)
         leaves = flatten(result) if isinstance(result, (list, tuple, dict)) else [result]
@@ -113,7 +114,7 @@ def _compute_symbolic(
 
 
 def _placeholder(
-    t: SymbolicTensor | None, size: int, known: dict[int, tuple[SymbolicTensor, torch.Tensor]]
+    t: SymbolicTensor | None, *, size: int, known: dict[int, tuple[SymbolicTensor, torch.Tensor]]
 ) -> torch.Tensor | None:
     if t is None:
         return None

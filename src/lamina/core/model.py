@@ -13,7 +13,7 @@ import torch
 
 from lamina.core.layer import Layer, _accepted_keywords, run_collecting_losses, unique_name
 from lamina.core.model_forwards import ModelForwards
-from lamina.core.plan import Step, plan_runner, run_plan, topological_nodes
+from lamina.core.plan import Runner, Step, plan_runner, run_plan, topological_nodes
 from lamina.core.tensor import Node, SymbolicTensor, flatten, map_structure
 
 
@@ -58,7 +58,8 @@ class Model(ModelForwards):
         self._graph_losses: list[SymbolicTensor] = []
         self._plan: list[Step] = []
         self._loss_plan: list[Step] = []
-        self._run_plan = self._run_loss_plan = run_plan
+        self._run_plan: Runner = run_plan
+        self._run_loss_plan: Runner = run_plan
         self._nodes: list[Node] = []
         self._model_layers: list[Layer] = []
         self._input_struct: Any = None

@@ -92,7 +92,10 @@ def run_plan(plan: Sequence[Step], values: list[Any], training: bool | None) -> 
                 values[i] = value
 
 
-def plan_runner(plan: Sequence[Step]) -> Callable[[Sequence[Step], list[Any], bool | None], None]:
+Runner = Callable[[Sequence[Step], list[Any], bool | None], None]
+
+
+def plan_runner(plan: Sequence[Step]) -> Runner:
     """`run_plan`, or `run_masked_plan` when a step reads or makes a mask: chosen once, so
     a model without masks pays nothing for them."""
     return run_masked_plan if any(step.masked for step in plan) else run_plan

@@ -27,7 +27,7 @@ class Merge(Layer):
         one input has no mask."""
         if mask is None or any(m is None for m in mask):
             return None
-        return functools.reduce(torch.logical_or, mask)
+        return functools.reduce(torch.logical_or, mask)  # type: ignore[no-any-return]
 
     def build(self, input_shape: Any) -> None:
         self.check_input_shape(input_shape)
