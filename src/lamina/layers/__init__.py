@@ -51,6 +51,10 @@ from lamina.layers.preprocessing import CenterCrop as CenterCrop
 from lamina.layers.preprocessing import Normalization as Normalization
 from lamina.layers.preprocessing import Rescaling as Rescaling
 from lamina.layers.preprocessing import Resizing as Resizing
+from lamina.layers.recurrent import GRU as GRU
+from lamina.layers.recurrent import LSTM as LSTM
+from lamina.layers.recurrent import RNN as RNN
+from lamina.layers.recurrent import SimpleRNN as SimpleRNN
 from lamina.layers.regularization import ActivityRegularization as ActivityRegularization
 from lamina.layers.regularization import AlphaDropout as AlphaDropout
 from lamina.layers.regularization import GaussianDropout as GaussianDropout
@@ -67,9 +71,16 @@ from lamina.layers.reshaping import UpSampling3D as UpSampling3D
 from lamina.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from lamina.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from lamina.layers.reshaping import ZeroPadding3D as ZeroPadding3D
+from lamina.layers.rnn_cells import GRUCell as GRUCell
+from lamina.layers.rnn_cells import LSTMCell as LSTMCell
+from lamina.layers.rnn_cells import SimpleRNNCell as SimpleRNNCell
+from lamina.layers.rnn_cells import StackedRNNCells as StackedRNNCells
 
 __all__ = [
     "ELU",
+    "GRU",
+    "LSTM",
+    "RNN",
     "Activation",
     "ActivityRegularization",
     "Add",
@@ -86,12 +97,14 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRUCell",
     "GaussianDropout",
     "GaussianNoise",
     "GroupNormalization",
     "Identity",
     "Input",
     "InputLayer",
+    "LSTMCell",
     "Lambda",
     "Layer",
     "LayerNormalization",
@@ -115,10 +128,13 @@ __all__ = [
     "Rescaling",
     "Reshape",
     "Resizing",
+    "SimpleRNN",
+    "SimpleRNNCell",
     "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "StackedRNNCells",
     "Subtract",
     "UnitNormalization",
     "UpSampling1D",

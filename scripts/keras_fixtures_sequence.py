@@ -1,0 +1,81 @@
+"""Write the Keras reference fixtures for the sequence layers (masking, recurrent).
+
+Run with Keras 3 installed beside (never a lamina dependency):
+
+    KERAS_BACKEND=torch python scripts/keras_fixtures_sequence.py
+
+Each case is one `tests/fixtures/keras/sequence/<name>.npz` holding the layer's class name and
+constructor arguments (JSON), the input `x`, the weights `w0, w1, ...` in Keras's order and
+layout (random, so that every weight matters), where it applies the `mask` given to the call
+(right-padded, left-padded or with holes), and the inference outputs `y0, y1, ...` (the
+output, then the states when `return_state`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import keras
+import numpy as np
+
+OUT = pathlib.Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "keras" / "sequence"
+
+RIGHT = [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]]
+HOLES = [[1, 0, 1, 1, 0], [0, 1, 1, 1, 1], [1, 1, 1, 1, 1]]
+
+# (file name, class name, constructor arguments, mask or None)
+CASES: list[tuple[str, str, dict, list | None]] = [
+    ("simple_rnn", "SimpleRNN", {"units": 4}, None),
+    ("simple_rnn_seq_masked", "SimpleRNN", {"units": 3, "return_sequences": True}, HOLES),
+    ("lstm", "LSTM", {"units": 4}, None),
+    ("lstm_seq_state", "LSTM", {"units": 3, "return_sequences": True, "return_state": True}, None),
+    ("lstm_backwards", "LSTM", {"units": 3, "go_backwards": True, "return_sequences": True}, None),
+    ("lstm_no_bias", "LSTM", {"units": 2, "use_bias": False}, None),
+    ("lstm_relu", "LSTM", {"units": 3, "activation": "relu", "return_state": True}, None),
+    (
+        "lstm_masked_right",
+        "LSTM",
+        {"units": 3, "return_sequences": True, "return_state": True},
+        RIGHT,
+    ),
+    ("lstm_masked_holes", "LSTM", {"units": 3, "return_sequences": True}, HOLES),
+    ("lstm_masked_backwards", "LSTM", {"units": 3, "go_backwards": True}, RIGHT),
+    ("gru", "GRU", {"units": 4, "return_state": True}, None),
+    ("gru_seq", "GRU", {"units": 3, "return_sequences": True}, None),
+    ("gru_reset_before", "GRU", {"units": 3, "reset_after": False, "return_sequences": True}, None),
+    ("gru_masked_right", "GRU", {"units": 3, "return_sequences": True}, RIGHT),
+    ("gru_masked_holes", "GRU", {"units": 2, "return_state": True}, HOLES),
+    ("gru_no_bias_backwards", "GRU", {"units": 2, "use_bias": False, "go_backwards": True}, None),
+]
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name, class_name, kwargs, mask in CASES:
+        x = rng.normal(size=(3, 5, 2)).astype("float32")
+        layer = getattr(keras.layers, class_name)(**kwargs)
+        layer.build(x.shape)
+        weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.weights]
+        layer.set_weights(weights)
+        arrays: dict[str, np.ndarray] = {"x": x}
+        call_kwargs = {}
+        if mask is not None:
+            arrays["mask"] = np.array(mask, dtype=bool)
+            call_kwargs["mask"] = keras.ops.convert_to_tensor(arrays["mask"])
+        out = layer(x, **call_kwargs)
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        for i, y in enumerate(outs):
+            arrays[f"y{i}"] = keras.ops.convert_to_numpy(y)
+        for i, w in enumerate(weights):
+            arrays[f"w{i}"] = w
+        np.savez(OUT / f"{name}.npz", layer=class_name, kwargs=json.dumps(kwargs), **arrays)
+        print(name, [a.shape for a in outs])
+
+
+if __name__ == "__main__":
+    main()
