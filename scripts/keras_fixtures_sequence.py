@@ -50,7 +50,43 @@ CASES: list[tuple[str, str, dict, list | None]] = [
     ("gru_masked_right", "GRU", {"units": 3, "return_sequences": True}, RIGHT),
     ("gru_masked_holes", "GRU", {"units": 2, "return_state": True}, HOLES),
     ("gru_no_bias_backwards", "GRU", {"units": 2, "use_bias": False, "go_backwards": True}, None),
+    # Wrappers: the wrapped layer as {"class_name", "config"}.
+    (
+        "bidirectional_lstm_masked",
+        "Bidirectional",
+        {"layer": {"class_name": "LSTM", "config": {"units": 3, "return_sequences": True}}},
+        RIGHT,
+    ),
+    (
+        "bidirectional_gru_sum_state",
+        "Bidirectional",
+        {
+            "layer": {"class_name": "GRU", "config": {"units": 2, "return_state": True}},
+            "merge_mode": "sum",
+        },
+        None,
+    ),
+    (
+        "bidirectional_rnn_holes",
+        "Bidirectional",
+        {"layer": {"class_name": "SimpleRNN", "config": {"units": 2}}, "merge_mode": "ave"},
+        HOLES,
+    ),
+    (
+        "time_distributed_dense",
+        "TimeDistributed",
+        {"layer": {"class_name": "Dense", "config": {"units": 3}}},
+        None,
+    ),
 ]
+
+
+def make(class_name: str, kwargs: dict) -> keras.layers.Layer:
+    kwargs = dict(kwargs)
+    if "layer" in kwargs:
+        inner = kwargs["layer"]
+        kwargs["layer"] = getattr(keras.layers, inner["class_name"])(**inner["config"])
+    return getattr(keras.layers, class_name)(**kwargs)
 
 
 def main() -> None:
@@ -58,7 +94,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     for name, class_name, kwargs, mask in CASES:
         x = rng.normal(size=(3, 5, 2)).astype("float32")
-        layer = getattr(keras.layers, class_name)(**kwargs)
+        layer = make(class_name, kwargs)
         layer.build(x.shape)
         weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.weights]
         layer.set_weights(weights)

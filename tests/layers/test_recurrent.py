@@ -17,6 +17,7 @@ from lamina.layers import (
     GRU,
     LSTM,
     RNN,
+    Bidirectional,
     Dense,
     Embedding,
     GRUCell,
@@ -25,11 +26,12 @@ from lamina.layers import (
     SimpleRNN,
     SimpleRNNCell,
     StackedRNNCells,
+    TimeDistributed,
 )
 
 SEQUENCE = sorted(p.stem for p in (FIXTURES / "sequence").glob("*.npz"))
 RECURRENT = [n for n in SEQUENCE if str(np.load(FIXTURES / "sequence" / f"{n}.npz")["layer"])
-             in ("SimpleRNN", "LSTM", "GRU")]  # fmt: skip
+             in ("SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed")]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", RECURRENT)
@@ -37,8 +39,10 @@ RECURRENT = [n for n in SEQUENCE if str(np.load(FIXTURES / "sequence" / f"{n}.np
 def test_matches_keras(name: str, fused: bool) -> None:
     data = load_fixture(f"sequence/{name}")
     kwargs = json.loads(str(data["kwargs"]))
-    if not fused and data["layer"] != "SimpleRNN":
-        kwargs["use_cudnn"] = False
+    wrapped = kwargs["layer"]["class_name"] if "layer" in kwargs else str(data["layer"])
+    if not fused and wrapped in ("LSTM", "GRU"):  # the cell loop
+        inner = kwargs["layer"]["config"] if "layer" in kwargs else kwargs
+        inner["use_cudnn"] = False
     layer = getattr(lamina.layers, str(data["layer"]))(**kwargs)
     x = torch.from_numpy(data["x"])
     symbolic = layer(Input(shape=tuple(x.shape[1:])))
@@ -101,6 +105,21 @@ def test_check_layer_contracts() -> None:
     check_layer(lambda: RNN(StackedRNNCells([LSTMCell(3), GRUCell(2)])), (4, 3), no_reference)
     check_layer(lambda: RNN([SimpleRNNCell(2), SimpleRNNCell(3)], return_state=True), (4, 3),
                 no_reference)  # fmt: skip
+    check_layer(lambda: Bidirectional(GRU(2, return_sequences=True)), (4, 3), no_reference)
+    check_layer(
+        lambda: Bidirectional(LSTM(2, return_state=True), merge_mode=None), (4, 3), no_reference
+    )
+    check_layer(lambda: TimeDistributed(Dense(2)), (4, 3), no_reference)
+
+
+def test_bidirectional_keeps_the_mask_for_the_next_rnn() -> None:
+    x = Input(shape=(None,), dtype=torch.int64)
+    h = Bidirectional(LSTM(2, return_sequences=True))(Embedding(5, 3, mask_zero=True)(x))
+    assert h._keras_mask is not None
+    model = Model(x, LSTM(2)(h))
+    torch.testing.assert_close(
+        model(torch.tensor([[1, 2, 0, 0]])), model(torch.tensor([[1, 2]])), atol=1e-6, rtol=1e-6
+    )
 
 
 def test_config_keys_follow_keras() -> None:

@@ -75,6 +75,8 @@ from lamina.layers.rnn_cells import GRUCell as GRUCell
 from lamina.layers.rnn_cells import LSTMCell as LSTMCell
 from lamina.layers.rnn_cells import SimpleRNNCell as SimpleRNNCell
 from lamina.layers.rnn_cells import StackedRNNCells as StackedRNNCells
+from lamina.layers.wrappers import Bidirectional as Bidirectional
+from lamina.layers.wrappers import TimeDistributed as TimeDistributed
 
 __all__ = [
     "ELU",
@@ -87,6 +89,7 @@ __all__ = [
     "AlphaDropout",
     "Average",
     "BatchNormalization",
+    "Bidirectional",
     "CenterCrop",
     "Concatenate",
     "Cropping1D",
@@ -136,6 +139,7 @@ __all__ = [
     "SpatialDropout3D",
     "StackedRNNCells",
     "Subtract",
+    "TimeDistributed",
     "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",
