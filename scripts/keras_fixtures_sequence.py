@@ -113,5 +113,83 @@ def main() -> None:
         print(name, [a.shape for a in outs])
 
 
+# (file name, constructor arguments, query/value shapes, call options)
+ATTENTION: list[tuple[str, dict, tuple, tuple, dict]] = [
+    ("mha_self", {"num_heads": 2, "key_dim": 3}, (2, 4, 6), (2, 4, 6), {}),
+    (
+        "mha_cross",
+        {"num_heads": 3, "key_dim": 2, "value_dim": 4, "output_shape": 5},
+        (2, 3, 6),
+        (2, 5, 4),
+        {"key": True},
+    ),
+    (
+        "mha_no_bias_causal",
+        {"num_heads": 2, "key_dim": 2, "use_bias": False},
+        (2, 4, 3),
+        (2, 4, 3),
+        {"use_causal_mask": True},
+    ),
+    (
+        "mha_scores_masks",
+        {"num_heads": 2, "key_dim": 3},
+        (3, 5, 4),
+        (3, 5, 4),
+        {"return_attention_scores": True, "masks": True, "attention_mask": True},
+    ),
+    ("mha_fused_masks", {"num_heads": 2, "key_dim": 3}, (3, 5, 4), (3, 5, 4), {"masks": True}),
+]
+
+
+def attention() -> None:
+    rng = np.random.default_rng(1)
+    for name, kwargs, q_shape, v_shape, options in ATTENTION:
+        query = rng.normal(size=q_shape).astype("float32")
+        value = rng.normal(size=v_shape).astype("float32")
+        layer = keras.layers.MultiHeadAttention(**kwargs)
+        arrays: dict[str, np.ndarray] = {"query": query, "value": value}
+        call: dict = {}
+        if options.get("key"):
+            arrays["key"] = rng.normal(size=v_shape).astype("float32")
+            call["key"] = arrays["key"]
+        if options.get("masks"):
+            arrays["query_mask"] = np.array(RIGHT, dtype=bool)
+            arrays["value_mask"] = np.array(HOLES, dtype=bool)
+            call["query_mask"] = keras.ops.convert_to_tensor(arrays["query_mask"])
+            call["value_mask"] = keras.ops.convert_to_tensor(arrays["value_mask"])
+        if options.get("attention_mask"):
+            arrays["attention_mask"] = rng.random((q_shape[0], q_shape[1], v_shape[1])) > 0.3
+            call["attention_mask"] = keras.ops.convert_to_tensor(arrays["attention_mask"])
+        for flag in ("use_causal_mask", "return_attention_scores"):
+            if options.get(flag):
+                call[flag] = True
+        layer(query, value, **{k: v for k, v in call.items() if k == "key"})
+        weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.weights]
+        layer.set_weights(weights)
+        query_in = query
+        if options.get("masks"):  # Keras reads the query's mask from the tensor, not query_mask
+            from keras.src import backend
+
+            query_in = keras.ops.convert_to_tensor(query)
+            backend.set_keras_mask(query_in, call.pop("query_mask"))
+        out = layer(query_in, value, **call)
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        for i, y in enumerate(outs):
+            arrays[f"y{i}"] = keras.ops.convert_to_numpy(y)
+        for i, w in enumerate(weights):
+            arrays[f"w{i}"] = w
+        flag_names = ("use_causal_mask", "return_attention_scores")
+        flags = {k: v for k, v in options.items() if k in flag_names}
+        np.savez(
+            OUT / f"{name}.npz",
+            layer="MultiHeadAttention",
+            kwargs=json.dumps(kwargs),
+            call=json.dumps(flags),
+            **arrays,
+        )
+        print(name, [a.shape for a in outs], np.isnan(arrays["y0"]).any())
+
+
 if __name__ == "__main__":
     main()
+    attention()

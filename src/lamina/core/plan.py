@@ -7,6 +7,7 @@ than calling its layers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,6 +39,10 @@ class Step:
         )
         self.direct: Callable[..., Any] = layer.call if plain else layer.forward
         self.training = "training" in layer._call_keywords()
+        constants = {k: v for k, v in node.kwargs.items() if k not in ("training", "mask")}
+        if constants:  # a call's constant options (use_causal_mask=True), bound once
+            self.direct = functools.partial(self.direct, **constants)
+            self.module_call = functools.partial(self.module_call, **constants)
         self.in_ids: Any
         if isinstance(node.inputs, SymbolicTensor):
             self.in_kind, self.in_ids = 0, ids[node.inputs]

@@ -7,6 +7,7 @@ from lamina.layers.activation import LeakyReLU as LeakyReLU
 from lamina.layers.activation import PReLU as PReLU
 from lamina.layers.activation import ReLU as ReLU
 from lamina.layers.activation import Softmax as Softmax
+from lamina.layers.attention import MultiHeadAttention as MultiHeadAttention
 from lamina.layers.core import Activation as Activation
 from lamina.layers.core import Dense as Dense
 from lamina.layers.core import Dropout as Dropout
@@ -115,6 +116,7 @@ __all__ = [
     "Masking",
     "Maximum",
     "Minimum",
+    "MultiHeadAttention",
     "Multiply",
     "Normalization",
     "Operation",
