@@ -190,6 +190,67 @@ def attention() -> None:
         print(name, [a.shape for a in outs], np.isnan(arrays["y0"]).any())
 
 
+# (file name, class name, constructor arguments, call options)
+DOT_ATTENTION: list[tuple[str, str, dict, dict]] = [
+    ("attention_dot", "Attention", {}, {}),
+    ("attention_scale_masked", "Attention", {"use_scale": True}, {"masks": True}),
+    ("attention_fused_masked", "Attention", {}, {"masks": True, "key": True}),
+    (
+        "attention_concat_causal",
+        "Attention",
+        {"score_mode": "concat", "use_scale": True},
+        {"use_causal_mask": True, "return_attention_scores": True},
+    ),
+    ("additive_attention", "AdditiveAttention", {}, {"masks": True}),
+    (
+        "additive_attention_plain",
+        "AdditiveAttention",
+        {"use_scale": False},
+        {"return_attention_scores": True},
+    ),
+]
+
+
+def dot_attention() -> None:
+    rng = np.random.default_rng(2)
+    for name, class_name, kwargs, options in DOT_ATTENTION:
+        query = rng.normal(size=(3, 5, 4)).astype("float32")
+        value = rng.normal(size=(3, 5, 4)).astype("float32")
+        arrays: dict[str, np.ndarray] = {"query": query, "value": value}
+        inputs = [query, value]
+        if options.get("key"):
+            arrays["key"] = rng.normal(size=(3, 5, 4)).astype("float32")
+            inputs.append(arrays["key"])
+        layer = getattr(keras.layers, class_name)(**kwargs)
+        layer(inputs)
+        weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.weights]
+        layer.set_weights(weights)
+        call: dict = {}
+        if options.get("masks"):
+            arrays["query_mask"] = np.array(RIGHT, dtype=bool)
+            arrays["value_mask"] = np.array(HOLES, dtype=bool)
+            call["mask"] = [
+                keras.ops.convert_to_tensor(arrays[k]) for k in ("query_mask", "value_mask")
+            ]
+        flag_names = ("use_causal_mask", "return_attention_scores")
+        flags = {k: v for k, v in options.items() if k in flag_names}
+        out = layer(inputs, **call, **flags)
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        for i, y in enumerate(outs):
+            arrays[f"y{i}"] = keras.ops.convert_to_numpy(y)
+        for i, w in enumerate(weights):
+            arrays[f"w{i}"] = w
+        np.savez(
+            OUT / f"{name}.npz",
+            layer=class_name,
+            kwargs=json.dumps(kwargs),
+            call=json.dumps(flags),
+            **arrays,
+        )
+        print(name, [a.shape for a in outs])
+
+
 if __name__ == "__main__":
     main()
     attention()
+    dot_attention()

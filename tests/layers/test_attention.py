@@ -10,8 +10,15 @@ import torch
 from tests.helpers import check_layer
 from tests.keras_fixtures import FIXTURES, load_fixture
 
+import lamina.layers
 from lamina import Input, Model
-from lamina.layers import Embedding, LayerNormalization, MultiHeadAttention
+from lamina.layers import (
+    AdditiveAttention,
+    Attention,
+    Embedding,
+    LayerNormalization,
+    MultiHeadAttention,
+)
 
 MHA = sorted(p.stem for p in (FIXTURES / "sequence").glob("mha_*.npz"))
 
@@ -81,3 +88,38 @@ def test_padding_does_not_change_a_transformer_block() -> None:
     short = model(torch.tensor([[3, 1, 4]]))
     padded = model(torch.tensor([[3, 1, 4, 0, 0]]))
     torch.testing.assert_close(padded[:, :3], short, atol=1e-5, rtol=1e-5)
+
+
+DOT = sorted(p.stem for p in (FIXTURES / "sequence").glob("*attention*.npz"))
+
+
+@pytest.mark.parametrize("name", DOT)
+def test_dot_and_additive_attention_match_keras(name: str) -> None:
+    data = load_fixture(f"sequence/{name}")
+    layer = getattr(lamina.layers, str(data["layer"]))(**json.loads(str(data["kwargs"])))
+    inputs = [torch.from_numpy(data[k]) for k in ("query", "value", "key") if k in data]
+    layer(inputs)
+    count = sum(1 for k in data if k[0] == "w" and k[1:].isdigit())
+    layer.set_weights([data[f"w{i}"] for i in range(count)])
+    mask = None
+    if "query_mask" in data:
+        mask = [torch.from_numpy(data["query_mask"]), torch.from_numpy(data["value_mask"])]
+    out = layer(inputs, mask=mask, **json.loads(str(data["call"])))
+    for i, got in enumerate(out if isinstance(out, tuple) else [out]):
+        np.testing.assert_allclose(got.detach().numpy(), data[f"y{i}"], atol=1e-5, rtol=1e-5)
+
+
+def test_dot_attention_layers_in_models() -> None:
+    def no_reference(x: list[np.ndarray], layer: lamina.layers.Layer) -> np.ndarray:
+        return layer([torch.from_numpy(a) for a in x]).detach().numpy()  # contracts only
+
+    check_layer(lambda: Attention(use_scale=True), [(4, 3), (5, 3)], no_reference)
+    check_layer(lambda: AdditiveAttention(), [(4, 3), (5, 3)], no_reference)
+    x = Input(shape=(None,), dtype=torch.int64)
+    h = Embedding(9, 4, mask_zero=True)(x)
+    attended = Attention()([h, h], use_causal_mask=True)
+    assert attended._keras_mask is h._keras_mask
+    model = Model(x, attended)
+    short, padded = model(torch.tensor([[3, 1]])), model(torch.tensor([[3, 1, 0]]))
+    torch.testing.assert_close(padded[:, :2], short)
+    assert torch.all(padded[:, 2] == 0)  # the padded query's output is zeroed (Keras)

@@ -17,6 +17,8 @@ from lamina.layers.core import InputLayer as InputLayer
 from lamina.layers.core import Permute as Permute
 from lamina.layers.core import RepeatVector as RepeatVector
 from lamina.layers.core import Reshape as Reshape
+from lamina.layers.dot_attention import AdditiveAttention as AdditiveAttention
+from lamina.layers.dot_attention import Attention as Attention
 from lamina.layers.embedding import Embedding as Embedding
 from lamina.layers.function import Lambda as Lambda
 from lamina.layers.image_augmentation import RandomContrast as RandomContrast
@@ -87,7 +89,9 @@ __all__ = [
     "Activation",
     "ActivityRegularization",
     "Add",
+    "AdditiveAttention",
     "AlphaDropout",
+    "Attention",
     "Average",
     "BatchNormalization",
     "Bidirectional",
