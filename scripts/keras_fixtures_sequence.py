@@ -250,7 +250,30 @@ def dot_attention() -> None:
         print(name, [a.shape for a in outs])
 
 
+PAD_CASES: list[dict] = [
+    {},
+    {"maxlen": 3},
+    {"maxlen": 3, "padding": "post", "truncating": "post"},
+    {"maxlen": 6, "padding": "post", "value": -1},
+    {"maxlen": 2, "truncating": "post", "dtype": "float32", "value": 0.5},
+]
+
+
+def pad() -> None:
+    sequences = [[1, 2, 3, 4], [5], [], [6, 7]]
+    arrays = {}
+    for i, kwargs in enumerate(PAD_CASES):
+        arrays[f"y{i}"] = keras.utils.pad_sequences(sequences, **kwargs)
+    np.savez(
+        OUT / "pad_sequences.npz",
+        sequences=json.dumps(sequences),
+        cases=json.dumps(PAD_CASES),
+        **arrays,
+    )
+
+
 if __name__ == "__main__":
     main()
+    pad()
     attention()
     dot_attention()
