@@ -138,6 +138,20 @@ ATTENTION: list[tuple[str, dict, tuple, tuple, dict]] = [
         {"return_attention_scores": True, "masks": True, "attention_mask": True},
     ),
     ("mha_fused_masks", {"num_heads": 2, "key_dim": 3}, (3, 5, 4), (3, 5, 4), {"masks": True}),
+    (
+        "mha_gqa_causal_scores",
+        {"head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2},
+        (2, 4, 6),
+        (2, 4, 6),
+        {"use_causal_mask": True, "return_attention_scores": True},
+    ),
+    (
+        "mha_gqa_masks",
+        {"head_dim": 3, "num_query_heads": 2, "num_key_value_heads": 1},
+        (3, 5, 4),
+        (3, 5, 4),
+        {"masks": True},
+    ),
 ]
 
 
@@ -146,7 +160,8 @@ def attention() -> None:
     for name, kwargs, q_shape, v_shape, options in ATTENTION:
         query = rng.normal(size=q_shape).astype("float32")
         value = rng.normal(size=v_shape).astype("float32")
-        layer = keras.layers.MultiHeadAttention(**kwargs)
+        class_name = "GroupQueryAttention" if "head_dim" in kwargs else "MultiHeadAttention"
+        layer = getattr(keras.layers, class_name)(**kwargs)
         arrays: dict[str, np.ndarray] = {"query": query, "value": value}
         call: dict = {}
         if options.get("key"):
@@ -182,7 +197,7 @@ def attention() -> None:
         flags = {k: v for k, v in options.items() if k in flag_names}
         np.savez(
             OUT / f"{name}.npz",
-            layer="MultiHeadAttention",
+            layer=class_name,
             kwargs=json.dumps(kwargs),
             call=json.dumps(flags),
             **arrays,

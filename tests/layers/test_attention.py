@@ -16,6 +16,7 @@ from lamina.layers import (
     AdditiveAttention,
     Attention,
     Embedding,
+    GroupQueryAttention,
     LayerNormalization,
     MultiHeadAttention,
 )
@@ -26,7 +27,7 @@ MHA = sorted(p.stem for p in (FIXTURES / "sequence").glob("mha_*.npz"))
 @pytest.mark.parametrize("name", MHA)
 def test_multi_head_attention_matches_keras(name: str) -> None:
     data = load_fixture(f"sequence/{name}")
-    layer = MultiHeadAttention(**json.loads(str(data["kwargs"])))
+    layer = getattr(lamina.layers, str(data["layer"]))(**json.loads(str(data["kwargs"])))
     flags = json.loads(str(data["call"]))
     query, value = torch.from_numpy(data["query"]), torch.from_numpy(data["value"])
     key = torch.from_numpy(data["key"]) if "key" in data else None
@@ -54,6 +55,18 @@ def test_multi_head_attention_matches_keras(name: str) -> None:
         if i == 0:
             got_np, want = got_np[keep], want[keep]
         np.testing.assert_allclose(got_np, want, atol=1e-5, rtol=1e-5)
+
+
+def test_group_query_attention_contracts() -> None:
+    def no_reference(x: list[np.ndarray], layer: MultiHeadAttention) -> np.ndarray:
+        q, v = (torch.from_numpy(a) for a in x)
+        return layer(q, v).detach().numpy()  # contracts only; values against Keras above
+
+    layer = check_layer(lambda: GroupQueryAttention(2, 4, 2), [(3, 5), (4, 5)], no_reference)
+    assert [tuple(w.shape) for w in layer.get_weights()][::2] == [
+        (5, 4, 2), (5, 2, 2), (5, 2, 2), (4, 2, 5),
+    ]  # fmt: skip
+    assert layer.get_config()["num_key_value_heads"] == 2
 
 
 def test_weights_have_keras_shapes() -> None:

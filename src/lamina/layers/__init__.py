@@ -7,6 +7,7 @@ from lamina.layers.activation import LeakyReLU as LeakyReLU
 from lamina.layers.activation import PReLU as PReLU
 from lamina.layers.activation import ReLU as ReLU
 from lamina.layers.activation import Softmax as Softmax
+from lamina.layers.attention import GroupQueryAttention as GroupQueryAttention
 from lamina.layers.attention import MultiHeadAttention as MultiHeadAttention
 from lamina.layers.core import Activation as Activation
 from lamina.layers.core import Dense as Dense
@@ -109,6 +110,7 @@ __all__ = [
     "GaussianDropout",
     "GaussianNoise",
     "GroupNormalization",
+    "GroupQueryAttention",
     "Identity",
     "Input",
     "InputLayer",

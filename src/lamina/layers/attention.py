@@ -192,19 +192,22 @@ class MultiHeadAttention(Layer):
             )
         out = self._output_shape or query[-1]
         self._out = (out,) if isinstance(out, int) else tuple(out)
-        h = self.num_heads
-        for name, dim, head in (
-            ("query", query[-1], self.key_dim),
-            ("key", key[-1], self.key_dim),
-            ("value", value[-1], self.value_dim),
+        h, kv = self.num_heads, self._key_value_heads()
+        for name, dim, heads, head in (
+            ("query", query[-1], h, self.key_dim),
+            ("key", key[-1], kv, self.key_dim),
+            ("value", value[-1], kv, self.value_dim),
         ):
-            self._projection(f"{name}_kernel", f"{name}_bias", (dim, h, head), (h, head))
+            self._projection(f"{name}_kernel", f"{name}_bias", (dim, heads, head), (heads, head))
         self._projection(
             "attention_output_kernel",
             "attention_output_bias",
             (h, self.value_dim, *self._out),
             self._out,
         )
+
+    def _key_value_heads(self) -> int:
+        return self.num_heads
 
     def _projection(self, kernel: str, bias: str, shape: tuple[Any, ...], bias_shape: Any) -> None:
         self.add_weight(
@@ -250,6 +253,9 @@ class MultiHeadAttention(Layer):
         query, key, value = (t.flatten(1, -2) for t in (query, key, value))
         q = self._project(query, "query")
         k, v = self._project(key, "key"), self._project(value, "value")
+        repeats = q.shape[1] // k.shape[1]
+        if repeats > 1:  # grouped query attention: each key/value head serves a group
+            k, v = k.repeat_interleave(repeats, dim=1), v.repeat_interleave(repeats, dim=1)
         value_mask = masks.get("value")
         key_mask = masks.get("key") if "key" in inputs else None
         attention_mask = _combined_mask(
@@ -312,8 +318,66 @@ class MultiHeadAttention(Layer):
         return f"num_heads={self.num_heads}, key_dim={self.key_dim}"
 
 
+class GroupQueryAttention(MultiHeadAttention):
+    """Grouped-query attention (Ainslie et al. 2023): `num_query_heads` query heads share
+    `num_key_value_heads` key and value heads, in groups, with Keras's weights.
+
+    Args:
+        head_dim: the size of each head.
+        num_query_heads: the number of query heads.
+        num_key_value_heads: the number of key and value heads; divides `num_query_heads`.
+        dropout, use_bias, initializers, regularizers, constraints, seed: as
+            `MultiHeadAttention`.
+
+    Call arguments: as `MultiHeadAttention`. The output has the query's last axis.
+
+    Example:
+        >>> import torch
+        >>> from lamina.layers import GroupQueryAttention
+        >>> x = torch.ones(2, 5, 8)
+        >>> GroupQueryAttention(4, num_query_heads=4, num_key_value_heads=2)(x, x).shape
+        torch.Size([2, 5, 8])
+    """
+
+    def __init__(
+        self,
+        head_dim: int,
+        num_query_heads: int,
+        num_key_value_heads: int,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        flash_attention: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if num_query_heads % num_key_value_heads:
+            raise ValueError(
+                f"GroupQueryAttention: num_query_heads ({num_query_heads}) must be a multiple "
+                f"of num_key_value_heads ({num_key_value_heads})."
+            )
+        super().__init__(num_query_heads, head_dim, dropout=dropout, use_bias=use_bias, **kwargs)
+        self.head_dim = head_dim
+        self.num_query_heads = num_query_heads
+        self.num_key_value_heads = num_key_value_heads
+        self.flash_attention = flash_attention
+
+    def _key_value_heads(self) -> int:
+        return self.num_key_value_heads
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        for key in ("num_heads", "key_dim", "value_dim", "output_shape", "attention_axes"):
+            del config[key]
+        return {
+            **config,
+            "head_dim": self.head_dim,
+            "num_query_heads": self.num_query_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "flash_attention": self.flash_attention,
+        }
+
+
 def _flat(mask: Any) -> Any:
     return mask if mask is None or mask.ndim <= 2 else mask.flatten(1)
 
 
-__all__ = ["MultiHeadAttention"]
+__all__ = ["GroupQueryAttention", "MultiHeadAttention"]
