@@ -186,3 +186,22 @@ def test_dropout_only_in_training() -> None:
     x = torch.randn(2, 4, 3)
     torch.testing.assert_close(layer(x), layer(x))
     assert not torch.allclose(layer(x, training=True), layer(x))
+
+
+def test_a_masked_sequence_model_saves_loads_and_fits(tmp_path: object) -> None:
+    import os
+
+    import lamina
+
+    x = Input(shape=(None,), dtype=torch.int64)
+    h = Bidirectional(LSTM(3, return_sequences=True))(Embedding(9, 4, mask_zero=True)(x))
+    attended = lamina.layers.MultiHeadAttention(2, 2)(h, h, use_causal_mask=True)
+    model = Model(x, Dense(1)(GRU(2, reset_after=False)(attended)))
+    path = os.path.join(str(tmp_path), "model.lamina")
+    model.save(path)
+    loaded = lamina.load_model(path)
+    tokens = torch.tensor([[1, 2, 3, 0, 0], [4, 0, 0, 0, 0]])
+    torch.testing.assert_close(loaded(tokens), model(tokens))
+    torch.testing.assert_close(loaded(tokens[:1, :3]), loaded(tokens)[:1], atol=1e-6, rtol=1e-6)
+    loaded.compile(optimizer="adam", loss="mse")
+    loaded.fit(tokens, torch.ones(2, 1), epochs=1, verbose=0)
