@@ -287,8 +287,51 @@ def pad() -> None:
     )
 
 
+DATASET_CASES: list[dict] = [
+    {},
+    {"num_words": 8, "skip_top": 1},
+    {"maxlen": 6, "start_char": None, "oov_char": None, "index_from": 0},
+    {"num_words": 10, "oov_char": None, "seed": 7},
+]
+
+
+def datasets() -> None:
+    """Tiny fake imdb.npz / reuters.npz in Keras's format, and what Keras's loaders make of
+    them (`get_file` patched to hand over the fake file)."""
+    from keras.src.datasets import imdb, reuters
+
+    folder = OUT / "datasets"
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(3)
+
+    def lists(n: int) -> np.ndarray:
+        out = np.empty(n, dtype=object)
+        out[:] = [list(map(int, rng.integers(1, 12, size=rng.integers(1, 9)))) for _ in range(n)]
+        return out
+
+    np.savez(
+        folder / "imdb.npz",
+        x_train=lists(7),
+        y_train=rng.integers(0, 2, 7),
+        x_test=lists(5),
+        y_test=rng.integers(0, 2, 5),
+    )
+    np.savez(folder / "reuters.npz", x=lists(10), y=rng.integers(0, 4, 10))
+    results: dict[str, list] = {"imdb": [], "reuters": []}
+    for module, name in ((imdb, "imdb"), (reuters, "reuters")):
+        module.get_file = lambda *args, _n=name, **kwargs: str(folder / f"{_n}.npz")
+        for kwargs in DATASET_CASES:
+            (x_train, y_train), (x_test, y_test) = module.load_data(**kwargs)
+            results[name].append(
+                [[list(map(int, s)) for s in x] for x in (x_train, x_test)]
+                + [list(map(int, y)) for y in (y_train, y_test)]
+            )
+    (folder / "expected.json").write_text(json.dumps({"cases": DATASET_CASES, **results}))
+
+
 if __name__ == "__main__":
     main()
+    datasets()
     pad()
     attention()
     dot_attention()
