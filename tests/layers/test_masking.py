@@ -18,6 +18,7 @@ from lamina.layers import (
     Flatten,
     Lambda,
     Masking,
+    Maximum,
 )
 
 
@@ -98,3 +99,12 @@ def test_operations_drop_the_mask_as_keras_ops_do() -> None:
     x = Input(shape=(4,), dtype=torch.int64)
     e = Embedding(6, 3, mask_zero=True)(x)
     assert (e * 2)._keras_mask is None
+
+
+def test_maximum_ignores_masked_positions() -> None:
+    a, b = Input(shape=(2, 1)), Input(shape=(2, 1))
+    out = Maximum()([Masking(mask_value=9.0)(a), Masking(mask_value=9.0)(b)])
+    model = Model([a, b], out)
+    xa = torch.tensor([[[9.0], [1.0]]])  # step 0 of a is padding (zeroed by Masking)
+    xb = torch.tensor([[[-3.0], [2.0]]])
+    assert model([xa, xb]).tolist() == [[[-3.0], [2.0]]]  # not max(0, -3)

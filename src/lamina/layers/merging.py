@@ -69,14 +69,36 @@ class Multiply(_Reduce):
     reduce = torch.mul
 
 
-class Maximum(_Reduce):
-    """Elementwise maximum of the inputs."""
+class _Extremum(_Reduce):
+    def call(self, inputs: Sequence[torch.Tensor], mask: Any = None) -> torch.Tensor:
+        if mask is None or all(m is None for m in mask):
+            return functools.reduce(type(self).reduce, inputs)
+        # Keras's rule: a masked position of one input takes the other's value, so padding
+        # never wins; the running mask is the `or` of the masks (None once one is missing).
+        output, output_mask = inputs[0], _feature_mask(mask[0], inputs[0])
+        for x, m in zip(inputs[1:], mask[1:]):
+            m = _feature_mask(m, x)
+            if m is not None:
+                x = torch.where(m, x, output)
+            if output_mask is not None:
+                output = torch.where(output_mask, output, x)
+            output_mask = None if m is None or output_mask is None else output_mask | m
+            output = type(self).reduce(output, x)
+        return output
+
+
+def _feature_mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    return None if mask is None else mask.bool().unsqueeze(-1).expand_as(x)
+
+
+class Maximum(_Extremum):
+    """Elementwise maximum of the inputs (a masked position never wins, as in Keras)."""
 
     reduce = torch.maximum
 
 
-class Minimum(_Reduce):
-    """Elementwise minimum of the inputs."""
+class Minimum(_Extremum):
+    """Elementwise minimum of the inputs (a masked position never wins, as in Keras)."""
 
     reduce = torch.minimum
 
