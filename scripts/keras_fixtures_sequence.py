@@ -89,6 +89,24 @@ def make(class_name: str, kwargs: dict) -> keras.layers.Layer:
     return getattr(keras.layers, class_name)(**kwargs)
 
 
+def masking() -> None:
+    """Keras's Masking output and mask on steps that are all mask_value, some, or none."""
+    x = np.random.default_rng(4).normal(size=(2, 4, 3)).astype("float32")
+    x[0, 1] = 0.5
+    x[1, 3] = 0.5
+    x[1, 0, 0] = 0.5  # only one feature equals mask_value: kept
+    layer = keras.layers.Masking(mask_value=0.5)
+    y = layer(x)
+    np.savez(
+        OUT / "masking.npz",
+        layer="Masking",
+        kwargs=json.dumps({"mask_value": 0.5}),
+        x=x,
+        y=keras.ops.convert_to_numpy(y),
+        mask=keras.ops.convert_to_numpy(layer.compute_mask(x)),
+    )
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -331,6 +349,7 @@ def datasets() -> None:
 
 if __name__ == "__main__":
     main()
+    masking()
     datasets()
     pad()
     attention()

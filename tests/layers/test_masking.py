@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from tests.helpers import check_layer
+from tests.keras_fixtures import check_against_keras
 
 from lamina import Input, Model
 from lamina.core.errors import LayerError
@@ -31,6 +32,12 @@ def test_masking_layer_zeroes_and_masks_padded_steps() -> None:
     x[0, 1] = 0.5
     assert layer.compute_mask(x).tolist() == [[True, False, True], [True, True, True]]
     assert layer.get_config()["mask_value"] == 0.5
+
+
+def test_masking_matches_keras() -> None:
+    layer, data = check_against_keras("sequence/masking")
+    mask = layer.compute_mask(torch.from_numpy(data["x"]))
+    np.testing.assert_array_equal(mask.numpy(), data["mask"])
 
 
 def _recorder() -> tuple[list[object], Lambda]:

@@ -45,6 +45,9 @@ class Masking(Layer):
     def compute_mask(self, inputs: torch.Tensor, mask: Any = None) -> torch.Tensor:
         return (inputs != self.mask_value).any(dim=-1)
 
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mask_value": self.mask_value}
 
