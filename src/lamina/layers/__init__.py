@@ -57,7 +57,6 @@ from lamina.layers.preprocessing import Rescaling as Rescaling
 from lamina.layers.preprocessing import Resizing as Resizing
 from lamina.layers.recurrent import GRU as GRU
 from lamina.layers.recurrent import LSTM as LSTM
-from lamina.layers.recurrent import RNN as RNN
 from lamina.layers.recurrent import SimpleRNN as SimpleRNN
 from lamina.layers.regularization import ActivityRegularization as ActivityRegularization
 from lamina.layers.regularization import AlphaDropout as AlphaDropout
@@ -75,6 +74,7 @@ from lamina.layers.reshaping import UpSampling3D as UpSampling3D
 from lamina.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from lamina.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from lamina.layers.reshaping import ZeroPadding3D as ZeroPadding3D
+from lamina.layers.rnn import RNN as RNN
 from lamina.layers.rnn_cells import GRUCell as GRUCell
 from lamina.layers.rnn_cells import LSTMCell as LSTMCell
 from lamina.layers.rnn_cells import SimpleRNNCell as SimpleRNNCell
