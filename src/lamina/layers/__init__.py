@@ -11,6 +11,9 @@ from lamina.layers.activation import Softmax as Softmax
 from lamina.layers.attention import GroupQueryAttention as GroupQueryAttention
 from lamina.layers.attention import MultiHeadAttention as MultiHeadAttention
 from lamina.layers.batch_normalization import BatchNormalization as BatchNormalization
+from lamina.layers.conv_lstm import ConvLSTM1D as ConvLSTM1D
+from lamina.layers.conv_lstm import ConvLSTM2D as ConvLSTM2D
+from lamina.layers.conv_lstm import ConvLSTM3D as ConvLSTM3D
 from lamina.layers.convolution import Conv1D as Conv1D
 from lamina.layers.convolution import Conv2D as Conv2D
 from lamina.layers.convolution import Conv3D as Conv3D
@@ -145,6 +148,9 @@ __all__ = [
     "Conv2DTranspose",
     "Conv3D",
     "Conv3DTranspose",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
     "Cropping1D",
     "Cropping2D",
     "Cropping3D",
