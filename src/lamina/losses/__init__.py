@@ -142,6 +142,7 @@ _NAMES: dict[str, type[Loss]] = {
     "log_cosh": LogCosh,
     "logcosh": LogCosh,
     "binary_crossentropy": BinaryCrossentropy,
+    "bce": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "kl_divergence": KLDivergence,

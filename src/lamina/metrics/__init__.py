@@ -50,9 +50,23 @@ from lamina.metrics.classes import (
     sparse_top_k_categorical_accuracy as sparse_top_k_categorical_accuracy,
 )
 from lamina.metrics.classes import top_k_categorical_accuracy as top_k_categorical_accuracy
+from lamina.metrics.confusion import FalseNegatives as FalseNegatives
+from lamina.metrics.confusion import FalsePositives as FalsePositives
+from lamina.metrics.confusion import Precision as Precision
+from lamina.metrics.confusion import Recall as Recall
+from lamina.metrics.confusion import TrueNegatives as TrueNegatives
+from lamina.metrics.confusion import TruePositives as TruePositives
+from lamina.metrics.fbeta import F1Score as F1Score
+from lamina.metrics.fbeta import FBetaScore as FBetaScore
 from lamina.metrics.metric import Mean as Mean
 from lamina.metrics.metric import MeanMetricWrapper as MeanMetricWrapper
 from lamina.metrics.metric import Metric as Metric
+from lamina.metrics.regression import CategoricalHinge as CategoricalHinge
+from lamina.metrics.regression import Hinge as Hinge
+from lamina.metrics.regression import LogCoshError as LogCoshError
+from lamina.metrics.regression import MeanIoU as MeanIoU
+from lamina.metrics.regression import R2Score as R2Score
+from lamina.metrics.regression import SquaredHinge as SquaredHinge
 
 __all__ = [
     "AUC",
@@ -61,16 +75,30 @@ __all__ = [
     "BinaryCrossentropy",
     "CategoricalAccuracy",
     "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "F1Score",
+    "FBetaScore",
+    "FalseNegatives",
+    "FalsePositives",
+    "Hinge",
+    "LogCoshError",
     "Mean",
     "MeanAbsoluteError",
+    "MeanIoU",
     "MeanMetricWrapper",
     "MeanSquaredError",
     "Metric",
+    "Precision",
+    "R2Score",
+    "Recall",
     "RootMeanSquaredError",
     "SparseCategoricalAccuracy",
     "SparseCategoricalCrossentropy",
     "SparseTopKCategoricalAccuracy",
+    "SquaredHinge",
     "TopKCategoricalAccuracy",
+    "TrueNegatives",
+    "TruePositives",
     "accuracy",
     "binary_accuracy",
     "categorical_accuracy",
@@ -99,6 +127,20 @@ _CLASSES: dict[str, type[Metric]] = {
         SparseCategoricalCrossentropy,
         SparseTopKCategoricalAccuracy,
         TopKCategoricalAccuracy,
+        FalseNegatives,
+        FalsePositives,
+        Precision,
+        Recall,
+        TrueNegatives,
+        TruePositives,
+        F1Score,
+        FBetaScore,
+        CategoricalHinge,
+        Hinge,
+        LogCoshError,
+        MeanIoU,
+        R2Score,
+        SquaredHinge,
     )
 }
 
@@ -118,6 +160,20 @@ _NAMES: dict[str, type[Metric]] = {
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "precision": Precision,
+    "recall": Recall,
+    "f1_score": F1Score,
+    "fbeta_score": FBetaScore,
+    "r2_score": R2Score,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
+    "logcosh": LogCoshError,
+    "log_cosh_error": LogCoshError,
+    "true_positives": TruePositives,
+    "true_negatives": TrueNegatives,
+    "false_positives": FalsePositives,
+    "false_negatives": FalseNegatives,
 }
 
 # Names whose metric depends on the shapes of labels and outputs (see `resolve`).
