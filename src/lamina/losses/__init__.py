@@ -43,6 +43,16 @@ from lamina.losses.classes import MeanSquaredLogarithmicError as MeanSquaredLoga
 from lamina.losses.classes import Poisson as Poisson
 from lamina.losses.classes import SparseCategoricalCrossentropy as SparseCategoricalCrossentropy
 from lamina.losses.classes import SquaredHinge as SquaredHinge
+from lamina.losses.extra import BinaryFocalCrossentropy as BinaryFocalCrossentropy
+from lamina.losses.extra import CategoricalFocalCrossentropy as CategoricalFocalCrossentropy
+from lamina.losses.extra import CategoricalHinge as CategoricalHinge
+from lamina.losses.extra import Dice as Dice
+from lamina.losses.extra import Tversky as Tversky
+from lamina.losses.extra import binary_focal_crossentropy as binary_focal_crossentropy
+from lamina.losses.extra import categorical_focal_crossentropy as categorical_focal_crossentropy
+from lamina.losses.extra import categorical_hinge as categorical_hinge
+from lamina.losses.extra import dice as dice
+from lamina.losses.extra import tversky as tversky
 from lamina.losses.functions import EPSILON as EPSILON
 from lamina.losses.functions import binary_crossentropy as binary_crossentropy
 from lamina.losses.functions import categorical_crossentropy as categorical_crossentropy
@@ -71,8 +81,12 @@ from lamina.losses.torch_losses import torch_loss_config, torch_loss_from_config
 
 __all__ = [
     "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "CategoricalHinge",
     "CosineSimilarity",
+    "Dice",
     "Hinge",
     "Huber",
     "KLDivergence",
@@ -86,10 +100,15 @@ __all__ = [
     "Poisson",
     "SparseCategoricalCrossentropy",
     "SquaredHinge",
+    "Tversky",
     "binary_crossentropy",
+    "binary_focal_crossentropy",
     "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_hinge",
     "cosine_similarity",
     "deserialize",
+    "dice",
     "get",
     "hinge",
     "huber",
@@ -103,12 +122,18 @@ __all__ = [
     "serialize",
     "sparse_categorical_crossentropy",
     "squared_hinge",
+    "tversky",
 ]
 
 # ---------------------------------------------------------------------------- lookup
 _CLASSES: dict[str, type[Loss]] = {
     cls.__name__: cls
     for cls in (
+        BinaryFocalCrossentropy,
+        CategoricalFocalCrossentropy,
+        CategoricalHinge,
+        Dice,
+        Tversky,
         BinaryCrossentropy,
         CategoricalCrossentropy,
         CosineSimilarity,
@@ -143,6 +168,11 @@ _NAMES: dict[str, type[Loss]] = {
     "logcosh": LogCosh,
     "binary_crossentropy": BinaryCrossentropy,
     "bce": BinaryCrossentropy,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "categorical_hinge": CategoricalHinge,
+    "dice": Dice,
+    "tversky": Tversky,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "kl_divergence": KLDivergence,
@@ -155,6 +185,11 @@ _NAMES: dict[str, type[Loss]] = {
 }
 
 _FUNCTIONS: dict[Callable[..., Any], type[Loss]] = {
+    binary_focal_crossentropy: BinaryFocalCrossentropy,
+    categorical_focal_crossentropy: CategoricalFocalCrossentropy,
+    categorical_hinge: CategoricalHinge,
+    dice: Dice,
+    tversky: Tversky,
     mean_squared_error: MeanSquaredError,
     mean_absolute_error: MeanAbsoluteError,
     mean_absolute_percentage_error: MeanAbsolutePercentageError,
