@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from lamina.optimizers import schedules as schedules
 from lamina.optimizers.classes import SGD as SGD
 from lamina.optimizers.classes import Adadelta as Adadelta
 from lamina.optimizers.classes import Adagrad as Adagrad
@@ -59,6 +60,7 @@ __all__ = [
     "TorchOptimizer",
     "deserialize",
     "get",
+    "schedules",
     "serialize",
 ]
 

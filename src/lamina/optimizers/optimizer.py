@@ -13,13 +13,15 @@ from typing import Any
 
 import torch
 
+from lamina.optimizers import schedules
+
 
 class Optimizer:
     """Base class: Keras's common options, and the bridge to a `torch.optim` optimizer.
 
     Args:
-        learning_rate: a float, or a function `iterations -> learning rate` evaluated before
-            each step.
+        learning_rate: a float, a `lamina.optimizers.schedules` schedule, or any function
+            `iterations -> learning rate`, evaluated before each step.
         weight_decay: weight decay (see the `lamina.optimizers` docstring for how each applies
             it); `None` for none.
         clipnorm: clip each weight's gradient to this norm.
@@ -181,7 +183,10 @@ class Optimizer:
     # ---------------------------------------------------------------- learning rate
     @property
     def learning_rate(self) -> float:
-        """The current learning rate; assigning it updates every parameter group."""
+        """The current learning rate (with a schedule, the rate of the next step, as in
+        Keras); assigning it updates every parameter group."""
+        if self._schedule is not None:
+            return self._current_schedule_rate()
         if self.torch_optimizer is not None:
             return float(self.torch_optimizer.param_groups[0]["lr"])
         return self._learning_rate
@@ -225,7 +230,9 @@ class Optimizer:
     # ---------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
         rate: Any = self._learning_rate
-        if self._schedule is not None:
+        if isinstance(self._schedule, schedules.LearningRateSchedule):
+            rate = schedules.serialize(self._schedule)
+        elif self._schedule is not None:
             from lamina.saving.registry import get_registered_name
 
             rate = {"__callable__": get_registered_name(self._schedule)}
@@ -247,7 +254,9 @@ class Optimizer:
     ) -> Optimizer:
         config = dict(config)
         rate = config.get("learning_rate")
-        if isinstance(rate, dict) and "__callable__" in rate:
+        if isinstance(rate, dict) and "class_name" in rate:
+            config["learning_rate"] = schedules.deserialize(rate, custom_objects=custom_objects)
+        elif isinstance(rate, dict) and "__callable__" in rate:
             from lamina.saving.registry import get_registered_object
 
             fn = get_registered_object(rate["__callable__"], custom_objects)
