@@ -16,9 +16,9 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+from keras import layers
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "keras" / "models"
 RNG = np.random.default_rng(15)
@@ -179,12 +179,12 @@ def main() -> None:
         name = make.__name__
         model.save(OUT / f"{name}.keras")
         y = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
-        arrays = {"x": inputs[0]} if len(inputs) == 1 else {f"x{i}": v for i, v in enumerate(inputs)}
+        arrays = {f"x{i}": v for i, v in enumerate(inputs)} if len(inputs) > 1 else {"x": inputs[0]}
         np.savez(OUT / f"{name}.npz", y=np.asarray(y), **arrays)
         if name == "mlp":
             try:
                 model.save(OUT / "mlp_legacy.h5")
-            except Exception as error:  # noqa: BLE001 (Keras may drop the legacy writer)
+            except Exception as error:
                 print(f"no legacy .h5: {error}")
         print(f"wrote {name}")
 
