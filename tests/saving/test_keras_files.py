@@ -230,3 +230,76 @@ def test_convert_and_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "double_plus_one" in text and "bytecode" in text and "loads: no" in text
     assert main(["convert", str(MODELS / "lambda_bytecode.keras"), str(tmp_path / "l")]) == 1
     assert "custom_objects" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ Keras 2
+def keras2_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A Keras 3 functional config in Keras 2's spelling: no modules, dtype names,
+    `batch_input_shape`, and nodes as `[[name, node, index, kwargs]]`."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            if value.get("class_name") == "DTypePolicy":
+                return value["config"]["name"]
+            if value.get("class_name") == "__keras_tensor__":
+                return value
+            return {k: plain(v) for k, v in value.items() if k not in ("module", "registered_name")}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    config = plain(config)
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["batch_input_shape"] = layer["config"].pop("batch_shape")
+        layer["inbound_nodes"] = [
+            [[*arg["config"]["keras_history"], node["kwargs"]] for arg in node["args"]]
+            for node in layer["inbound_nodes"]
+        ]
+    return config
+
+
+def test_keras2_spelling_of_an_h5_model(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "keras2.h5"
+    path.write_bytes((MODELS / "mlp_legacy.h5").read_bytes())
+    with h5py.File(path, "r+") as file:
+        config = json.loads(file.attrs["model_config"])
+        file.attrs["model_config"] = json.dumps(keras2_config(config))
+        file.attrs["keras_version"] = "2.15.0"
+    model = load_keras(path)
+    x, y = expected("mlp")
+    np.testing.assert_allclose(model.predict(x, verbose=0), y, atol=1e-5, rtol=1e-5)
+
+
+def test_keras2_sequential_with_batch_input_shape(tmp_path: Path) -> None:
+    def change(config: dict[str, Any]) -> None:
+        layers = config["config"]["layers"]
+        first = layers.pop(0)
+        layers[0]["config"]["batch_input_shape"] = first["config"]["batch_shape"]
+
+    model = load_keras(rewrite(tmp_path, "mnist_convnet", change))
+    x, y = expected("mnist_convnet")
+    np.testing.assert_allclose(model.predict(x, verbose=0), y, atol=1e-5, rtol=1e-5)
+
+
+def test_links_out_of_the_weights_file_are_refused(tmp_path: Path) -> None:
+    import h5py
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(MODELS / "mlp.keras") as archive:
+        source = io.BytesIO(archive.read("model.weights.h5"))
+    with h5py.File(source, "r") as original, h5py.File(buffer, "w") as copy:
+        for key in original:
+            original.copy(original[key], copy, key)
+        del copy["layers/dense/vars/0"]
+        copy["layers/dense/vars/0"] = h5py.ExternalLink("/etc/passwd", "/x")
+    with pytest.raises(LoadError, match="ExternalLink, not stored data"):
+        load_keras(rewrite(tmp_path, "mlp", weights=buffer.getvalue()))
+
+
+def test_without_h5py_the_message_names_pip_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    with pytest.raises(LoadError, match="pip install h5py"):
+        load_keras(MODELS / "mlp.keras")

@@ -107,6 +107,7 @@ def compile_from_keras(model: Any, config: Mapping[str, Any], h5: Any, ctx: Load
     )
     if h5 is None or ctx.source.endswith(".h5"):
         return
-    arrays = optimizer_arrays(h5, ctx)
+    limit = 2 * sum(p.numel() for p in model.parameters()) + 16
+    arrays = optimizer_arrays(h5, ctx, limit)
     if arrays:
         _optimizer_state(model, arrays, ctx)

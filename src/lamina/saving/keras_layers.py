@@ -138,7 +138,7 @@ def _catalog_object(value: Mapping[str, Any], key: str, owner: str, graph: Keras
             else constraints
         )
     name = str(value.get("class_name"))
-    cls = getattr(family, name, None) if module in lookup else None
+    cls = getattr(family, name, None) if module in lookup or module is None else None
     if cls is None:
         cls = registry.get_registered_object(
             str(value.get("registered_name") or name), dict(graph.ctx.custom_objects)
@@ -275,6 +275,20 @@ def _history(value: Any, tensors: dict[tuple[str, int], list[Any]]) -> Any:
     return value
 
 
+def _keras2_node(node: Any) -> Any:
+    """Keras 2's `[[name, node, index, kwargs], ...]` node as Keras 3's `{"args", "kwargs"}`."""
+    if isinstance(node, Mapping):
+        return node
+    if not isinstance(node, list) or not node:
+        raise TypeError(f"inbound node {str(node)[:80]}")
+    tensors = [
+        {"class_name": "__keras_tensor__", "config": {"keras_history": list(item[:3])}}
+        for item in node
+    ]
+    kwargs = node[0][3] if len(node[0]) > 3 and isinstance(node[0][3], Mapping) else {}
+    return {"args": [tensors[0] if len(tensors) == 1 else tensors], "kwargs": dict(kwargs)}
+
+
 def _endpoints(spec: Any, tensors: dict[tuple[str, int], list[Any]]) -> Any:
     if isinstance(spec, list) and len(spec) == 3 and isinstance(spec[0], str):
         return tensors[(spec[0], int(spec[1]))][int(spec[2])]
@@ -310,8 +324,16 @@ def _sequential(entry: Mapping[str, Any], graph: KerasGraph, depth: int) -> Any:
     for item in config.get("layers") or []:
         if isinstance(item, Mapping) and item.get("class_name") == "InputLayer":
             stack.append(_input(item.get("config") or {}, graph))
-        else:
-            stack.append(_layer(item, graph, depth))
+            continue
+        layer_config = item.get("config") if isinstance(item, Mapping) else None
+        if not stack and isinstance(layer_config, Mapping) and "batch_input_shape" in layer_config:
+            # Keras 2 kept a Sequential's input on its first layer
+            stack.append(
+                _input({**layer_config, "name": f"{layer_config.get('name')}_input"}, graph)
+            )
+            item = {**item, "config": {**layer_config}}
+            item["config"].pop("batch_input_shape")
+        stack.append(_layer(item, graph, depth))
     if graph.problems or graph.check_only:
         return None
     return Sequential(stack, name=str(config.get("name")))
@@ -333,7 +355,7 @@ def _functional(entry: Mapping[str, Any], graph: KerasGraph, depth: int) -> Any:
             continue
         layer = _layer(item, graph, depth)
         for index, node in enumerate(item.get("inbound_nodes") or []):
-            pending.append((layer, name, index, node))
+            pending.append((layer, name, index, _keras2_node(node)))
     if graph.problems or graph.check_only:
         return None
     while pending:

@@ -32,19 +32,36 @@ def h5py_module(ctx: LoadContext) -> Any:
     return h5py
 
 
-def _arrays(group: Any, owner: str, ctx: LoadContext) -> list[np.ndarray]:
+def _child(group: Any, key: str, owner: str, ctx: LoadContext) -> Any:
+    """`group[key]`, refusing links to other files or paths (HDF5 soft and external links)."""
+    import h5py
+
+    link = group.get(key, getlink=True)
+    if not isinstance(link, h5py.HardLink):
+        raise ctx.error(f"{owner}: '{key[:80]}' is a {type(link).__name__}, not stored data.")
+    return group[key]
+
+
+def _dataset(group: Any, key: str, owner: str, ctx: LoadContext) -> Any:
+    """A checked weight dataset: numeric, stored in this file, of a sane declared size."""
+    import h5py
+
+    dataset = _child(group, key, owner, ctx)
+    if not isinstance(dataset, h5py.Dataset):
+        raise ctx.error(f"{owner}: weight '{key[:80]}' is not a dataset.")
+    if dataset.dtype.kind not in "fiub" or dataset.external or dataset.is_virtual:
+        raise ctx.error(f"{owner}: weight '{key[:80]}' is not a plain numeric array.")
+    if int(np.prod(dataset.shape, dtype=np.float64)) > _MAX_ELEMENTS:
+        raise ctx.error(f"{owner}: weight '{key[:80]}' declares a huge shape {dataset.shape}.")
+    return dataset
+
+
+def _datasets(group: Any, owner: str, ctx: LoadContext) -> list[Any]:
     vars_group = group.get("vars")
     if vars_group is None:
         return []
     keys = sorted(vars_group.keys(), key=lambda k: int(k) if str(k).isdigit() else -1)
-    out = []
-    for key in keys:
-        dataset = vars_group[key]
-        shape = getattr(dataset, "shape", None)
-        if shape is None or int(np.prod(shape, dtype=np.int64)) > _MAX_ELEMENTS:
-            raise ctx.error(f"layer {owner}: weight {key} has an unreadable or huge shape")
-        out.append(np.asarray(dataset[()]))
-    return out
+    return [_dataset(vars_group, key, owner, ctx) for key in keys]
 
 
 def _layer_name(group: Any) -> str | None:
@@ -55,16 +72,17 @@ def _layer_name(group: Any) -> str | None:
     return name.decode() if isinstance(name, bytes) else (str(name) if name is not None else None)
 
 
-def _set(layer: Any, arrays: list[np.ndarray], ctx: LoadContext) -> None:
+def _set(layer: Any, datasets: list[Any], ctx: LoadContext) -> None:
+    """Check the shapes first, then read: a declared shape never allocates on its own."""
     expected = [tuple(w.shape) for w in layer.get_weights()]
-    got = [tuple(a.shape) for a in arrays]
+    got = [tuple(int(d) for d in a.shape) for a in datasets]
     if expected != got:
         raise ctx.error(
             f"layer '{layer.name}': Keras's weights have shapes {got}, lamina's layer "
             f"expects {expected}."
         )
-    if arrays:
-        layer.set_weights(arrays)
+    if datasets:
+        layer.set_weights([np.asarray(dataset[()]) for dataset in datasets])
 
 
 def load_h5_weights(model: Any, group: Any, ctx: LoadContext) -> None:
@@ -76,7 +94,7 @@ def load_h5_weights(model: Any, group: Any, ctx: LoadContext) -> None:
     seen = set()
     if layers_group is not None:
         for key in layers_group:
-            child = layers_group[key]
+            child = _child(layers_group, key, "the weights", ctx)
             name = _layer_name(child)
             if name is None or name not in by_name:
                 if name is not None and len(child.get("vars", {})) == 0:
@@ -89,7 +107,7 @@ def load_h5_weights(model: Any, group: Any, ctx: LoadContext) -> None:
             if isinstance(layer, Model):
                 load_h5_weights(layer, child, ctx)
             else:
-                _set(layer, _arrays(child, f"'{name}'", ctx), ctx)
+                _set(layer, _datasets(child, f"layer '{name}'", ctx), ctx)
     missing = [
         layer.name
         for layer in model.layers
@@ -104,7 +122,7 @@ def load_legacy_weights(model: Any, group: Any, ctx: LoadContext) -> None:
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
     by_name = {layer.name: layer for layer in model.layers}
     for name in names:
-        layer_group = group[name]
+        layer_group = _child(group, name, "the weights", ctx)
         weight_names = [
             n.decode() if isinstance(n, bytes) else str(n)
             for n in layer_group.attrs.get("weight_names", [])
@@ -113,16 +131,23 @@ def load_legacy_weights(model: Any, group: Any, ctx: LoadContext) -> None:
             continue
         if name not in by_name:
             raise ctx.error(f"the weights name a layer '{name}' the model does not have")
-        arrays = []
+        datasets = []
         for weight in weight_names:
-            dataset = layer_group[weight]
-            if int(np.prod(dataset.shape, dtype=np.int64)) > _MAX_ELEMENTS:
-                raise ctx.error(f"layer '{name}': weight {weight} has a huge shape")
-            arrays.append(np.asarray(dataset[()]))
-        _set(by_name[name], arrays, ctx)
+            parent, _, leaf = weight.rpartition("/")
+            holder = layer_group
+            for part in [p for p in parent.split("/") if p]:
+                holder = _child(holder, part, f"layer '{name}'", ctx)
+            datasets.append(_dataset(holder, leaf, f"layer '{name}'", ctx))
+        _set(by_name[name], datasets, ctx)
 
 
-def optimizer_arrays(group: Any, ctx: LoadContext) -> list[np.ndarray]:
-    """The optimizer's variables Keras saved (iterations, learning rate, then its slots)."""
+def optimizer_arrays(group: Any, ctx: LoadContext, limit: int) -> list[np.ndarray]:
+    """The optimizer's variables Keras saved (iterations, learning rate, then its slots), at
+    most `limit` values in all (checked before reading)."""
     optimizer = group.get("optimizer")
-    return [] if optimizer is None else _arrays(optimizer, "optimizer", ctx)
+    if optimizer is None:
+        return []
+    datasets = _datasets(optimizer, "the optimizer", ctx)
+    if sum(int(np.prod(d.shape, dtype=np.float64)) for d in datasets) > limit:
+        raise ctx.error(f"the optimizer state declares more than {limit:,} values.")
+    return [np.asarray(d[()]) for d in datasets]
