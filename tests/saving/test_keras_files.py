@@ -295,6 +295,7 @@ def test_links_out_of_the_weights_file_are_refused(tmp_path: Path) -> None:
             original.copy(original[key], copy, key)
         del copy["layers/dense/vars/0"]
         copy["layers/dense/vars/0"] = h5py.ExternalLink("/etc/passwd", "/x")
+        copy.create_dataset("spare", data=np.zeros((6, 8), "float32"))  # the sizes still add up
     with pytest.raises(LoadError, match="ExternalLink, not stored data"):
         load_keras(rewrite(tmp_path, "mlp", weights=buffer.getvalue()))
 
@@ -303,3 +304,26 @@ def test_without_h5py_the_message_names_pip_install(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "h5py", None)
     with pytest.raises(LoadError, match="pip install h5py"):
         load_keras(MODELS / "mlp.keras")
+
+
+def test_huge_layer_sizes_are_refused_before_allocating(tmp_path: Path) -> None:
+    def change(config: dict[str, Any]) -> None:
+        config["config"]["layers"][1]["config"]["units"] = 10**6
+        config["config"]["layers"][0]["config"]["batch_shape"] = [None, 10**6]
+
+    with pytest.raises(LoadError, match="refusing to allocate"):
+        load_keras(rewrite(tmp_path, "mlp", change))
+
+
+def test_weights_declaring_more_than_they_store_are_refused(tmp_path: Path) -> None:
+    import h5py
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(MODELS / "mlp.keras") as archive:
+        source = io.BytesIO(archive.read("model.weights.h5"))
+    with h5py.File(source, "r") as original, h5py.File(buffer, "w") as copy:
+        for key in original:
+            original.copy(original[key], copy, key)
+        copy.create_dataset("layers/dense/vars/9", shape=(10**5, 10**5), dtype="float32")
+    with pytest.raises(LoadError, match="declares shape"):
+        load_keras(rewrite(tmp_path, "mlp", weights=buffer.getvalue()))

@@ -155,6 +155,31 @@ def describe_keras(path: str | os.PathLike[str], *, custom_objects: Any = None) 
     }
 
 
+def _check_sizes(file: KerasFile, graph: KerasGraph) -> None:
+    """Refuse a config whose weights would be bigger than the weights file holds: the model
+    is built first on the `meta` device, where no memory is taken, and its values counted."""
+    import torch
+
+    from lamina.saving.keras_weights import declared_values
+
+    limit = declared_values(file.weights, graph.ctx) if file.weights is not None else 2**24
+    try:
+        with torch.device("meta"):
+            probe = build_keras_model(file.config, graph)
+    except LoadError:
+        raise
+    except Exception:  # a layer that cannot be built on meta is built for real, as load_model
+        graph.problems.clear()
+        return
+    graph.raise_problems()
+    size = sum(t.numel() for t in probe.state_dict().values())
+    if size > limit:
+        raise graph.ctx.error(
+            f"the config declares {size:,} weight values but the weights file holds "
+            f"{limit:,}; refusing to allocate them."
+        )
+
+
 def load_keras(
     path: str | os.PathLike[str],
     *,
@@ -188,6 +213,7 @@ def load_keras(
         build_keras_model(file.config, graph)  # check everything first, build nothing
         graph.raise_problems()
         graph.check_only = False
+        _check_sizes(file, graph)
         model = build_keras_model(file.config, graph)
         graph.raise_problems()
         if file.weights is not None:

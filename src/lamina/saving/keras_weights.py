@@ -16,7 +16,13 @@ import numpy as np
 
 from lamina.saving.values import LoadContext
 
-__all__ = ["h5py_module", "load_h5_weights", "load_legacy_weights", "optimizer_arrays"]
+__all__ = [
+    "declared_values",
+    "h5py_module",
+    "load_h5_weights",
+    "load_legacy_weights",
+    "optimizer_arrays",
+]
 
 _MAX_ELEMENTS = 2**31
 
@@ -139,6 +145,29 @@ def load_legacy_weights(model: Any, group: Any, ctx: LoadContext) -> None:
                 holder = _child(holder, part, f"layer '{name}'", ctx)
             datasets.append(_dataset(holder, leaf, f"layer '{name}'", ctx))
         _set(by_name[name], datasets, ctx)
+
+
+def declared_values(h5: Any, ctx: LoadContext) -> int:
+    """How many numeric values the weights file really stores (every dataset must store at
+    least 1/1024 of what its shape declares, so a small file cannot declare huge arrays)."""
+    import h5py
+
+    total = 0
+    found: list[Any] = []
+    h5.visititems(
+        lambda _name, item: found.append(item) if isinstance(item, h5py.Dataset) else None
+    )
+    for dataset in found:
+        if dataset.dtype.kind not in "fiub":
+            continue
+        stored = dataset.id.get_storage_size()
+        if dataset.nbytes > 1024 * max(stored, 64):
+            raise ctx.error(
+                f"the weight '{dataset.name[:80]}' declares shape {dataset.shape} but stores "
+                f"{stored:,} bytes."
+            )
+        total += int(dataset.size)
+    return total
 
 
 def optimizer_arrays(group: Any, ctx: LoadContext, limit: int) -> list[np.ndarray]:
