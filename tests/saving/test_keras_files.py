@@ -327,3 +327,31 @@ def test_weights_declaring_more_than_they_store_are_refused(tmp_path: Path) -> N
         copy.create_dataset("layers/dense/vars/9", shape=(10**5, 10**5), dtype="float32")
     with pytest.raises(LoadError, match="declares shape"):
         load_keras(rewrite(tmp_path, "mlp", weights=buffer.getvalue()))
+
+
+def test_custom_classes_come_only_from_custom_objects(tmp_path: Path) -> None:
+    from lamina.layers import Layer
+
+    class Halve(Layer):
+        def call(self, x: Any) -> Any:
+            return x * 0.5
+
+    def change(config: dict[str, Any]) -> None:
+        dropout = config["config"]["layers"][2]
+        dropout.update(module="my_package.layers", class_name="Halve")
+        dropout["registered_name"] = "my_package>Halve"
+        dropout["config"] = {"name": "dropout", "trainable": True}
+
+    path = rewrite(tmp_path, "mlp", change)
+    with pytest.raises(LoadError, match="my_package>Halve"):
+        load_keras(path)
+    model = load_keras(path, custom_objects={"Halve": Halve})
+    assert type(model.get_layer("dropout")) is Halve
+
+
+def test_dropout_still_drops_in_training() -> None:
+    import torch
+
+    model = load_keras(MODELS / "mlp.keras")  # Keras recorded training=False on its node
+    x = torch.ones(64, 6)
+    assert not torch.equal(model(x, training=True), model(x, training=False))

@@ -12,193 +12,28 @@ from `custom_objects` or the registry by its name.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.core.layer import Layer
 from lamina.saving import registry
 from lamina.saving.errors import LoadError
-from lamina.saving.values import LoadContext
+from lamina.saving.keras_values import (
+    BASE_KEYS,
+    KerasGraph,
+    accepted,
+    config_value,
+    harmless,
+    is_keras_module,
+    lambda_function,
+    lamina_layers,
+    plain_dtype,
+)
 
 __all__ = ["KerasGraph", "build_keras_model", "is_keras_module"]
 
-_KERAS_MODULES = ("keras", "keras.layers", "keras.models", "keras.src.")
-_BASE_KEYS = {"name", "trainable", "dtype", "activity_regularizer"}
 _MAX_DEPTH = 32
 _MAX_LAYERS = 100_000
-
-
-def is_keras_module(module: Any) -> bool:
-    """Whether `module` is one of Keras's own (`keras.layers`, `keras.src.models...`)."""
-    if module is None:
-        return True
-    return isinstance(module, str) and (
-        module in _KERAS_MODULES[:3] or module.startswith(_KERAS_MODULES[3])
-    )
-
-
-def _lamina_layers() -> dict[str, type]:
-    import lamina.layers as family
-
-    table: dict[str, type] = {}
-    for name in family.__all__:
-        cls = getattr(family, name)
-        if isinstance(cls, type) and issubclass(cls, Layer):
-            table[name] = cls
-    return table
-
-
-@dataclass
-class KerasGraph:
-    """What a Keras config asks for: collected problems, Lambda layers and classes used."""
-
-    ctx: LoadContext
-    problems: list[str] = field(default_factory=list)
-    lambdas: list[dict[str, Any]] = field(default_factory=list)
-    classes: dict[str, int] = field(default_factory=dict)
-    custom: list[str] = field(default_factory=list)
-    check_only: bool = False
-
-    def problem(self, message: str) -> None:
-        if len(self.problems) < 200:
-            self.problems.append(message)
-
-    def raise_problems(self) -> None:
-        if self.problems:
-            listed = "\n  - ".join(self.problems)
-            raise self.ctx.error(
-                f"lamina cannot build this Keras model ({len(self.problems)} problem"
-                f"{'s' if len(self.problems) > 1 else ''}):\n  - {listed}"
-            )
-
-
-# ------------------------------------------------------------------------------ values
-def _plain_dtype(value: Any) -> Any:
-    """Keras's `{"class_name": "DTypePolicy", "config": {"name": "float32"}}` as its name."""
-    if isinstance(value, Mapping) and value.get("class_name") in (
-        "DTypePolicy",
-        "FloatDTypePolicy",
-    ):
-        config = value.get("config")
-        return config.get("name") if isinstance(config, Mapping) else None
-    return value
-
-
-def _accepted(cls: Any) -> tuple[set[str], bool]:
-    """The keyword names `cls(...)` takes, and whether it also takes `**kwargs`."""
-    try:
-        parameters = inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):
-        return set(), True
-    names = set(parameters) - {"self"}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        if isinstance(cls, type) and issubclass(cls, Layer):
-            # a layer's **kwargs go to Layer.__init__, which takes only the base settings
-            base = inspect.signature(Layer.__init__).parameters
-            return names | set(base) - {"self", "kwargs"}, False
-        return names, True
-    return names, False
-
-
-# Keras arguments lamina has no counterpart for, at the values that change nothing.
-_HARMLESS: dict[str, tuple[Any, ...]] = {
-    "data_format": ("channels_last",),
-    "renorm_momentum": (),  # unused unless renorm=True, which is refused
-    "synchronized": (False,),
-    "quantization_config": (None,),
-}
-
-
-def _harmless(key: str, value: Any) -> bool:
-    if value in (None, False, {}, []):
-        return True
-    allowed = _HARMLESS.get(key)
-    return allowed is not None and (not allowed or value in allowed)
-
-
-def _catalog_object(value: Mapping[str, Any], key: str, owner: str, graph: KerasGraph) -> Any:
-    """A Keras initializer, regularizer or constraint dict as lamina's object."""
-    from lamina import constraints, initializers, regularizers
-
-    lookup = {
-        "keras.initializers": initializers,
-        "keras.regularizers": regularizers,
-        "keras.constraints": constraints,
-    }
-    module = value.get("module")
-    family = lookup.get(str(module))
-    if family is None:
-        family = (
-            initializers
-            if key.endswith("initializer")
-            else regularizers
-            if key.endswith("regularizer")
-            else constraints
-        )
-    name = str(value.get("class_name"))
-    cls = getattr(family, name, None) if module in lookup or module is None else None
-    if cls is None:
-        cls = registry.get_registered_object(
-            str(value.get("registered_name") or name), dict(graph.ctx.custom_objects)
-        )
-    if not isinstance(cls, type):
-        graph.problem(f"{owner}: {key} '{name[:80]}' (module '{str(module)[:80]}') is unknown")
-        return None
-    config = dict(value.get("config") or {})
-    accepted, spread = _accepted(cls)
-    kept = {}
-    for k, v in config.items():
-        if spread or k in accepted:
-            kept[k] = v
-        elif v is not None:
-            graph.problem(f"{owner}: {key} {name} argument {k}={v!r} is not supported")
-    try:
-        return cls(**kept)
-    except Exception as error:
-        graph.problem(f"{owner}: {key} {name}: {error}")
-        return None
-
-
-def _value(value: Any, key: str, owner: str, graph: KerasGraph) -> Any:
-    value = _plain_dtype(value)
-    if isinstance(value, Mapping) and "class_name" in value and "config" in value:
-        if key.endswith(("initializer", "regularizer", "constraint")):
-            return _catalog_object(value, key, owner, graph)
-        if value.get("class_name") == "function" and key == "activation":
-            return value.get("config")
-    return value
-
-
-def _function(config: Mapping[str, Any], owner: str, name: str, graph: KerasGraph) -> Any:
-    """The function of Lambda `name` from custom_objects or the registry; never bytecode."""
-    objects = graph.ctx.custom_objects
-    if isinstance(config, Mapping) and config.get("class_name") == "__lambda__":
-        fn = objects.get(name)
-        source = config.get("source") if isinstance(config.get("source"), str) else None
-        graph.lambdas.append({"layer": name, "kind": "bytecode", "source": source})
-        if callable(fn):
-            return fn
-        kept = f" Keras kept its source: {source[:200]!r}." if source else " No source kept."
-        graph.problem(
-            f"{owner} holds a Python lambda stored as bytecode, which lamina never runs.{kept} "
-            f"Pass custom_objects={{{name[:60]!r}: fn}} with the function"
-        )
-        return None
-    function_name = config.get("config") if isinstance(config, Mapping) else config
-    if not isinstance(function_name, str):
-        graph.problem(f"{owner}: its function {str(config)[:80]} is not understood")
-        return None
-    graph.lambdas.append({"layer": name, "kind": "named", "function": function_name[:80]})
-    fn = objects.get(name) or registry.get_registered_object(function_name, dict(objects))
-    if not callable(fn):
-        graph.problem(
-            f"{owner} calls the function '{function_name[:80]}'; pass custom_objects="
-            f"{{{function_name[:60]!r}: {function_name[:60]}}} or register it"
-        )
-        return None
-    return fn
 
 
 def _layer_class(entry: Mapping[str, Any], owner: str, graph: KerasGraph) -> Any:
@@ -206,7 +41,7 @@ def _layer_class(entry: Mapping[str, Any], owner: str, graph: KerasGraph) -> Any
     module = entry.get("module")
     graph.classes[name] = graph.classes.get(name, 0) + 1
     if is_keras_module(module) and entry.get("registered_name") in (None, name):
-        cls = _lamina_layers().get(name)
+        cls = lamina_layers().get(name)
         if cls is not None:
             return cls
         graph.problem(f"{owner}: Keras layer class '{name}' has no lamina counterpart yet")
@@ -241,14 +76,14 @@ def _layer(entry: Mapping[str, Any], graph: KerasGraph, depth: int) -> Any:
     cls = _layer_class(entry, owner, graph)
     if cls is None:
         return None
-    accepted, spread = _accepted(cls)
+    known, spread = accepted(cls)
     kwargs: dict[str, Any] = {}
     for key, value in config.items():
         if key == "function" and kind == "Lambda":
-            kwargs[key] = _function(value, owner, name, graph)
-        elif spread or key in accepted or key in _BASE_KEYS:
-            kwargs[key] = _value(value, key, owner, graph)
-        elif not _harmless(key, value):
+            kwargs[key] = lambda_function(value, owner, name, graph)
+        elif spread or key in known or key in BASE_KEYS:
+            kwargs[key] = config_value(value, key, owner, graph)
+        elif not harmless(key, value):
             graph.problem(f"{owner}: argument {key}={str(value)[:60]} is not supported")
     if graph.check_only or len(graph.problems) > 0:
         return None
@@ -289,6 +124,20 @@ def _keras2_node(node: Any) -> Any:
     return {"args": [tensors[0] if len(tensors) == 1 else tensors], "kwargs": dict(kwargs)}
 
 
+def _call_keywords(layer: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A node's keywords, less `training` (the model's call decides it, as in Keras's
+    functional models, which override the recorded value) and a `mask` that is None or that
+    the layer's `call` does not name."""
+    from lamina.core.construct import _accepted_keywords
+
+    named = _accepted_keywords(getattr(layer, "call", layer))
+    return {
+        k: v
+        for k, v in kwargs.items()
+        if k != "training" and not (k == "mask" and (v is None or k not in named))
+    }
+
+
 def _endpoints(spec: Any, tensors: dict[tuple[str, int], list[Any]]) -> Any:
     if isinstance(spec, list) and len(spec) == 3 and isinstance(spec[0], str):
         return tensors[(spec[0], int(spec[1]))][int(spec[2])]
@@ -312,7 +161,7 @@ def _input(config: Mapping[str, Any], graph: KerasGraph) -> Any:
         return None
     if graph.check_only:
         return None
-    dtype = _plain_dtype(config.get("dtype")) or "float32"
+    dtype = plain_dtype(config.get("dtype")) or "float32"
     return Input(batch_shape=tuple(shape), dtype=dtype, name=name)
 
 
@@ -367,7 +216,7 @@ def _functional(entry: Mapping[str, Any], graph: KerasGraph, depth: int) -> Any:
             except KeyError:
                 waiting.append((layer, name, index, node))
                 continue
-            kwargs = {k: v for k, v in kwargs.items() if not (k == "mask" and v is None)}
+            kwargs = _call_keywords(layer, kwargs)
             out = layer(*args, **kwargs)
             tensors[(name, index)] = list(out) if isinstance(out, (list, tuple)) else [out]
         if len(waiting) == len(pending):
