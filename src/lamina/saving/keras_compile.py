@@ -63,10 +63,14 @@ def _optimizer_state(model: Any, arrays: list[np.ndarray], ctx: LoadContext) -> 
     if torch_opt is None or not isinstance(torch_opt, torch.optim.Adam):
         return
     if len(arrays) != 2 + 2 * len(params):
-        raise ctx.error(
-            f"the optimizer state has {len(arrays)} variables; Adam over {len(params)} "
-            f"weights has {2 + 2 * len(params)}."
+        from lamina.core.errors import warn
+
+        warn(
+            f"{ctx.where}: the optimizer state has {len(arrays)} variables, not Adam's "
+            f"{2 + 2 * len(params)} (iterations, learning rate, m and v per weight); the "
+            "optimizer starts afresh."
         )
+        return
     step = torch.tensor(float(arrays[0]))
     by_param = {id(p): p for group in torch_opt.param_groups for p in group["params"]}
     # Keras orders its slots by model.trainable_weights, which lamina's parameters() follow.
