@@ -9,6 +9,10 @@ import numpy as np
 import torch
 
 from lamina.core.layer import clear_session as clear_session
+from lamina.saving.registry import register_keras_serializable as register_keras_serializable
+from lamina.training.custom_steps import pack_x_y_sample_weight as pack_x_y_sample_weight
+from lamina.training.data_adapter import unpack as unpack_x_y_sample_weight
+from lamina.training.py_dataset import PyDataset as PyDataset
 from lamina.visualization.dot import model_to_dot as model_to_dot
 from lamina.visualization.figures import plot_history as plot_history
 from lamina.visualization.figures import plot_image_grid as plot_image_grid
@@ -19,16 +23,21 @@ plot = plot_model
 """Keras 1's name (`keras.utils.visualize_util.plot`), so the seed's `plot(model, ...)` runs."""
 
 __all__ = [
+    "PyDataset",
     "clear_session",
     "model_to_dot",
     "normalize",
+    "pack_x_y_sample_weight",
+    "pad_sequences",
     "plot",
     "plot_history",
     "plot_image_grid",
     "plot_latent_space",
     "plot_model",
+    "register_keras_serializable",
     "set_random_seed",
     "to_categorical",
+    "unpack_x_y_sample_weight",
 ]
 
 
@@ -125,3 +134,79 @@ def normalize(x: Any, axis: int = -1, order: float = 2) -> Any:
         )
     norm = np.linalg.norm(array, ord=order, axis=axis, keepdims=True)
     return array / np.where(norm == 0, 1, norm)
+
+
+def pad_sequences(
+    sequences: Any,
+    maxlen: int | None = None,
+    dtype: Any = "int32",
+    padding: str = "pre",
+    truncating: str = "pre",
+    value: Any = 0.0,
+) -> np.ndarray:
+    """Pad (or cut) sequences of different lengths to one length, as a numpy array.
+
+    Args:
+        sequences: a list of sequences (lists or arrays, whose items may themselves be
+            arrays of one shape).
+        maxlen: the length of the result; the longest sequence's by default.
+        dtype: the result's dtype (`"int32"`; use `"object"` or a string dtype for text).
+        padding: `"pre"` (default) or `"post"`: where the padding goes.
+        truncating: `"pre"` (default) or `"post"`: which end of a long sequence is cut.
+        value: the padding value.
+
+    Returns:
+        An array `(len(sequences), maxlen, *item_shape)`.
+
+    Example:
+        >>> from lamina.utils import pad_sequences
+        >>> pad_sequences([[1, 2, 3], [4]], maxlen=2, padding="post").tolist()
+        [[2, 3], [4, 0]]
+    """
+    for name, setting in (("padding", padding), ("truncating", truncating)):
+        if setting not in ("pre", "post"):
+            raise ValueError(
+                f"pad_sequences: {name} must be 'pre' or 'post', received {setting!r}."
+            )
+    if not hasattr(sequences, "__len__"):
+        raise ValueError("pad_sequences: `sequences` must be iterable (a list of sequences).")
+    lengths: list[int] = []
+    item_shape: tuple[int, ...] = ()
+    found_shape = False
+    for i, sequence in enumerate(sequences):
+        try:
+            lengths.append(len(sequence))
+        except TypeError:
+            raise ValueError(
+                f"pad_sequences: sequence {i} is a {type(sequence).__name__}, expected a list "
+                "or array."
+            ) from None
+        if not found_shape and len(sequence):
+            item_shape = np.asarray(sequence).shape[1:]
+            found_shape = True
+    if maxlen is None:
+        maxlen = max(lengths, default=0)
+    text = np.issubdtype(np.dtype(dtype), np.str_) or np.dtype(dtype) == object
+    if isinstance(value, str) and not text:
+        raise ValueError(
+            f"pad_sequences: dtype {dtype!r} cannot hold the padding value {value!r}; pass "
+            "dtype=object or a string dtype for text."
+        )
+    out = np.full((len(lengths), maxlen, *item_shape), value, dtype=dtype)
+    for i, sequence in enumerate(sequences):
+        if not len(sequence):
+            continue
+        kept = sequence[-maxlen:] if truncating == "pre" else sequence[:maxlen]
+        kept = np.asarray(kept, dtype=dtype)
+        if kept.shape[1:] != item_shape:
+            raise ValueError(
+                f"pad_sequences: sequence {i} has items of shape {kept.shape[1:]}, expected "
+                f"{item_shape} as the first non-empty sequence's."
+            )
+        if maxlen == 0:
+            continue
+        if padding == "post":
+            out[i, : len(kept)] = kept
+        else:
+            out[i, maxlen - len(kept) :] = kept
+    return out

@@ -83,7 +83,9 @@ class ModelCheckpoint(Callback):
 
     def _save(self, epoch: int, logs: Logs, batch: int | None = None) -> None:
         try:
-            path = self.filepath.format(epoch=epoch + 1, batch=batch, **logs)
+            # Keras counts both from 1 in file names.
+            batch_number = None if batch is None else batch + 1
+            path = self.filepath.format(epoch=epoch + 1, batch=batch_number, **logs)
         except KeyError as error:
             raise KeyError(
                 f"ModelCheckpoint: filepath {self.filepath!r} names {error}, which is not in "
@@ -151,6 +153,10 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
+            # As Keras: with no validation yet, keep columns for it, in case validation
+            # starts at a later epoch (validation_freq); they read "NA" until then.
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys += [f"val_{k}" for k in self.keys]
         if self._writer is None:
             assert self._file is not None
             self._writer = csv.DictWriter(

@@ -106,11 +106,24 @@ def _copy_weights(model: Any) -> list[np.ndarray]:
 
 
 class TerminateOnNaN(Callback):
-    """Stop training quietly when the loss becomes NaN or infinite (instead of `fit`'s
-    error)."""
+    """Stop training when the loss becomes NaN or infinite (instead of `fit`'s error).
+
+    Args:
+        raise_error: raise a `RuntimeError` at once (other callbacks' `on_train_end` then
+            does not run) instead of stopping quietly after this batch.
+    """
+
+    def __init__(self, raise_error: bool = False) -> None:
+        super().__init__()
+        self.raise_error = raise_error
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
+            if self.raise_error:
+                raise RuntimeError(
+                    f"TerminateOnNaN: the loss is {loss} at batch {batch} (counting from 0); "
+                    "training stops. Lower the learning rate or check the loss's inputs."
+                )
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True

@@ -23,6 +23,7 @@ from lamina.core.dtype_policy import LayerDTypes, check_input_spec
 # LayerError and format_shape are re-exported: layers import them from here.
 from lamina.core.errors import LayerError as LayerError
 from lamina.core.errors import format_shape as format_shape
+from lamina.core.masking import attach_masks
 from lamina.core.shape_inference import ShapeInference, Spec
 from lamina.core.tensor import (
     Node,
@@ -129,6 +130,14 @@ class Layer(ShapeInference, LayerWeights, LayerDTypes):
 
     def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} '{self.name}' does not define call().")
+
+    # Whether a mask on the input passes on to the output (core/masking.py); layers whose
+    # output lines up with their input's time steps set it, as in Keras.
+    supports_masking = False
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The output's mask: the input's mask when `supports_masking`, else `None`."""
+        return mask if self.supports_masking else None
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this layer (weights excluded).
@@ -240,6 +249,7 @@ class Layer(ShapeInference, LayerWeights, LayerDTypes):
         ]
         node.outputs = pack_like(specs, outputs)
         node.flat_outputs = outputs
+        attach_masks(self, node, inputs)
         self._inbound_nodes.append(node)
         return node.outputs
 

@@ -15,7 +15,7 @@ from lamina.core.calls import run_collecting_losses
 from lamina.core.construct import _accepted_keywords
 from lamina.core.layer import Layer, unique_name
 from lamina.core.model_forwards import ModelForwards
-from lamina.core.plan import Step, run_plan, topological_nodes
+from lamina.core.plan import Runner, Step, plan_runner, run_plan, topological_nodes
 from lamina.core.tensor import Node, SymbolicTensor, flatten, map_structure
 
 
@@ -60,6 +60,8 @@ class Model(ModelForwards):
         self._graph_losses: list[SymbolicTensor] = []
         self._plan: list[Step] = []
         self._loss_plan: list[Step] = []
+        self._run_plan: Runner = run_plan
+        self._run_loss_plan: Runner = run_plan
         self._nodes: list[Node] = []
         self._model_layers: list[Layer] = []
         self._input_struct: Any = None
@@ -126,8 +128,12 @@ class Model(ModelForwards):
         for node in nodes:
             for tensor in node.flat_outputs:
                 self._ids.setdefault(tensor, len(self._ids))
+            for mask in node.output_masks or ():
+                if mask is not None:
+                    self._ids.setdefault(mask, len(self._ids))
         self._plan = self._make_plan(flat_out)
         self._loss_plan = self._make_plan(flat_out + self._graph_losses)
+        self._run_plan, self._run_loss_plan = plan_runner(self._plan), plan_runner(self._loss_plan)
         self._input_ids = [self._ids[t] for t in flat_in]
         self._output_ids = [self._ids[t] for t in flat_out]
         self._loss_ids = [self._ids[t] for t in self._graph_losses]
@@ -237,7 +243,7 @@ class Model(ModelForwards):
                 return self.call(inputs, training=training)
             return self.call(inputs)
         values = self._values_from(inputs)
-        run_plan(self._plan, values, training)
+        self._run_plan(self._plan, values, training)
         return self._pack_outputs(values)
 
     def call_with_losses(self, inputs: Any, training: bool | None = None) -> tuple[Any, list[Any]]:
@@ -248,7 +254,9 @@ class Model(ModelForwards):
         if not self._functional:
             return run_collecting_losses(lambda: self(inputs, training=training))
         values = self._values_from(inputs)
-        _, layer_losses = run_collecting_losses(lambda: run_plan(self._loss_plan, values, training))
+        _, layer_losses = run_collecting_losses(
+            lambda: self._run_loss_plan(self._loss_plan, values, training)
+        )
         losses = [values[i] for i in self._loss_ids]
         losses = [loss if loss.ndim == 0 else loss.mean() for loss in losses]
         return self._pack_outputs(values), losses + layer_losses

@@ -131,6 +131,65 @@ class ModelForwards(Layer):
 
         return training.predict(self, x, batch_size=1 << 62, verbose=0)
 
+    # ---------------------------------------------------------------- steps (custom_steps.py)
+    # Override these as in Keras; fit/evaluate/predict run an override, and keep their fused
+    # path otherwise (see lamina.training.custom_steps).
+    def train_step(self, data: Any) -> dict[str, Any]:
+        """One training step on `data` (`x`, `(x, y)` or `(x, y, sample_weight)`): Keras 3's
+        torch step. Returns the metrics' results by name."""
+        from lamina.training import custom_steps
+
+        return custom_steps.train_step(self, data)
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """One evaluation step on `data`; returns the metrics' results by name."""
+        from lamina.training import custom_steps
+
+        return custom_steps.test_step(self, data)
+
+    def predict_step(self, data: Any) -> Any:
+        """The outputs for one batch `data`."""
+        from lamina.training import custom_steps
+
+        return custom_steps.predict_step(self, data)
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
+        """The compiled loss of `y_pred` against `y` plus the layers' `add_loss` losses."""
+        from lamina.training import custom_steps
+
+        return custom_steps.compute_loss(self, x, y, y_pred, sample_weight, training)
+
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """Update the compiled metrics with a batch; return `get_metrics_result()`."""
+        from lamina.training import custom_steps
+
+        return custom_steps.compute_metrics(self, x, y, y_pred, sample_weight)
+
+    @property
+    def metrics(self) -> list[Any]:
+        """The loss tracker, then the compiled metrics (one entry holding them all)."""
+        from lamina.training import custom_steps
+
+        return custom_steps.model_metrics(self)
+
+    def get_metrics_result(self) -> dict[str, Any]:
+        """Each of `metrics`' results by name (a dict result adds its entries)."""
+        from lamina.training import custom_steps
+
+        return custom_steps.get_metrics_result(self)
+
+    def reset_metrics(self) -> None:
+        """Reset every metric in `metrics`."""
+        for metric in self.metrics:
+            metric.reset_state()
+
     # ---------------------------------------------------------------- saving (saving/)
     def get_config(self) -> dict[str, Any]:
         """The model's graph: each layer's class, config and inbound nodes.

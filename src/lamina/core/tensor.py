@@ -28,9 +28,15 @@ class Node:
         outputs: the structure the layer returned.
         flat_outputs: the symbolic tensors in `outputs`, in order.
         kwargs: constant keyword arguments of the call (never tensors).
+        output_masks: the masks this call computes (`compute_mask`), one per flat output
+            (`None` where the output has none or keeps a mask made upstream); `None` when the
+            call makes no mask.
     """
 
-    __slots__ = ("flat_inputs", "flat_outputs", "inputs", "kwargs", "layer", "outputs", "serial")
+    __slots__ = (
+        "flat_inputs", "flat_outputs", "inputs", "kwargs", "layer", "output_masks", "outputs",
+        "serial",
+    )  # fmt: skip
 
     _count = 0
 
@@ -44,6 +50,7 @@ class Node:
         self.outputs = outputs
         self.flat_outputs = flatten(outputs)
         self.kwargs = kwargs
+        self.output_masks: list[SymbolicTensor | None] | None = None
 
     @property
     def parents(self) -> list[Node]:
@@ -66,7 +73,7 @@ class SymbolicTensor:
         (None, 4)
     """
 
-    __slots__ = ("dtype", "index", "name", "node", "shape")
+    __slots__ = ("_keras_mask", "dtype", "index", "name", "node", "shape")
 
     # Let `ndarray + symbolic` reach our __radd__ instead of numpy broadcasting over us.
     __array_ufunc__ = None
@@ -85,6 +92,8 @@ class SymbolicTensor:
         self.name = name
         self.node: Node = node  # type: ignore[assignment]  # set right after creation
         self.index = index
+        # The boolean mask (itself symbolic) that travels with this tensor: see core/masking.py.
+        self._keras_mask: SymbolicTensor | None = None
 
     @property
     def ndim(self) -> int:

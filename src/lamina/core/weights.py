@@ -13,6 +13,96 @@ from torch import nn
 from lamina import constraints, initializers, regularizers
 
 
+class Variable(nn.Parameter):
+    """A weight made by `add_weight`: an `nn.Parameter` that also answers what code written
+    for a Keras variable asks of it (`.value`, `.assign()`, `.numpy()`, `.path`, ...).
+
+    Everything torch does with a parameter (`.to()`, `state_dict`, optimizers,
+    `torch.compile`) sees a plain `nn.Parameter`; operations on it return plain tensors.
+
+    Example:
+        >>> import torch
+        >>> from lamina import layers
+        >>> dense = layers.Dense(2, name="dense"); dense.build((None, 3))
+        >>> dense.kernel.path, dense.kernel.name, dense.kernel.trainable
+        ('dense/kernel', 'kernel', True)
+        >>> _ = dense.bias.assign_add(torch.ones(2)); dense.bias.numpy().tolist()
+        [1.0, 1.0]
+    """
+
+    _lamina_path: str
+    _lamina_trainable: bool
+
+    @staticmethod
+    def make(value: torch.Tensor, *, path: str, trainable: bool, requires_grad: bool) -> Variable:
+        variable = Variable(value, requires_grad=requires_grad)
+        variable._lamina_path = path
+        variable._lamina_trainable = trainable
+        return variable
+
+    @property
+    def value(self) -> Variable:
+        """The variable itself (Keras code reads `v.value.grad` in a torch `train_step`)."""
+        return self
+
+    @property
+    def path(self) -> str:
+        """`layer_name/weight_name`, as in Keras."""
+        return self._lamina_path
+
+    @property
+    def name(self) -> str:
+        return self._lamina_path.rsplit("/", 1)[-1]
+
+    @property
+    def trainable(self) -> bool:
+        return self.requires_grad
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._lamina_trainable = bool(value)
+        self.requires_grad_(bool(value))
+
+    def assign(self, value: Any) -> Variable:
+        """Set the value in place (same shape), outside autograd."""
+        with torch.no_grad():
+            self.copy_(torch.as_tensor(value))
+        return self
+
+    def assign_add(self, value: Any) -> Variable:
+        with torch.no_grad():
+            self.add_(torch.as_tensor(value, dtype=self.dtype, device=self.device))
+        return self
+
+    def assign_sub(self, value: Any) -> Variable:
+        with torch.no_grad():
+            self.sub_(torch.as_tensor(value, dtype=self.dtype, device=self.device))
+        return self
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """A copy of the value as a numpy array (no need for `.detach().cpu()`)."""
+        return self.detach().cpu().numpy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Variable:
+        if id(self) not in memo:
+            copied = Variable(
+                self.data.clone(memory_format=torch.preserve_format), self.requires_grad
+            )
+            copied.__dict__.update(self.__dict__)
+            memo[id(self)] = copied
+        return memo[id(self)]  # type: ignore[no-any-return]
+
+    def __reduce_ex__(self, proto: Any) -> Any:
+        # torch rebuilds a pickled parameter as a plain nn.Parameter; keep the class.
+        return (_rebuild_variable, (self.data, self.requires_grad, dict(self.__dict__)))
+
+
+def _rebuild_variable(data: torch.Tensor, requires_grad: bool, state: dict[str, Any]) -> Variable:
+    variable = Variable(data, requires_grad=requires_grad)
+    variable.__dict__.update(state)
+    return variable
+
+
 class LayerWeights(nn.Module):
     """The weights half of `Layer` (a mixin: only `Layer` inherits it)."""
 
@@ -38,8 +128,8 @@ class LayerWeights(nn.Module):
         dtype: torch.dtype | None = None,
         regularizer: Any = None,
         constraint: Any = None,
-    ) -> nn.Parameter:
-        """Create, register and return a weight.
+    ) -> Variable:
+        """Create, register and return a weight (a `Variable`: an `nn.Parameter`).
 
         Args:
             name: the attribute name of the weight (`kernel`, `bias`, ...).
@@ -57,8 +147,12 @@ class LayerWeights(nn.Module):
             name = f"weight_{len(self._parameters)}"
         shape = tuple(int(d) for d in shape)
         value = initializers.get(initializer)(shape, dtype or self._dtype)
-        param = nn.Parameter(value, requires_grad=trainable and self._trainable)
-        param._lamina_trainable = trainable  # type: ignore[attr-defined]
+        param = Variable.make(
+            value,
+            path=f"{self.name}/{name}",
+            trainable=trainable,
+            requires_grad=trainable and self._trainable,
+        )
         param.regularizer = regularizers.get(regularizer)  # type: ignore[attr-defined]
         param.constraint = constraints.get(constraint)  # type: ignore[attr-defined]
         self.register_parameter(name, param)

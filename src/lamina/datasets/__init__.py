@@ -16,7 +16,9 @@ from __future__ import annotations
 from lamina.datasets import cifar10 as cifar10
 from lamina.datasets import cifar100 as cifar100
 from lamina.datasets import fashion_mnist as fashion_mnist
+from lamina.datasets import imdb as imdb
 from lamina.datasets import mnist as mnist
+from lamina.datasets import reuters as reuters
 from lamina.datasets._fetch import ChecksumError as ChecksumError
 from lamina.datasets._idx import DatasetFormatError as DatasetFormatError
 from lamina.datasets._idx import IDXFormatError as IDXFormatError
@@ -33,6 +35,8 @@ __all__ = [
     "cifar10",
     "cifar100",
     "fashion_mnist",
+    "imdb",
     "mnist",
     "read_idx",
+    "reuters",
 ]

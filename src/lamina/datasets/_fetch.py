@@ -27,7 +27,8 @@ class ChecksumError(OSError):
 
     def __init__(self, url: str, expected: str, received: str) -> None:
         super().__init__(
-            f"Checksum mismatch for {url}: expected sha256 {expected}, received {received}. "
+            f"Checksum mismatch for {url}: expected {'sha256' if len(expected) == 64 else 'md5'} "
+            f"{expected}, received {received}. "
             "The partial file was deleted and nothing was cached. Try again; if it keeps "
             "failing, the mirror serves different bytes than the ones lamina pins."
         )
@@ -36,7 +37,9 @@ class ChecksumError(OSError):
         self.received = received
 
 
-def download(url: str, dest: Path, *, sha256: str, timeout: float) -> None:
+def download(
+    url: str, dest: Path, *, sha256: str | None, timeout: float, md5: str | None = None
+) -> None:
     """Downloads ``url`` to ``dest`` if and only if its SHA-256 matches.
 
     The bytes go to a temporary file in ``dest``'s folder, which is flushed, fsynced and then
@@ -46,7 +49,7 @@ def download(url: str, dest: Path, *, sha256: str, timeout: float) -> None:
     Args:
         url: The address to fetch (any scheme ``urllib`` supports).
         dest: The final path. Its folder is created if needed.
-        sha256: The expected SHA-256, as hex.
+        sha256: The expected SHA-256, as hex; `None` to check `md5` instead.
         timeout: Seconds to wait on the connection and on each read.
 
     Raises:
@@ -58,7 +61,10 @@ def download(url: str, dest: Path, *, sha256: str, timeout: float) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
+        if sha256 is None and md5 is None:
+            raise ValueError(f"download of {url}: no checksum pinned (sha256 or md5).")
+        digest = hashlib.sha256() if sha256 is not None else hashlib.md5(usedforsecurity=False)
+        expected = (sha256 if sha256 is not None else md5 or "").lower()
         with os.fdopen(fd, "wb") as out:
             _logger.info("Downloading %s to %s", url, dest)
             with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -68,8 +74,8 @@ def download(url: str, dest: Path, *, sha256: str, timeout: float) -> None:
             out.flush()
             os.fsync(out.fileno())
         received = digest.hexdigest()
-        if received != sha256.lower():
-            raise ChecksumError(url, sha256.lower(), received)
+        if received != expected:
+            raise ChecksumError(url, expected, received)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

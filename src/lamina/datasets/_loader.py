@@ -79,11 +79,15 @@ class Remote:
     Attributes:
         urls: Addresses to try in order; the next one is tried when a transfer fails. A
             checksum mismatch is never retried: it raises at once.
-        sha256: The expected SHA-256 of the file, as hex.
+        sha256: The expected SHA-256 of the file, as hex; `None` where the publisher pins
+            only an MD5.
+        md5: The expected MD5, checked when `sha256` is `None` (Keras's word indexes of
+            IMDB and Reuters: it catches a damaged transfer, not a forged file).
     """
 
     urls: tuple[str, ...]
-    sha256: str
+    sha256: str | None
+    md5: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,13 @@ def locate(
         errors = []
         for url in remote.urls:
             try:
-                download(url, cache / name, sha256=remote.sha256, timeout=DOWNLOAD_TIMEOUT_S)
+                download(
+                    url,
+                    cache / name,
+                    sha256=remote.sha256,
+                    md5=remote.md5,
+                    timeout=DOWNLOAD_TIMEOUT_S,
+                )
                 break
             except ChecksumError:
                 raise

@@ -8,7 +8,12 @@ from lamina.layers.activation import LeakyReLU as LeakyReLU
 from lamina.layers.activation import PReLU as PReLU
 from lamina.layers.activation import ReLU as ReLU
 from lamina.layers.activation import Softmax as Softmax
+from lamina.layers.attention import GroupQueryAttention as GroupQueryAttention
+from lamina.layers.attention import MultiHeadAttention as MultiHeadAttention
 from lamina.layers.batch_normalization import BatchNormalization as BatchNormalization
+from lamina.layers.conv_lstm import ConvLSTM1D as ConvLSTM1D
+from lamina.layers.conv_lstm import ConvLSTM2D as ConvLSTM2D
+from lamina.layers.conv_lstm import ConvLSTM3D as ConvLSTM3D
 from lamina.layers.convolution import Conv1D as Conv1D
 from lamina.layers.convolution import Conv2D as Conv2D
 from lamina.layers.convolution import Conv3D as Conv3D
@@ -28,6 +33,8 @@ from lamina.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
 from lamina.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
 from lamina.layers.depthwise import SeparableConv1D as SeparableConv1D
 from lamina.layers.depthwise import SeparableConv2D as SeparableConv2D
+from lamina.layers.dot_attention import AdditiveAttention as AdditiveAttention
+from lamina.layers.dot_attention import Attention as Attention
 from lamina.layers.embedding import Embedding as Embedding
 from lamina.layers.function import Lambda as Lambda
 from lamina.layers.image_augmentation import RandomContrast as RandomContrast
@@ -36,6 +43,7 @@ from lamina.layers.image_augmentation import RandomFlip as RandomFlip
 from lamina.layers.image_augmentation import RandomRotation as RandomRotation
 from lamina.layers.image_augmentation import RandomTranslation as RandomTranslation
 from lamina.layers.image_augmentation import RandomZoom as RandomZoom
+from lamina.layers.masking import Masking as Masking
 from lamina.layers.merging import Add as Add
 from lamina.layers.merging import Average as Average
 from lamina.layers.merging import Concatenate as Concatenate
@@ -85,6 +93,9 @@ from lamina.layers.preprocessing import CenterCrop as CenterCrop
 from lamina.layers.preprocessing import Normalization as Normalization
 from lamina.layers.preprocessing import Rescaling as Rescaling
 from lamina.layers.preprocessing import Resizing as Resizing
+from lamina.layers.recurrent import GRU as GRU
+from lamina.layers.recurrent import LSTM as LSTM
+from lamina.layers.recurrent import SimpleRNN as SimpleRNN
 from lamina.layers.regularization import ActivityRegularization as ActivityRegularization
 from lamina.layers.regularization import AlphaDropout as AlphaDropout
 from lamina.layers.regularization import GaussianDropout as GaussianDropout
@@ -98,16 +109,28 @@ from lamina.layers.reshaping import Cropping3D as Cropping3D
 from lamina.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from lamina.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from lamina.layers.reshaping import ZeroPadding3D as ZeroPadding3D
+from lamina.layers.rnn import RNN as RNN
+from lamina.layers.rnn_cells import GRUCell as GRUCell
+from lamina.layers.rnn_cells import LSTMCell as LSTMCell
+from lamina.layers.rnn_cells import SimpleRNNCell as SimpleRNNCell
+from lamina.layers.rnn_cells import StackedRNNCells as StackedRNNCells
 from lamina.layers.upsampling import UpSampling1D as UpSampling1D
 from lamina.layers.upsampling import UpSampling2D as UpSampling2D
 from lamina.layers.upsampling import UpSampling3D as UpSampling3D
+from lamina.layers.wrappers import Bidirectional as Bidirectional
+from lamina.layers.wrappers import TimeDistributed as TimeDistributed
 
 __all__ = [
     "ELU",
+    "GRU",
+    "LSTM",
+    "RNN",
     "Activation",
     "ActivityRegularization",
     "Add",
+    "AdditiveAttention",
     "AlphaDropout",
+    "Attention",
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
@@ -116,6 +139,7 @@ __all__ = [
     "AvgPool2D",
     "AvgPool3D",
     "BatchNormalization",
+    "Bidirectional",
     "CenterCrop",
     "Concatenate",
     "Conv1D",
@@ -124,6 +148,9 @@ __all__ = [
     "Conv2DTranspose",
     "Conv3D",
     "Conv3DTranspose",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
     "Cropping1D",
     "Cropping2D",
     "Cropping3D",
@@ -134,6 +161,7 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRUCell",
     "GaussianDropout",
     "GaussianNoise",
     "GlobalAveragePooling1D",
@@ -149,14 +177,17 @@ __all__ = [
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
     "GroupNormalization",
+    "GroupQueryAttention",
     "Identity",
     "Input",
     "InputLayer",
     "InputSpec",
+    "LSTMCell",
     "Lambda",
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
+    "Masking",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPool3D",
@@ -165,6 +196,7 @@ __all__ = [
     "MaxPooling3D",
     "Maximum",
     "Minimum",
+    "MultiHeadAttention",
     "Multiply",
     "Normalization",
     "Operation",
@@ -183,11 +215,15 @@ __all__ = [
     "Resizing",
     "SeparableConv1D",
     "SeparableConv2D",
+    "SimpleRNN",
+    "SimpleRNNCell",
     "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "StackedRNNCells",
     "Subtract",
+    "TimeDistributed",
     "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",

@@ -39,6 +39,8 @@ class ReLU(Layer):
         tensor([0.0000, 0.5000, 1.0000])
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         max_value: float | None = None,
@@ -77,6 +79,8 @@ class LeakyReLU(Layer):
         negative_slope: the slope for negative inputs, >= 0 (Keras's layer default: 0.3).
     """
 
+    supports_masking = True
+
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
         _check_number("LeakyReLU", "negative_slope", negative_slope)
         super().__init__(**kwargs)
@@ -95,6 +99,8 @@ class ELU(Layer):
     Args:
         alpha: the scale of the negative part.
     """
+
+    supports_masking = True
 
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -128,6 +134,8 @@ class PReLU(Layer):
         >>> layer(torch.ones(2, 3, 4)).shape, tuple(layer.alpha.shape)
         (torch.Size([2, 3, 4]), (1, 4))
     """
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -210,6 +218,8 @@ class Softmax(Layer):
         >>> Softmax()(torch.zeros(1, 4), mask=torch.tensor([[True, True, False, False]]))
         tensor([[0.5000, 0.5000, 0.0000, 0.0000]])
     """
+
+    supports_masking = True
 
     def __init__(self, axis: int | Sequence[int] = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -68,6 +68,8 @@ class BatchNormalization(Layer):
         tensor([0.0100])
     """
 
+    supports_masking = True
+
     gamma: torch.nn.Parameter | None
     beta: torch.nn.Parameter | None
 

@@ -113,6 +113,8 @@ class Dense(Layer):
         torch.Size([2, 3])
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         units: int,
@@ -206,6 +208,8 @@ class Activation(Layer):
         tensor([[0., 2.]])
     """
 
+    supports_masking = True
+
     def __init__(self, activation: str | Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -232,6 +236,8 @@ class Dropout(Layer):
     Call arguments:
         training: drop only when true; `None` follows the layer's mode (`fit` turns it on).
     """
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -295,6 +301,8 @@ class Identity(Layer):
         >>> Identity()(torch.tensor([1.0, 2.0]))
         tensor([1., 2.])
     """
+
+    supports_masking = True
 
     def call(self, inputs: Any) -> Any:
         return inputs

@@ -18,7 +18,16 @@ from lamina.core.tensor import Shape
 class Merge(Layer):
     """Base class: combine a list of tensors of compatible shapes into one."""
 
+    supports_masking = True
+
     min_inputs = 1
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> torch.Tensor | None:
+        """A position is kept if any input keeps it (Keras's logical or); `None` as soon as
+        one input has no mask."""
+        if mask is None or any(m is None for m in mask):
+            return None
+        return functools.reduce(torch.logical_or, mask)  # type: ignore[no-any-return]
 
     def build(self, input_shape: Any) -> None:
         self.check_input_shape(input_shape)
@@ -64,14 +73,36 @@ class Multiply(_Reduce):
     reduce = torch.mul
 
 
-class Maximum(_Reduce):
-    """Elementwise maximum of the inputs."""
+class _Extremum(_Reduce):
+    def call(self, inputs: Sequence[torch.Tensor], mask: Any = None) -> torch.Tensor:
+        if mask is None or all(m is None for m in mask):
+            return functools.reduce(type(self).reduce, inputs)
+        # Keras's rule: a masked position of one input takes the other's value, so padding
+        # never wins; the running mask is the `or` of the masks (None once one is missing).
+        output, output_mask = inputs[0], _feature_mask(mask[0], inputs[0])
+        for x, m in zip(inputs[1:], mask[1:]):
+            m = _feature_mask(m, x)
+            if m is not None:
+                x = torch.where(m, x, output)
+            if output_mask is not None:
+                output = torch.where(output_mask, output, x)
+            output_mask = None if m is None or output_mask is None else output_mask | m
+            output = type(self).reduce(output, x)
+        return output
+
+
+def _feature_mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    return None if mask is None else mask.bool().unsqueeze(-1).expand_as(x)
+
+
+class Maximum(_Extremum):
+    """Elementwise maximum of the inputs (a masked position never wins, as in Keras)."""
 
     reduce = torch.maximum
 
 
-class Minimum(_Reduce):
-    """Elementwise minimum of the inputs."""
+class Minimum(_Extremum):
+    """Elementwise minimum of the inputs (a masked position never wins, as in Keras)."""
 
     reduce = torch.minimum
 
@@ -138,6 +169,20 @@ class Concatenate(Merge):
     def call(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         return torch.cat(tuple(inputs), dim=self.axis)
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> torch.Tensor | None:
+        """The masks joined as the inputs are (all-true for an input without one), then
+        kept where any feature is (Keras's rule)."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        full = []
+        for x, m in zip(inputs, mask):
+            if m is None:
+                m = torch.ones_like(x, dtype=torch.bool)
+            elif m.ndim < x.ndim:
+                m = m.unsqueeze(-1).expand_as(x)
+            full.append(m)
+        return torch.cat(full, dim=self.axis).any(dim=-1)
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}
 
@@ -155,6 +200,9 @@ class Dot(Merge):
     """
 
     min_inputs = 2
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None
 
     def __init__(self, axes: int | Sequence[int], normalize: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -126,6 +126,8 @@ class LayerNormalization(Layer):
         tensor([[-0.9995,  0.9995]])
     """
 
+    supports_masking = True
+
     gamma: torch.nn.Parameter | None
     beta: torch.nn.Parameter | None
 
@@ -250,6 +252,8 @@ class GroupNormalization(Layer):
         tensor([[-0.9995,  0.9995,  0.0000,  0.0000]])
     """
 
+    supports_masking = True
+
     gamma: torch.nn.Parameter | None
     beta: torch.nn.Parameter | None
 
@@ -370,6 +374,8 @@ class UnitNormalization(Layer):
         >>> UnitNormalization()(torch.tensor([[3.0, 4.0]]))
         tensor([[0.6000, 0.8000]])
     """
+
+    supports_masking = True
 
     def __init__(self, axis: int | Sequence[int] = -1, **kwargs: Any) -> None:
         axis = _axes("UnitNormalization", axis)

@@ -96,6 +96,9 @@ class Operation(Layer):
         '* 2'
     """
 
+    # Keras's ops drop a mask (masking.py): an op may move or remove the masked axis.
+    drops_masks = True
+
     def __init__(
         self,
         op: str,

@@ -47,6 +47,8 @@ class Rescaling(Layer):
         tensor([[-1.,  1.]])
     """
 
+    supports_masking = True
+
     def __init__(
         self, scale: float | Sequence[float], offset: float | Sequence[float] = 0.0, **kwargs: Any
     ) -> None:
@@ -92,6 +94,8 @@ class Normalization(Layer):
         >>> layer(torch.tensor([[2.0, 20.0]]))
         tensor([[0., 0.]])
     """
+
+    supports_masking = True
 
     def __init__(
         self,

@@ -162,6 +162,8 @@ class GaussianNoise(Layer):
         training: add noise only when true; `None` follows the layer's mode.
     """
 
+    supports_masking = True
+
     def __init__(self, stddev: float, *, seed: int | None = None, **kwargs: Any) -> None:
         stddev = _check_rate("GaussianNoise", "stddev", stddev, closed=True)
         super().__init__(**kwargs)
@@ -192,6 +194,8 @@ class GaussianDropout(Layer):
     Call arguments:
         training: apply noise only when true; `None` follows the layer's mode.
     """
+
+    supports_masking = True
 
     def __init__(self, rate: float, *, seed: int | None = None, **kwargs: Any) -> None:
         rate = _check_rate("GaussianDropout", "rate", rate)
@@ -234,6 +238,8 @@ class AlphaDropout(Layer):
     Call arguments:
         training: drop only when true; `None` follows the layer's mode.
     """
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -290,6 +296,8 @@ class ActivityRegularization(Layer):
         >>> layer.losses
         [tensor(0.3000)]
     """
+
+    supports_masking = True
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
         l1 = _check_rate("ActivityRegularization", "l1", l1, upper=math.inf)

@@ -21,20 +21,19 @@ def squeeze_or_expand_to_same_rank(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Make two tensors whose ranks differ by one the same rank, as Keras does.
 
-    A trailing axis of size 1 is dropped from the larger (labels `(N, 1)` against predictions
-    `(N,)`); otherwise the smaller gains one (`(N,)` against `(N, 1)`).
+    When the larger one ends in an axis of 1, that axis is dropped, except against a rank-1
+    tensor, which gains one instead (with `expand_rank_1`): labels `(N,)` against predictions
+    `(N, 1)` become `(N, 1)` and `(N, 1)`, so a loss still has one value per sample.
     """
     r1, r2 = x1.ndim, x2.ndim
-    if r1 == r2:
-        return x1, x2
-    if r1 == r2 + 1:
-        if x1.shape[-1] == 1 and (r2 > 0 or expand_rank_1):
-            return x1.squeeze(-1), x2
-        return x1, x2.unsqueeze(-1)
-    if r2 == r1 + 1:
-        if x2.shape[-1] == 1 and (r1 > 0 or expand_rank_1):
-            return x1, x2.squeeze(-1)
-        return x1.unsqueeze(-1), x2
+    if r1 == r2 + 1 and x1.shape[-1] == 1:
+        if r2 == 1 and expand_rank_1:
+            return x1, x2.unsqueeze(-1)
+        return x1.squeeze(-1), x2
+    if r2 == r1 + 1 and x2.shape[-1] == 1:
+        if r1 == 1 and expand_rank_1:
+            return x1.unsqueeze(-1), x2
+        return x1, x2.squeeze(-1)
     return x1, x2
 
 

@@ -14,6 +14,17 @@ Example:
 from __future__ import annotations
 
 from lamina import random as random
+from lamina.ops import nn as nn
+from lamina.ops.creation import arange as arange
+from lamina.ops.creation import convert_to_numpy as convert_to_numpy
+from lamina.ops.creation import convert_to_tensor as convert_to_tensor
+from lamina.ops.creation import eye as eye
+from lamina.ops.creation import full as full
+from lamina.ops.creation import ones as ones
+from lamina.ops.creation import stop_gradient as stop_gradient
+from lamina.ops.creation import tril as tril
+from lamina.ops.creation import triu as triu
+from lamina.ops.creation import zeros as zeros
 from lamina.ops.elementwise import abs as abs
 from lamina.ops.elementwise import add as add
 from lamina.ops.elementwise import ceil as ceil
@@ -46,6 +57,17 @@ from lamina.ops.elementwise import square as square
 from lamina.ops.elementwise import subtract as subtract
 from lamina.ops.elementwise import tanh as tanh
 from lamina.ops.elementwise import where as where
+from lamina.ops.logic import all as all
+from lamina.ops.logic import any as any
+from lamina.ops.logic import equal as equal
+from lamina.ops.logic import greater as greater
+from lamina.ops.logic import greater_equal as greater_equal
+from lamina.ops.logic import less as less
+from lamina.ops.logic import less_equal as less_equal
+from lamina.ops.logic import logical_and as logical_and
+from lamina.ops.logic import logical_not as logical_not
+from lamina.ops.logic import logical_or as logical_or
+from lamina.ops.logic import not_equal as not_equal
 from lamina.ops.recording import RAW as RAW
 from lamina.ops.recording import symbolic as symbolic
 from lamina.ops.reductions import argmax as argmax
@@ -77,30 +99,52 @@ from lamina.ops.shapes import stack as stack
 from lamina.ops.shapes import tile as tile
 from lamina.ops.shapes import transpose as transpose
 from lamina.ops.shapes import zeros_like as zeros_like
+from lamina.ops.sorting import argsort as argsort
+from lamina.ops.sorting import dot as dot
+from lamina.ops.sorting import pad as pad
+from lamina.ops.sorting import sort as sort
+from lamina.ops.sorting import top_k as top_k
 
 __all__ = [
     "Shape",
     "abs",
     "add",
+    "all",
+    "any",
+    "arange",
     "argmax",
     "argmin",
+    "argsort",
     "cast",
     "ceil",
     "clip",
     "concatenate",
+    "convert_to_numpy",
+    "convert_to_tensor",
     "cos",
     "cumsum",
     "divide",
+    "dot",
     "einsum",
+    "equal",
     "erf",
     "exp",
     "expand_dims",
     "expm1",
+    "eye",
     "flip",
     "floor",
+    "full",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
     "log",
     "log1p",
     "log_softmax",
+    "logical_and",
+    "logical_not",
+    "logical_or",
     "logsumexp",
     "matmul",
     "max",
@@ -110,9 +154,13 @@ __all__ = [
     "minimum",
     "multiply",
     "negative",
+    "nn",
     "norm",
+    "not_equal",
     "one_hot",
+    "ones",
     "ones_like",
+    "pad",
     "power",
     "prod",
     "random",
@@ -127,18 +175,24 @@ __all__ = [
     "sin",
     "softmax",
     "softplus",
+    "sort",
     "split",
     "sqrt",
     "square",
     "squeeze",
     "stack",
     "std",
+    "stop_gradient",
     "subtract",
     "sum",
     "tanh",
     "tile",
+    "top_k",
     "transpose",
+    "tril",
+    "triu",
     "var",
     "where",
+    "zeros",
     "zeros_like",
 ]

@@ -138,11 +138,45 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         self._require().zero_grad(set_to_none=set_to_none)
 
-    def apply_gradients(self, grads_and_vars: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Keras's `apply_gradients(zip(grads, weights))`: set the gradients and step."""
-        for grad, var in grads_and_vars:
-            var.grad = grad
-        self.step()
+    def apply(self, grads: Iterable[Any], trainable_variables: Iterable[Any] | None = None) -> None:
+        """Keras's `optimizer.apply(grads, variables)`: one update of `variables` (by default
+        the weights the optimizer was built with) from `grads`, in a custom `train_step`.
+
+        An optimizer not built yet is built on `variables` (a GAN's second optimizer); weights
+        it holds but was not given here keep their values.
+        """
+        grads = list(grads)
+        variables = self._params if trainable_variables is None else list(trainable_variables)
+        if not self.built:
+            self.build(variables)
+        known = {id(p) for p in self._params}
+        unknown = [
+            getattr(v, "path", None) or tuple(v.shape) for v in variables if id(v) not in known
+        ]
+        if unknown:
+            raise ValueError(
+                f"Optimizer '{self.name}': apply() received weights it was not built with "
+                f"({unknown[:3]}); use one optimizer per set of weights (e.g. a second "
+                "optimizer for a GAN's discriminator)."
+            )
+        for grad, var in zip(grads, variables):
+            if grad is not var.grad:
+                var.grad = grad
+        given = {id(v) for v in variables}
+        held = [p for p in self._params if id(p) not in given and p.grad is not None]
+        saved = [p.grad for p in held]
+        for param in held:
+            param.grad = None
+        try:
+            self.step()
+        finally:
+            for param, grad in zip(held, saved):
+                param.grad = grad
+
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> None:
+        """Keras's `apply_gradients(zip(grads, weights))`: `apply` with pairs."""
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     # ---------------------------------------------------------------- learning rate
     @property

@@ -40,6 +40,7 @@ from lamina.saving.registry import custom_object_scope as custom_object_scope
 from lamina.saving.registry import get_custom_objects as get_custom_objects
 from lamina.saving.registry import get_registered_name as get_registered_name
 from lamina.saving.registry import get_registered_object as get_registered_object
+from lamina.saving.registry import register_keras_serializable as register_keras_serializable
 from lamina.saving.registry import register_serializable as register_serializable
 from lamina.saving.report import FileReport as FileReport
 from lamina.saving.report import inspect_file as inspect_file
@@ -65,6 +66,7 @@ __all__ = [
     "model_config",
     "model_from_config",
     "model_to_json",
+    "register_keras_serializable",
     "register_serializable",
     "save_model",
     "save_weights",

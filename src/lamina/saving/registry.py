@@ -107,6 +107,10 @@ def register_serializable(package: str = "Custom", name: str | None = None) -> C
     return decorator
 
 
+register_keras_serializable = register_serializable
+"""Keras's name for `register_serializable`, so custom-layer code ports unchanged."""
+
+
 def get_custom_objects() -> dict[str, Any]:
     """Returns the live global registry, a dict from ``"package>name"`` to object.
 

@@ -194,7 +194,7 @@ def apply_weights(
     for key, target in expected.items():
         value = loaded[sources[key]]
         if isinstance(target, nn.Parameter):
-            value = nn.Parameter(value, requires_grad=target.requires_grad)
+            value = type(target)(value, requires_grad=target.requires_grad)  # a Variable stays one
             value.__dict__.update(target.__dict__)
         torch.utils.swap_tensors(target, value)  # type: ignore[no-untyped-call]
     for alias, canonical in file_aliases.items():

@@ -204,20 +204,9 @@ class CompiledMetrics:
 
     def build(self, names: list[str], y: list[Any], outputs: list[torch.Tensor]) -> None:
         entries: list[tuple[int, metrics_module.Metric, bool]] = []
+        plain: set[tuple[int, str]] = set()  # (output, name) of the unweighted metrics
         for spec, weighted in ((self.spec, False), (self.weighted_spec, True)):
-            if spec is None:
-                continue
-            if (
-                isinstance(spec, (list, tuple))
-                and len(names) > 1
-                and all(isinstance(s, (list, tuple)) or s is None for s in spec)
-            ):
-                groups = per_output(list(spec), names, "metrics")
-            elif isinstance(spec, dict):
-                groups = per_output(spec, names, "metrics")
-            else:
-                groups = [spec] * len(names)
-            for i, group in enumerate(groups):
+            for i, group in enumerate(_metric_groups(spec, names)):
                 if group is None or y[i] is None:
                     continue
                 for item in group if isinstance(group, (list, tuple)) else [group]:
@@ -226,12 +215,23 @@ class CompiledMetrics:
                         len(names) > 1 or any(m is metric for _, m, _ in entries)
                     ):
                         metric = copy.deepcopy(metric)
+                    # Keras's names: `weighted_` only where an unweighted metric of the same
+                    # output has the name already, then the output's name in front.
+                    if weighted and (i, metric.name) in plain:
+                        metric.name = f"weighted_{metric.name}"
+                    elif not weighted:
+                        plain.add((i, metric.name))
                     if len(names) > 1:
                         metric.name = f"{names[i]}_{metric.name}"
                     entries.append((i, metric, weighted))
         self._entries = entries
         self.metrics = [m for _, m, _ in entries]
         self.built = True
+
+    @property
+    def metrics_given(self) -> bool:
+        """Whether compile() was given metrics= or weighted_metrics=."""
+        return self.spec is not None or self.weighted_spec is not None
 
     def update(self, y: list[Any], outputs: list[torch.Tensor], sample_weight: list[Any]) -> None:
         for i, metric, weighted in self._entries:
@@ -252,6 +252,24 @@ class CompiledMetrics:
             "metrics": _map_nested(self.spec, one),
             "weighted_metrics": _map_nested(self.weighted_spec, one),
         }
+
+
+def _metric_groups(spec: Any, names: list[str]) -> list[Any]:
+    """`metrics=` as one entry (a metric, a list of them, or None) per output.
+
+    As in Keras, a dict is by output name and, for several outputs, a list as long as the
+    outputs has one entry per output (`["mse", ["mae", "mse"]]`). lamina also accepts a list
+    of another length for several outputs, applying every metric to every output.
+    """
+    if spec is None:
+        return [None] * len(names)
+    if isinstance(spec, dict):
+        return per_output(spec, names, "metrics")
+    if isinstance(spec, (list, tuple)) and len(names) > 1 and len(spec) == len(names):
+        return list(spec)
+    if isinstance(spec, (list, tuple)) and len(spec) == 1 and isinstance(spec[0], (list, tuple)):
+        spec = spec[0]  # one output's list, nested: `[["mae"]]`
+    return [spec] * len(names)
 
 
 def _by_value(item: Any, serialize: Callable[[Any], Any]) -> Any:

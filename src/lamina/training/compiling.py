@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from lamina import metrics as metrics_module
 from lamina import optimizers as optimizers_module
 from lamina.training.compile_utils import (
     CompiledLoss,
@@ -20,6 +21,7 @@ from lamina.training.compile_utils import (
     deserialize_metrics,
     serialize_loss,
 )
+from lamina.training.custom_steps import CompiledMetricsView
 from lamina.training.steps import Regularized
 
 
@@ -86,6 +88,8 @@ def compile(
             "loss_weights": loss_weights,
             **compiled_metrics.get_config(),
         },
+        loss_tracker=metrics_module.Mean(name="loss"),
+        metrics_view=CompiledMetricsView(model),
         # The weights with regularizers or constraints, found once here rather than per step.
         regularized=Regularized(model) if model.built else None,
     )
@@ -104,6 +108,10 @@ class CompileState:
     compiled_metrics: CompiledMetrics
     config: dict[str, Any]
     """The dict `compile_from_config` accepts: what saving stores."""
+    loss_tracker: metrics_module.Mean
+    """The running loss a `train_step` updates (`model.metrics[0]`)."""
+    metrics_view: CompiledMetricsView
+    """The compiled metrics as one metric (`model.metrics[1]`, when metrics were given)."""
     regularized: Regularized | None = None
     """The weights with a regularizer or a constraint (None until the model is built)."""
     metrics_names: list[str] = dataclasses.field(default_factory=list)

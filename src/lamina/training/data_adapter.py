@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from lamina.core.tensor import flatten, map_structure
+from lamina.training.py_dataset import PyDataset
 
 __all__ = ["Batch", "DataHandler", "num_samples", "to_tensors", "unpack"]
 
@@ -119,7 +120,7 @@ def unpack(data: Any) -> tuple[Any, Any, Any]:
 
 def is_stream(x: Any) -> bool:
     """Whether `x` is a loader, dataset or generator rather than arrays."""
-    return isinstance(x, (DataLoader, Dataset)) or (
+    return isinstance(x, (DataLoader, Dataset, PyDataset)) or (
         hasattr(x, "__next__") and not isinstance(x, (np.ndarray, torch.Tensor))
     )
 
@@ -168,8 +169,15 @@ class DataHandler:
         self._iterator: Iterator[Any] | None = None
         if self.batch_size <= 0:
             raise ValueError(f"{where}: batch_size must be positive, received {batch_size}.")
-        if x is None:
-            raise ValueError(f"{where}: expected data in x, received None.")
+        if x is None or (
+            isinstance(x, (list, tuple, dict))
+            and any(v is None for v in (x.values() if isinstance(x, dict) else x))
+        ):
+            raise ValueError(
+                f"Model '{model.name}' {where}: x is {x!r}; expected the input data: an array or "
+                "tensor, a list or dict of them (one per model input), a DataLoader or a "
+                "generator. Pass the data as x."
+            )
         self.stream = is_stream(x)
         if self.stream:
             if y is not None or sample_weight is not None:

@@ -14,10 +14,11 @@ import torch
 from lamina import callbacks as callbacks_module
 from lamina.core.errors import warn
 from lamina.core.tensor import flatten, map_structure
+from lamina.training.custom_steps import StepRunner, StepTracker, overrides
 from lamina.training.data_adapter import DataHandler, is_stream, unpack
 from lamina.training.flush import flush_denormal
 from lamina.training.progress import Progress, resolve_verbose
-from lamina.training.steps import _mode, _Runner, _Tracker
+from lamina.training.steps import _mode, _Runner, _Tracker, runner_for
 
 READ_EVERY = 32
 """Batches between two reads of the running loss when nothing else asks for it."""
@@ -126,14 +127,15 @@ def fit(
     )
     history.params = params
     quiet_nan = any(isinstance(c, callbacks_module.TerminateOnNaN) for c in user_callbacks)
-    runner = _Runner(model)
+    runner = runner_for(model, "train_step")
+    val_runner = runner_for(model, "test_step") if val_data is not None else runner
     model.stop_training = False
     model.history = history
     with flush_denormal(), _mode(model, True):
         callback_list.call("on_train_begin", None)
         logs: dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
-            model.compiled_metrics.reset()
+            runner.reset()
             callback_list.call("on_epoch_begin", epoch, None)
             progress = Progress(verbose=verbose, target=data.steps)
             progress.epoch_begin(epoch, epochs)
@@ -157,7 +159,7 @@ def fit(
             if val_data is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
                 with _mode(model, False):
                     val_logs = _test_loop(
-                        runner, val_data, callback_list, Progress(verbose=0, target=None)
+                        val_runner, val_data, callback_list, Progress(verbose=0, target=None)
                     )
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.call("on_epoch_end", epoch, logs)
@@ -170,23 +172,22 @@ def fit(
 
 
 def _train_epoch(
-    runner: _Runner,
+    runner: _Runner | StepRunner,
     data: DataHandler,
     callback_list: callbacks_module.CallbackList,
     progress: Progress,
     epoch: int,
     epochs: int,
     quiet_nan: bool,
-) -> tuple[_Tracker, int]:
+) -> tuple[_Tracker | StepTracker, int]:
     model = runner.model
-    tracker = _Tracker(runner)
+    tracker = runner.tracker()
     hooks = callback_list.train_batch_hooks
     step = 0
     for step, (bx, by, bw, size) in enumerate(data.epoch(), start=1):
         if hooks:
             callback_list.batch(hooks, "on_train_batch_begin", step - 1, {})
-        total, parts = runner.train(bx, by, bw)
-        tracker.add(total, parts, size)
+        tracker.add(runner.train(bx, by, bw), size)  # type: ignore[arg-type]
         if hooks:
             callback_list.batch(hooks, "on_train_batch_end", step - 1, tracker.logs())
         if progress.due():
@@ -201,7 +202,7 @@ def _train_epoch(
 
 
 def _check_finite(
-    model: Any, tracker: _Tracker, epoch: int, epochs: int, steps: int | None
+    model: Any, tracker: _Tracker | StepTracker, epoch: int, epochs: int, steps: int | None
 ) -> None:
     tracker._read()
     if tracker.first_bad is None:
@@ -240,13 +241,13 @@ def _validation_handler(
 
 # ---------------------------------------------------------------------------- evaluate
 def _test_loop(
-    runner: _Runner,
+    runner: _Runner | StepRunner,
     data: DataHandler,
     callback_list: callbacks_module.CallbackList,
     progress: Progress,
 ) -> dict[str, float]:
-    runner.metrics.reset()
-    tracker = _Tracker(runner)
+    runner.reset()
+    tracker = runner.tracker()
     hooks = callback_list.test_batch_hooks
     callback_list.call("on_test_begin", None)
     progress.start()
@@ -256,8 +257,7 @@ def _test_loop(
             for step, (bx, by, bw, size) in enumerate(data.epoch(), start=1):
                 if hooks:
                     callback_list.batch(hooks, "on_test_batch_begin", step - 1, {})
-                total, parts = runner.test(bx, by, bw)
-                tracker.add(total, parts, size)
+                tracker.add(runner.test(bx, by, bw), size)  # type: ignore[arg-type]
                 if hooks:
                     callback_list.batch(hooks, "on_test_batch_end", step - 1, tracker.logs())
                 if progress.due():
@@ -307,7 +307,10 @@ def evaluate(
     )
     with flush_denormal(), _mode(model, False):
         logs = _test_loop(
-            _Runner(model), data, callback_list, Progress(verbose=verbose, target=data.steps)
+            runner_for(model, "test_step"),
+            data,
+            callback_list,
+            Progress(verbose=verbose, target=data.steps),
         )
     return _logs_result(model, logs, return_dict)
 
@@ -350,6 +353,8 @@ def predict(
         callbacks, model=model, params={"verbose": verbose, "steps": data.steps}
     )
     hooks = callback_list.predict_batch_hooks
+    # The model's own predict_step if its class has one; decided once, not per batch.
+    own_step = model.predict_step if overrides(model, "predict_step") else None
     progress = Progress(verbose=verbose, target=data.steps)
     batches: list[Any] = []
     with flush_denormal(), _mode(model, False):
@@ -360,7 +365,7 @@ def predict(
                 for step, (bx, _, _, _) in enumerate(data.epoch(), start=1):
                     if hooks:
                         callback_list.batch(hooks, "on_predict_batch_begin", step - 1, {})
-                    outputs = model(bx, training=False)
+                    outputs = model(bx, training=False) if own_step is None else own_step(bx)
                     batches.append(outputs)
                     if hooks:
                         callback_list.batch(

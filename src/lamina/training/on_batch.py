@@ -12,7 +12,7 @@ import torch
 from lamina.training.data_adapter import DataHandler
 from lamina.training.flush import flush_denormal
 from lamina.training.loops import _logs_result, _require_compiled
-from lamina.training.steps import _mode, _Runner, _Tracker
+from lamina.training.steps import _mode, runner_for
 
 
 def train_on_batch(
@@ -37,12 +37,12 @@ def train_on_batch(
         class_weight=class_weight,
         where="train_on_batch",
     )
-    runner = _Runner(model)
-    runner.metrics.reset()
-    tracker = _Tracker(runner)
+    runner = runner_for(model, "train_step")
+    runner.reset()
+    tracker = runner.tracker()
     with flush_denormal(), _mode(model, True):
         bx, by, bw, size = next(data.epoch())
-        tracker.add(*runner.train(bx, by, bw), size)
+        tracker.add(runner.train(bx, by, bw), size)  # type: ignore[arg-type]
     return _logs_result(model, tracker.logs(), return_dict)
 
 
@@ -52,10 +52,10 @@ def test_on_batch(
     """The loss (and metrics) on one batch, in inference mode, without updating weights."""
     _require_compiled(model, "test_on_batch")
     data = DataHandler(model, x, y, sample_weight, batch_size=1 << 62, where="test_on_batch")
-    runner = _Runner(model)
-    runner.metrics.reset()
-    tracker = _Tracker(runner)
+    runner = runner_for(model, "test_step")
+    runner.reset()
+    tracker = runner.tracker()
     with flush_denormal(), _mode(model, False), torch.no_grad():
         bx, by, bw, size = next(data.epoch())
-        tracker.add(*runner.test(bx, by, bw), size)
+        tracker.add(runner.test(bx, by, bw), size)  # type: ignore[arg-type]
     return _logs_result(model, tracker.logs(), return_dict)

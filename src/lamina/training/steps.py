@@ -17,6 +17,13 @@ import torch
 from lamina import optimizers as optimizers_module
 from lamina.core.tensor import flatten
 from lamina.training.compile_utils import CompiledLoss, CompiledMetrics, flat_targets
+from lamina.training.custom_steps import StepRunner, overrides
+
+
+def runner_for(model: Any, step: str) -> _Runner | StepRunner:
+    """The per-batch work of one loop: the model's own `step` ("train_step" or
+    "test_step") when its class overrides it, else the fused default (decided once)."""
+    return StepRunner(model) if overrides(model, step) else _Runner(model)
 
 
 # ---------------------------------------------------------------------------- one step
@@ -83,6 +90,12 @@ class _Runner:
             self.metrics.build(names, flat_y, flat_out)
         return total, parts, flat_y, flat_out, flat_w
 
+    def reset(self) -> None:
+        self.metrics.reset()
+
+    def tracker(self) -> _Tracker:
+        return _Tracker(self)
+
     def train(self, x: Any, y: Any, weights: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
         total, parts, flat_y, flat_out, flat_w = self.objective(x, y, weights, training=True)
         if total is None:
@@ -124,7 +137,8 @@ class _Tracker:
         self.first_bad: int | None = None
         self.seen = 0
 
-    def add(self, total: torch.Tensor | None, parts: list[torch.Tensor], size: int) -> None:
+    def add(self, result: tuple[torch.Tensor | None, list[torch.Tensor]], size: int) -> None:
+        total, parts = result
         if total is None:
             return
         value = total.detach()
