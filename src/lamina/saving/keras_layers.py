@@ -81,6 +81,8 @@ def _layer(entry: Mapping[str, Any], graph: KerasGraph, depth: int) -> Any:
     for key, value in config.items():
         if key == "function" and kind == "Lambda":
             kwargs[key] = lambda_function(value, owner, name, graph)
+        elif key in ("layer", "backward_layer") and isinstance(value, Mapping):
+            kwargs[key] = _layer(value, graph, depth + 1)  # a wrapper's layer
         elif spread or key in known or key in BASE_KEYS:
             kwargs[key] = config_value(value, key, owner, graph)
         elif not harmless(key, value):

@@ -94,9 +94,19 @@ def accepted(cls: Any) -> tuple[set[str], bool]:
     names = set(parameters) - {"self"}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         if isinstance(cls, type) and issubclass(cls, Layer):
-            # a layer's **kwargs go to Layer.__init__, which takes only the base settings
-            base = inspect.signature(Layer.__init__).parameters
-            return names | set(base) - {"self", "kwargs"}, False
+            # a layer's **kwargs go up its bases to Layer.__init__, and for SimpleRNN, LSTM
+            # and GRU to their cell (`cell_class`) too
+            owners = [c for c in cls.__mro__ if issubclass(c, Layer)]
+            cell = getattr(cls, "cell_class", None)
+            if isinstance(cell, type):
+                owners += [c for c in cell.__mro__ if issubclass(c, Layer)]
+                names.add("use_cudnn")
+            for owner in owners:
+                try:
+                    names |= set(inspect.signature(owner.__init__).parameters)
+                except (TypeError, ValueError):
+                    continue
+            return names - {"self", "kwargs", "args"}, False
         return names, True
     return names, False
 

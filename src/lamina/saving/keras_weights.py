@@ -62,12 +62,34 @@ def _dataset(group: Any, key: str, owner: str, ctx: LoadContext) -> Any:
     return dataset
 
 
-def _datasets(group: Any, owner: str, ctx: LoadContext) -> list[Any]:
+# Sub-layers whose weights Keras lists in another order than their groups' names sort in.
+_SUBLAYER_ORDER = {
+    "MultiHeadAttention": ["query_dense", "key_dense", "value_dense", "output_dense"],
+    "Bidirectional": ["forward_layer", "backward_layer"],
+}
+
+
+def _datasets(
+    group: Any, owner: str, ctx: LoadContext, kind: str = "", depth: int = 0
+) -> list[Any]:
+    """A layer's weights in `get_weights()` order: its own `vars`, then its sub-layers'
+    (a recurrent layer's `cell`, a wrapper's layers, attention's projections)."""
+    if depth > 8:
+        raise ctx.error(f"{owner}: sub-layers nested too deep.")
     vars_group = group.get("vars")
-    if vars_group is None:
-        return []
-    keys = sorted(vars_group.keys(), key=lambda k: int(k) if str(k).isdigit() else -1)
-    return [_dataset(vars_group, key, owner, ctx) for key in keys]
+    found = []
+    if vars_group is not None:
+        keys = sorted(vars_group.keys(), key=lambda k: int(k) if str(k).isdigit() else -1)
+        found = [_dataset(vars_group, key, owner, ctx) for key in keys]
+    children = [key for key in group if key not in ("vars", "layers")]
+    order = _SUBLAYER_ORDER.get(kind)
+    if order is not None and set(order) <= set(children):
+        children = order + sorted(set(children) - set(order))
+    for key in children:
+        child = _child(group, key, owner, ctx)
+        if hasattr(child, "keys"):
+            found += _datasets(child, owner, ctx, depth=depth + 1)
+    return found
 
 
 def _layer_name(group: Any) -> str | None:
@@ -113,7 +135,7 @@ def load_h5_weights(model: Any, group: Any, ctx: LoadContext) -> None:
             if isinstance(layer, Model):
                 load_h5_weights(layer, child, ctx)
             else:
-                _set(layer, _datasets(child, f"layer '{name}'", ctx), ctx)
+                _set(layer, _datasets(child, f"layer '{name}'", ctx, type(layer).__name__), ctx)
     missing = [
         layer.name
         for layer in model.layers
