@@ -371,3 +371,24 @@ def test_dropout_still_drops_in_training() -> None:
     model = load_keras(MODELS / "mlp.keras")  # Keras recorded training=False on its node
     x = torch.ones(64, 6)
     assert not torch.equal(model(x, training=True), model(x, training=False))
+
+
+def test_nothing_is_unmarshalled_unpickled_or_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import marshal
+    import pickle
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"called with {args!r:.80}")
+
+    for name in LOADABLE:  # first, so lamina's and torch's own lazy imports are done
+        load_keras(MODELS / f"{name}.keras", custom_objects=OBJECTS)
+    # Python's import system reads .pyc files with marshal.loads: patched, it also catches
+    # any module imported from here on.
+    monkeypatch.setattr(marshal, "loads", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(importlib, "import_module", refuse)
+    with pytest.raises(LoadError, match="bytecode"):
+        load_keras(MODELS / "lambda_bytecode.keras")
+    for name in LOADABLE:
+        load_keras(MODELS / f"{name}.keras", custom_objects=OBJECTS)
