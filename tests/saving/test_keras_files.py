@@ -392,3 +392,24 @@ def test_nothing_is_unmarshalled_unpickled_or_imported(monkeypatch: pytest.Monke
         load_keras(MODELS / "lambda_bytecode.keras")
     for name in LOADABLE:
         load_keras(MODELS / f"{name}.keras", custom_objects=OBJECTS)
+
+
+def test_keras2_training_config(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "compiled.h5"
+    path.write_bytes((MODELS / "mlp_legacy.h5").read_bytes())
+    training = {
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy"],
+        "optimizer_config": {
+            "class_name": "Adam",
+            "config": {"name": "Adam", "learning_rate": 0.002, "decay": 0.0, "beta_1": 0.9},
+        },
+    }
+    with h5py.File(path, "r+") as file:
+        file.attrs["training_config"] = json.dumps(training)
+    model = load_keras(path)
+    assert type(model.optimizer).__name__ == "Adam"
+    assert model.optimizer.learning_rate == pytest.approx(0.002)
+    assert model.loss == "sparse_categorical_crossentropy"

@@ -26,6 +26,9 @@ _OFF = {
     "clipnorm": None,
     "clipvalue": None,
     "weight_decay": None,
+    "decay": 0.0,  # Keras 2's learning-rate decay, off
+    "is_legacy_optimizer": False,
+    "jit_compile": None,
 }
 
 
@@ -46,7 +49,7 @@ def _object(value: Any, family: Any, ctx: LoadContext, what: str) -> Any:
     for key, item in config.items():
         if key in parameters:
             kept[key] = item
-        elif key in _OFF and (item == _OFF[key] or key == "ema_momentum"):
+        elif key in _OFF and (item == _OFF[key] or key in ("ema_momentum", "jit_compile")):
             continue
         elif item is not None and key not in ("name", "reduction"):
             raise ctx.error(
@@ -91,7 +94,9 @@ def compile_from_keras(model: Any, config: Mapping[str, Any], h5: Any, ctx: Load
     """Compile `model` as Keras's `compile_config` says; restore Adam's state when saved."""
     from lamina import losses, metrics, optimizers
 
-    optimizer = _object(config.get("optimizer") or "rmsprop", optimizers, ctx, "optimizer")
+    # Keras 2's training_config says "optimizer_config"
+    found_optimizer = config.get("optimizer") or config.get("optimizer_config") or "rmsprop"
+    optimizer = _object(found_optimizer, optimizers, ctx, "optimizer")
     if isinstance(optimizer, str):
         optimizer = optimizer.lower()
     loss = config.get("loss")
