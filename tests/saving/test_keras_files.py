@@ -413,3 +413,16 @@ def test_keras2_training_config(tmp_path: Path) -> None:
     assert type(model.optimizer).__name__ == "Adam"
     assert model.optimizer.learning_rate == pytest.approx(0.002)
     assert model.loss == "sparse_categorical_crossentropy"
+
+
+def test_output_shape_function_is_left_to_lamina(tmp_path: Path) -> None:
+    def change(config: dict[str, Any]) -> None:
+        lambda_config = config["config"]["layers"][1]["config"]
+        lambda_config["output_shape"] = {
+            "class_name": "__lambda__",
+            "config": {"code": "4wEAAAAA", "defaults": None, "closure": None},
+        }
+
+    model = load_keras(rewrite(tmp_path, "slicing", change), custom_objects=OBJECTS)
+    x, y = expected("slicing")
+    np.testing.assert_allclose(model.predict(x, verbose=0), y, atol=1e-5)

@@ -61,6 +61,10 @@ def _layer_class(entry: Mapping[str, Any], owner: str, graph: KerasGraph) -> Any
     return cls
 
 
+def _is_function(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("class_name") in ("__lambda__", "function")
+
+
 def _layer(entry: Mapping[str, Any], graph: KerasGraph, depth: int) -> Any:
     """One lamina layer (or model) for a Keras layer entry; None after a problem."""
     config = entry.get("config")
@@ -81,6 +85,10 @@ def _layer(entry: Mapping[str, Any], graph: KerasGraph, depth: int) -> Any:
     for key, value in config.items():
         if key == "function" and kind == "Lambda":
             kwargs[key] = lambda_function(value, owner, name, graph)
+        elif key in ("output_shape", "mask") and kind == "Lambda" and _is_function(value):
+            if key == "mask":
+                graph.problem(f"{owner}: a mask function is not supported; remove mask=")
+            # an output_shape function is left out: lamina infers shapes by running the layer
         elif key in ("layer", "backward_layer") and isinstance(value, Mapping):
             kwargs[key] = _layer(value, graph, depth + 1)  # a wrapper's layer
         elif spread or key in known or key in BASE_KEYS:
