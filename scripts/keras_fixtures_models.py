@@ -181,9 +181,9 @@ def main() -> None:
         y = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
         arrays = {f"x{i}": v for i, v in enumerate(inputs)} if len(inputs) > 1 else {"x": inputs[0]}
         np.savez(OUT / f"{name}.npz", y=np.asarray(y), **arrays)
-        if name == "mlp":
+        if name in ("mlp", "autoencoder", "resnet_block"):  # Keras 2's whole-model .h5 too
             try:
-                model.save(OUT / "mlp_legacy.h5")
+                model.save(OUT / f"{name}_legacy.h5")
             except Exception as error:
                 print(f"no legacy .h5: {error}")
         print(f"wrote {name}")
