@@ -265,7 +265,8 @@ def test_file_errors_say_what_the_file_is(
         (["inspect", str(tmp_path)], "is a folder, not a file"),
         (["summary", str(tmp_path / "none.lamina")], "no such file"),
         (["summary", str(keras_file)], "is a Keras model file (.keras)"),
-        (["inspect", str(keras_file)], "layer.set_weights(keras_layer.get_weights())"),
+        (["summary", str(keras_file)], "lamina convert MODEL.keras OUT.lamina"),
+        (["inspect", str(keras_file)], "does not describe a Keras model"),
         (["inspect", str(truncated)], "damaged or truncated"),
     ]
     for argv, expected in cases:

@@ -3,6 +3,8 @@
     lamina summary FILE                 the summary table of a saved model
     lamina plot FILE -o OUT [options]   draw a saved model (png, svg, jpg, dot; pdf with Graphviz)
     lamina inspect FILE [--verify]      format version, layers, parameters, how functions load
+                                        (also what a Keras .keras / .h5 file would become)
+    lamina convert MODEL.keras [OUT]    a Keras model file as a .lamina file
     lamina demo [--out DIR]             the seed's examples end to end, offline
 
 Exit codes scripts can trust: 0 success, 2 a usage error (argparse's), 1 any other failure.
@@ -103,10 +105,43 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from lamina.saving import inspect_file
+def is_keras_file(path: Path) -> bool:
+    """Whether `path` is a Keras model file: an HDF5 file, or a zip with Keras's weights."""
+    import zipfile
 
-    report = inspect_file(existing_file(args.file, "a .lamina file"), verify=args.verify)
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head == b"\x89HDF\r\n\x1a\n":
+        return True
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "model.weights.h5" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from lamina.saving import load_keras
+
+    source = existing_file(args.file, "a Keras model file (.keras or .h5)")
+    target = Path(args.output) if args.output else source.with_suffix(".lamina")
+    if target.resolve() == source.resolve():
+        raise CommandError(f"'{target}' is the Keras file itself; name another OUT.")
+    model = load_keras(source, compile=not args.no_compile)
+    model.save(target)
+    print(f"wrote {target} ({Path(target).stat().st_size:,} bytes) from {source}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from lamina.saving import describe_keras, inspect_file
+
+    file = existing_file(args.file, "a .lamina file")
+    if is_keras_file(file):
+        described = describe_keras(file)
+        print(json.dumps(described, indent=2) if args.json else "\n".join(_tree(described)))
+        return 0
+    report = inspect_file(file, verify=args.verify)
     if args.json:
         print(json.dumps(_plain(report), indent=2, default=str))
     elif isinstance(report, str) or type(report).__str__ is not object.__str__:
@@ -356,6 +391,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="also read every byte of the weights and check the archive's CRC-32",
     )
     inspect.set_defaults(run=cmd_inspect)
+
+    convert = commands.add_parser(
+        "convert", parents=[debug], help="convert a Keras model file to a .lamina file",
+        description="Read a Keras 3 .keras file (or a Keras 2 .h5 model) with "
+        "lamina.saving.load_keras and save it as a .lamina file. Lambda layers stored as "
+        "bytecode need their functions: load those in Python with load_keras(path, "
+        "custom_objects={'layer_name': fn}) and save the model.",
+    )  # fmt: skip
+    convert.add_argument("file", metavar="MODEL", help="a .keras (or Keras 2 .h5) file")
+    convert.add_argument("output", metavar="OUT", nargs="?", default=None,
+                         help="the .lamina file (default: MODEL with .lamina)")  # fmt: skip
+    convert.add_argument("--no-compile", action="store_true",
+                         help="leave out the optimizer, loss and metrics")  # fmt: skip
+    convert.set_defaults(run=cmd_convert)
 
     demo = commands.add_parser(
         "demo", parents=[debug], help="run the seed's examples offline",

@@ -29,6 +29,8 @@ from lamina.saving.functions import FunctionSerializationError as FunctionSerial
 from lamina.saving.functions import UnsafeFunctionError as UnsafeFunctionError
 from lamina.saving.graph import model_config as model_config
 from lamina.saving.graph import model_to_json as model_to_json
+from lamina.saving.keras_format import describe_keras as describe_keras
+from lamina.saving.keras_format import load_keras as load_keras
 from lamina.saving.model_loader import load_model as load_model
 from lamina.saving.model_loader import load_weights as load_weights
 from lamina.saving.model_saver import save_model as save_model
@@ -53,10 +55,12 @@ __all__ = [
     "UnsafeFunctionError",
     "WeightsMismatchError",
     "custom_object_scope",
+    "describe_keras",
     "get_custom_objects",
     "get_registered_name",
     "get_registered_object",
     "inspect_file",
+    "load_keras",
     "load_model",
     "load_weights",
     "model_config",

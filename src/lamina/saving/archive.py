@@ -198,13 +198,10 @@ KERAS_ENTRY = "model.weights.h5"
 """The weights entry of a Keras 3 `.keras` zip, which a lamina file never has."""
 
 _BRING_KERAS_MODEL = (
-    "To bring the model over, build it with lamina's layers (only the imports change) and copy "
-    "the weights layer by layer with layer.set_weights(keras_layer.get_weights())."
+    "Read it with lamina.saving.load_keras(path), or convert it once with "
+    "`lamina convert MODEL.keras OUT.lamina`."
 )
-KERAS_FILE = (
-    "this is a Keras model file (.keras), not a lamina one; lamina cannot read Keras files yet. "
-    + _BRING_KERAS_MODEL
-)
+KERAS_FILE = "this is a Keras model file (.keras), not a lamina one. " + _BRING_KERAS_MODEL
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 
