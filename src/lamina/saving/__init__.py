@@ -29,6 +29,7 @@ from lamina.saving.functions import FunctionSerializationError as FunctionSerial
 from lamina.saving.functions import UnsafeFunctionError as UnsafeFunctionError
 from lamina.saving.graph import model_config as model_config
 from lamina.saving.graph import model_to_json as model_to_json
+from lamina.saving.limits import LoadLimits as LoadLimits
 from lamina.saving.model_loader import load_model as load_model
 from lamina.saving.model_loader import load_weights as load_weights
 from lamina.saving.model_saver import save_model as save_model
@@ -47,6 +48,7 @@ __all__ = [
     "FunctionDeserializationError",
     "FunctionSerializationError",
     "LoadError",
+    "LoadLimits",
     "SaveError",
     "UnknownClassError",
     "UnsafeFunctionError",
