@@ -104,11 +104,11 @@ def load_model(
                 saved_order=order if _own_class(config) else None,
             )
             loaded = read()
-    apply_weights(model, expected, loaded, sources, file_aliases)
+    apply_weights(model, expected, loaded, sources, file_aliases, model_aliases)
     if leftover_meta_tensors(model):
         model = build_model(config["model"], ctx)
-        expected, _ = model_state(model)
-        apply_weights(model, expected, loaded, sources, file_aliases)
+        expected, model_aliases = model_state(model)
+        apply_weights(model, expected, loaded, sources, file_aliases, model_aliases)
     compile_config = config.get("compile_config") if compile else None
     if compile_config is not None:
         optimizer_json = config.get("optimizer")
