@@ -244,7 +244,7 @@ def _check_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> Non
     """Raise unless every state tensor fits its parameter: torch copies the state in without
     checking, and a fused kernel then writes past a tensor smaller than its parameter.
 
-    A state tensor is a scalar (`step`), or has its parameter's shape and dtype, possibly
+    A state tensor is a 0-d scalar (`step`), or has its parameter's shape and dtype, possibly
     with some dimensions reduced to 1 (factored states, as Adafactor keeps).
     """
     groups, saved_groups = optimizer.param_groups, state.get("param_groups")
@@ -271,12 +271,12 @@ def _check_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> Non
                 raise ValueError(
                     f"state {str(name)[:40]!r} of parameter {key} is "
                     f"{tuple(value.shape)} {value.dtype}; the parameter is "
-                    f"{tuple(param.shape)} {param.dtype}."
+                    f"{tuple(param.shape)} {param.dtype}"
                 )
 
 
 def _fits(value: torch.Tensor, param: torch.Tensor) -> bool:
-    if value.dim() <= 1 and value.numel() <= 1:
+    if value.dim() == 0:
         return not value.is_complex() or param.is_complex()
     if value.dtype != param.dtype or value.dim() != param.dim():
         return False
