@@ -12,7 +12,8 @@ against `save_file` both alone and followed by an fsync. Its load rebuilds the m
 worker thread reads every byte into the tensors the model keeps and checks the zip's CRC-32
 (on by default; `verify=False`, which skips it, is shown on its own line). Raw `load_file`
 maps the file lazily, so it is shown both as is and followed by reading every byte
-(`.clone()`), and a "plain PyTorch" line shows what a hand-written model costs: build it, then `load_state_dict`.
+(`.clone()`), and a "plain PyTorch" line shows what a hand-written model costs: build it,
+then `load_state_dict`.
 
 Last, the first load in a fresh process, as a program that starts and loads a model does:
 alternating processes of each side, each timing one load after its imports (and one tiny
