@@ -195,6 +195,33 @@ def _many_layers(folder: Path, ref: Path) -> Path:
     return write_zip(folder / "many_layers.lamina", entries, compress=False)
 
 
+def _auc_file(folder: Path, name: str, value: Any) -> Path:
+    from lamina import Input, Model
+    from lamina.layers import Dense
+    from lamina.metrics import AUC
+
+    x = Input(shape=(4,), name="x")
+    model = Model(x, Dense(3, name="dense")(x))
+    model.compile(optimizer="sgd", loss="mse", metrics=[AUC(num_thresholds=123)])
+    path = folder / f"{name}.lamina"
+    model.save(path)
+    entries = read_entries(path)
+    text = entries["config.json"].decode()
+    assert '"num_thresholds": 123' in text
+    entries["config.json"] = text.replace('"num_thresholds": 123', f'"num_thresholds": {value}')
+    return write_zip(path, entries)
+
+
+@case("memory", "num_thresholds")
+def _auc_float_thresholds(folder: Path, ref: Path) -> Path:
+    return _auc_file(folder, "auc_float_thresholds", "1.5e8")
+
+
+@case("memory", "num_thresholds")
+def _auc_many_thresholds(folder: Path, ref: Path) -> Path:
+    return _auc_file(folder, "auc_many_thresholds", "150000000")
+
+
 # ----------------------------------------------------------------------------- crashes
 def _optimizer_file(folder: Path, name: str, change: Callable[[dict[str, Any]], None]) -> Path:
     from lamina import Input, Model
