@@ -20,6 +20,7 @@ from lamina.config import image_data_format as image_data_format
 from lamina.config import set_epsilon as set_epsilon
 from lamina.config import set_floatx as set_floatx
 from lamina.config import set_image_data_format as set_image_data_format
+from lamina.core.dtypes import dtype_named
 from lamina.core.layer import clear_session as _clear_layer_names
 from lamina.core.tensor import SymbolicTensor
 
@@ -72,7 +73,7 @@ def standardize_dtype(dtype: Any) -> str:
     if isinstance(dtype, torch.dtype):
         return str(dtype).replace("torch.", "")
     name = getattr(dtype, "name", None) or getattr(dtype, "__name__", None) or str(dtype)
-    if not isinstance(getattr(torch, name, None), torch.dtype):
+    if dtype_named(name) is None:
         raise ValueError(f"standardize_dtype: received {dtype!r}, which is not a dtype.")
     return name
 

@@ -627,13 +627,16 @@ def test_decompression_bomb_is_refused_before_inflating(reference: Path, tmp_pat
         lamina.load_model(path)
 
 
-def test_a_flipped_bit_in_the_weights_is_found_only_when_verifying(
+def test_a_flipped_bit_in_the_weights_is_an_error_by_default(
     reference: Path, tmp_path: Path
 ) -> None:
-    """As with `torch.load`, a default load checks the structure, not the CRC: the damaged
-    byte loads as is, and `verify=True` (or `inspect --verify`) refuses the file."""
+    """A default load checks the CRC: the damaged byte is refused, naming the file;
+    `verify=False` skips the check and takes the damaged value as is."""
     path = _crc(tmp_path, reference, "")
-    good, bad = lamina.load_model(reference), lamina.load_model(path)
+    with pytest.raises(LoadError, match="CRC-32") as caught:
+        lamina.load_model(path)
+    assert str(path) in str(caught.value)
+    good, bad = lamina.load_model(reference), lamina.load_model(path, verify=False)
     differing = [
         name
         for (name, a), b in zip(good.state_dict().items(), bad.state_dict().values())
@@ -642,12 +645,11 @@ def test_a_flipped_bit_in_the_weights_is_found_only_when_verifying(
     assert len(differing) == 1
     assert inspect_file(reference, verify=True).weights_verified
     assert not inspect_file(path).weights_verified
-    with pytest.raises(LoadError, match="CRC-32") as caught:
-        inspect_file(path, verify=True)
-    assert str(path) in str(caught.value)
     with pytest.raises(LoadError, match="CRC-32"):
-        good.load_weights(path, verify=True)
-    good.load_weights(path)  # unverified: the damaged value is taken as is
+        inspect_file(path, verify=True)
+    with pytest.raises(LoadError, match="CRC-32"):
+        good.load_weights(path)
+    good.load_weights(path, verify=False)  # unverified: the damaged value is taken as is
     assert not torch.equal(
         good.state_dict()[differing[0]], lamina.load_model(reference).state_dict()[differing[0]]
     )

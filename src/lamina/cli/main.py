@@ -152,11 +152,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _plain(value: Any) -> Any:
-    """Dataclasses and mappings as plain dicts, so any report prints as a tree or as JSON."""
+    """Dataclasses and mappings as plain dicts, so any report prints as a tree or as JSON;
+    strings (from the file) with their control characters escaped."""
+    from lamina.saving.report import printable
+
+    if isinstance(value, str):
+        return printable(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _plain(dataclasses.asdict(value))
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_plain(str(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lamina.core.dtypes import dtype_named
+
 MAX_ARRAY_BYTES = 1 << 20
 
 
@@ -94,10 +96,10 @@ def decode(value: Any) -> Any:
     if "__slot__" in value:
         return Slot(int(value["__slot__"]))
     if "__dtype__" in value:
-        dtype = getattr(torch, str(value["__dtype__"]), None)
-        if not isinstance(dtype, torch.dtype):
+        named = dtype_named(value["__dtype__"])
+        if named is None:
             raise ValueError(f"Unknown dtype {value['__dtype__']!r} in config.")
-        return dtype
+        return named
     if "__array__" in value:
         dtype = np.dtype(value["dtype"])
         if dtype.kind == "O":

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from lamina.core.dtypes import dtype_named
+
 
 def constructor_arguments(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The arguments of a `cls(*args, **kwargs)` call by parameter name (`**kwargs` spread)."""
@@ -68,7 +70,7 @@ def construct(cls: type, config: dict[str, Any]) -> Any:
 def _to_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
-    value = getattr(torch, str(dtype), None)
+    value = dtype_named(dtype)
     if not isinstance(value, torch.dtype):
         raise ValueError(f"Unknown dtype {dtype!r}; expected a torch dtype or its name.")
     return value

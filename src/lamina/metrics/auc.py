@@ -14,6 +14,9 @@ from lamina.losses import squeeze_or_expand_to_same_rank
 from lamina.metrics.classes import _as
 from lamina.metrics.metric import Metric
 
+_MAX_THRESHOLDS = 1_000_000
+"""Most thresholds an AUC takes: Keras's default is 200; a million gives a resolution of 1e-6."""
+
 
 class AUC(Metric):
     """Area under the ROC or precision-recall curve, from confusion counts at fixed thresholds.
@@ -47,8 +50,13 @@ class AUC(Metric):
         from_logits: bool = False,
     ) -> None:
         super().__init__(name=name or "auc")
-        if num_thresholds < 2:
-            raise ValueError(f"AUC: num_thresholds must be > 1, received {num_thresholds}.")
+        # An int, and bounded: a saved file's compile config reaches this constructor, and
+        # the thresholds list and the per-threshold counts grow with it.
+        if type(num_thresholds) is not int or not 2 <= num_thresholds <= _MAX_THRESHOLDS:
+            raise ValueError(
+                f"AUC: num_thresholds must be an int in [2, {_MAX_THRESHOLDS}], received "
+                f"{num_thresholds!r}."
+            )
         if curve.upper() not in ("ROC", "PR"):
             raise ValueError(f"AUC: curve must be 'ROC' or 'PR', received {curve!r}.")
         if summation_method not in ("interpolation", "minoring", "majoring"):

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from lamina.core.dtypes import dtype_named
 from lamina.core.tensor import SymbolicTensor
 from lamina.ops.recording import Axis, _dims, symbolic
 
@@ -108,7 +109,7 @@ def flip(x: torch.Tensor, axis: Axis = None) -> torch.Tensor:
 def cast(x: torch.Tensor, dtype: torch.dtype | str) -> torch.Tensor:
     """`x` converted to `dtype` (a torch dtype or its name)."""
     if isinstance(dtype, str):
-        named = getattr(torch, dtype, None)
+        named = dtype_named(dtype)
         if not isinstance(named, torch.dtype):
             raise ValueError(f"cast: unknown dtype {dtype!r}; expected a torch dtype name.")
         dtype = named

@@ -326,7 +326,8 @@ class TorchOptimizer(Optimizer):
     ) -> Optimizer:
         config = dict(config)
         name = config.pop("torch_class")
-        torch_class = getattr(torch.optim, name, None)
+        # vars(), not getattr: a name from a file must not reach a module's lazy __getattr__.
+        torch_class = vars(torch.optim).get(name) if isinstance(name, str) else None
         if not (isinstance(torch_class, type) and issubclass(torch_class, torch.optim.Optimizer)):
             raise ValueError(
                 f"TorchOptimizer: torch.optim has no optimizer named {name!r}; the config was "

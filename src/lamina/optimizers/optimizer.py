@@ -225,6 +225,7 @@ class Optimizer:
         state = dict(state_dict)
         self.iterations = int(state.pop("iterations", self.iterations))
         if state.get("param_groups"):
+            _check_state(self.torch_optimizer, state)
             self.torch_optimizer.load_state_dict(state)
 
     # ---------------------------------------------------------------- config
@@ -280,3 +281,46 @@ def _fusable(params: list[torch.nn.Parameter]) -> bool:
         and devices <= {"cpu", "cuda"}
         and all(p.is_floating_point() for p in params)
     )
+
+
+def _check_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Raise unless every state tensor fits its parameter: torch copies the state in without
+    checking, and a fused kernel then writes past a tensor smaller than its parameter.
+
+    A state tensor is a 0-d scalar (`step`), or has its parameter's shape and dtype, possibly
+    with some dimensions reduced to 1 (factored states, as Adafactor keeps).
+    """
+    groups, saved_groups = optimizer.param_groups, state.get("param_groups")
+    if not isinstance(saved_groups, list) or len(saved_groups) != len(groups):
+        raise ValueError(
+            f"the saved state has {len(saved_groups) if isinstance(saved_groups, list) else 0} "
+            f"parameter groups, the optimizer {len(groups)}."
+        )
+    params: dict[Any, torch.Tensor] = {}
+    for group, saved in zip(groups, saved_groups, strict=True):
+        ids = saved.get("params") if isinstance(saved, dict) else None
+        if not isinstance(ids, list) or len(ids) != len(group["params"]):
+            raise ValueError("a saved parameter group does not match the optimizer's.")
+        params.update(zip(ids, group["params"], strict=True))
+    per_param = state.get("state", {})
+    if not isinstance(per_param, dict):
+        raise ValueError("the saved state must map parameters to their state.")
+    for key, entries in per_param.items():
+        param = params.get(key)
+        if param is None or not isinstance(entries, dict):
+            raise ValueError(f"the saved state names an unknown parameter {str(key)[:40]!r}.")
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor) and not _fits(value, param):
+                raise ValueError(
+                    f"state {str(name)[:40]!r} of parameter {key} is "
+                    f"{tuple(value.shape)} {value.dtype}; the parameter is "
+                    f"{tuple(param.shape)} {param.dtype}"
+                )
+
+
+def _fits(value: torch.Tensor, param: torch.Tensor) -> bool:
+    if value.dim() == 0:
+        return not value.is_complex() or param.is_complex()
+    if value.dtype != param.dtype or value.dim() != param.dim():
+        return False
+    return all(v in (p, 1) for v, p in zip(value.shape, param.shape, strict=True))

@@ -31,6 +31,7 @@ from lamina.saving.graph import model_config as model_config
 from lamina.saving.graph import model_to_json as model_to_json
 from lamina.saving.keras_format import describe_keras as describe_keras
 from lamina.saving.keras_format import load_keras as load_keras
+from lamina.saving.limits import LoadLimits as LoadLimits
 from lamina.saving.model_loader import load_model as load_model
 from lamina.saving.model_loader import load_weights as load_weights
 from lamina.saving.model_saver import save_model as save_model
@@ -50,6 +51,7 @@ __all__ = [
     "FunctionDeserializationError",
     "FunctionSerializationError",
     "LoadError",
+    "LoadLimits",
     "SaveError",
     "UnknownClassError",
     "UnsafeFunctionError",

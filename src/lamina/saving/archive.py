@@ -39,7 +39,6 @@ __all__ = [
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.safetensors"
 ENTRIES = (CONFIG, METADATA, WEIGHTS)
-MAX_JSON_BYTES = 64 << 20
 MAX_RATIO = 100
 """Largest uncompressed/compressed size ratio accepted for a deflated entry (real JSON is
 about 5-10x; a decompression bomb is 1000x)."""
@@ -301,10 +300,16 @@ class Archive:
                 f"the zip entry {shown} would inflate {info.compress_size} bytes to "
                 f"{info.file_size} (over {MAX_RATIO}x); refusing a likely decompression bomb."
             )
-        if name != WEIGHTS and info.file_size > MAX_JSON_BYTES:
+        limit = ctx.limits.max_json_bytes
+        if name != WEIGHTS and info.file_size > limit:
             raise ctx.error(
                 f"the zip entry {shown} declares {info.file_size} bytes; JSON entries over "
-                f"{MAX_JSON_BYTES >> 20} MiB are refused."
+                f"{limit} bytes are refused (LoadLimits.max_json_bytes)."
+            )
+        if name == WEIGHTS and info.compress_type != zipfile.ZIP_STORED:
+            raise ctx.error(
+                f"the zip entry {shown} is compressed; lamina stores weights uncompressed, "
+                "and a compressed entry would have to be inflated whole into memory."
             )
         self.entries[name] = info
 
@@ -331,10 +336,6 @@ class Archive:
         """The checked header of `model.safetensors`, read in place when stored."""
         info = self.entries[WEIGHTS]
         what = f"'{WEIGHTS}'"
-        if info.compress_type != zipfile.ZIP_STORED:
-            # Not written by lamina (it stores weights uncompressed), but still a valid zip.
-            data = self.read_bytes(WEIGHTS)
-            return parse_weights(Reader(None, data, 0, len(data)), len(data), None, self.ctx, what)
         try:
             self.handle.seek(info.header_offset)
             header = self.handle.read(_LOCAL_HEADER.size)

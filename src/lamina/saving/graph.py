@@ -47,7 +47,7 @@ def builtin_classes() -> dict[str, type[Layer]]:
 
     table: dict[str, type[Layer]] = {}
     for name in layers.__all__:
-        obj = getattr(layers, name)
+        obj = vars(layers)[name]
         if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer:
             table[name] = obj
     table["Functional"] = Model

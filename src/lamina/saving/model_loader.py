@@ -4,9 +4,8 @@
 Loading builds the model on the `meta` device (no memory, no initialization) when it is made of
 lamina's own layers, while a worker thread reads the tensors straight into the memory the
 model will keep; every weight's name, shape and dtype is checked against the file's header
-before the tensors are put in place. The weights' CRC-32 is checked only on request
-(`verify=True`), as `torch.load` does not check it at all: it would cost 10 ms per 40 MB, more
-than the read itself.
+before the tensors are put in place. The weights' CRC-32 is checked by default (`verify=False`
+skips it); every size and count read from the file is bounded by `LoadLimits`.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from lamina.saving.archive import (
 from lamina.saving.errors import LoadError, UnknownClassError
 from lamina.saving.functions import FunctionDeserializationError
 from lamina.saving.graph import builtin_classes
+from lamina.saving.limits import LoadLimits, count_layers
 from lamina.saving.model_saver import _ALIASES_KEY, _ORDER_KEY
 from lamina.saving.rebuild import build_model, check_format_version
 from lamina.saving.tensorfile import (
@@ -52,7 +52,8 @@ def load_model(
     safe_mode: bool = True,
     compile: bool = True,
     trusted_modules: Sequence[str] = (),
-    verify: bool = False,
+    verify: bool = True,
+    limits: LoadLimits | None = None,
 ) -> Any:
     """Load a model saved by `save_model`.
 
@@ -67,10 +68,10 @@ def load_model(
             you trust (their functions' source is then run with `exec`).
         compile: restore the compile settings and optimizer state, when saved.
         trusted_modules: modules whose functions may be imported even in safe mode.
-        verify: also check the weights' CRC-32 (about 10 ms per 40 MB; `lamina inspect
-            --verify` does the same). Off by default, as in `torch.load`: the zip directory,
-            the weights' header, offsets, sizes, names, shapes and dtypes are always checked,
-            which catches truncated and mismatched files, not a flipped bit.
+        verify: check the weights' CRC-32, so a changed byte is an error (on by default;
+            `False` skips it). The zip directory, the weights' header, offsets, sizes,
+            names, shapes and dtypes are always checked.
+        limits: bounds on sizes and counts read from the file (`LoadLimits()` by default).
 
     Returns:
         The model, with the saved weights.
@@ -81,7 +82,7 @@ def load_model(
         UnsafeFunctionError: when safe mode refuses a function; says how to load it anyway.
     """
     path = os.fspath(filepath)
-    ctx = _context(path, custom_objects, safe_mode, trusted_modules)
+    ctx = _context(path, custom_objects, safe_mode, trusted_modules, limits)
     with open(path, "rb") as handle:
         archive = Archive(handle, ctx)
         weights = archive.weights()
@@ -103,11 +104,11 @@ def load_model(
                 saved_order=order if _own_class(config) else None,
             )
             loaded = read()
-    apply_weights(model, expected, loaded, sources, file_aliases)
+    apply_weights(model, expected, loaded, sources, file_aliases, model_aliases)
     if leftover_meta_tensors(model):
         model = build_model(config["model"], ctx)
-        expected, _ = model_state(model)
-        apply_weights(model, expected, loaded, sources, file_aliases)
+        expected, model_aliases = model_state(model)
+        apply_weights(model, expected, loaded, sources, file_aliases, model_aliases)
     compile_config = config.get("compile_config") if compile else None
     if compile_config is not None:
         optimizer_json = config.get("optimizer")
@@ -116,13 +117,18 @@ def load_model(
 
 
 def _context(
-    path: str, custom_objects: Mapping[str, Any] | None, safe_mode: bool, trusted: Sequence[str]
+    path: str,
+    custom_objects: Mapping[str, Any] | None,
+    safe_mode: bool,
+    trusted: Sequence[str],
+    limits: LoadLimits | None = None,
 ) -> LoadContext:
     return LoadContext(
         source=path,
         safe_mode=bool(safe_mode),
         custom_objects=dict(custom_objects or {}),
         trusted_modules=(trusted,) if isinstance(trusted, str) else tuple(trusted),
+        limits=limits or LoadLimits(),
     )
 
 
@@ -133,6 +139,12 @@ def _read_config(archive: Archive, ctx: LoadContext) -> dict[str, Any]:
     check_format_version(config.get("format_version"), ctx)
     if not isinstance(config.get("model"), dict):
         raise ctx.error(f"'{CONFIG}' has no model entry.")
+    layers = count_layers(config["model"])
+    if layers > ctx.limits.max_layers:
+        raise ctx.error(
+            f"'{CONFIG}' holds {layers} layers, over the limit of {ctx.limits.max_layers}; for "
+            "a file you trust: load_model(..., limits=LoadLimits(max_layers=...))."
+        )
     return config
 
 
@@ -248,8 +260,9 @@ def load_weights(
     filepath: str | os.PathLike[str],
     *,
     strict: bool = True,
-    verify: bool = False,
+    verify: bool = True,
     skip_mismatch: bool = False,
+    limits: LoadLimits | None = None,
 ) -> None:
     """Load weights saved by `save_weights` (a `.safetensors` file) or `save` (a `.lamina`
     file) into `model`, which must have the same architecture.
@@ -267,14 +280,15 @@ def load_weights(
             skips missing and unexpected weights (shapes and dtypes are always checked).
         skip_mismatch: leave the weights whose shape differs from the file's as they are,
             with a warning, instead of raising (Keras's argument).
-        verify: also check the CRC-32 of a `.lamina` file's weights (see `load_model`); a
+        verify: check the CRC-32 of a `.lamina` file's weights (see `load_model`); a
             `.safetensors` file has no checksum to check.
+        limits: bounds on sizes and counts read from the file (`LoadLimits()` by default).
 
     Raises:
         WeightsMismatchError: naming the file, each layer and weight that does not match.
     """
     path = os.fspath(filepath)
-    ctx = _context(path, None, True, ())
+    ctx = _context(path, None, True, (), limits)
     with open(path, "rb") as handle:
         is_zip = handle.read(4) == b"PK\x03\x04"
         handle.seek(0)

@@ -4,6 +4,7 @@ building the model or running anything in it (what `lamina inspect` prints)."""
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,18 @@ from lamina.saving.model_loader import _context, _read_config
 from lamina.saving.values import FUNCTION, LAYER
 from lamina.saving.weights import OPTIMIZER
 
-__all__ = ["FileReport", "FunctionReport", "LayerReport", "inspect_file"]
+__all__ = ["FileReport", "FunctionReport", "LayerReport", "inspect_file", "printable"]
+
+
+def printable(text: object) -> str:
+    """`text` with every control and format character escaped (`\\x1b`, `\\u202e`), so a
+    name from a file cannot move the cursor, recolor or reorder what a terminal shows."""
+    return "".join(
+        char
+        if not unicodedata.category(char).startswith("C")
+        else (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+        for char in str(text)
+    )
 
 
 @dataclass
@@ -52,21 +64,24 @@ class FileReport:
     """Whether every byte of the weights was read and matched the archive's CRC-32."""
 
     def __str__(self) -> str:
+        """The report, every string from the file escaped by `printable`."""
+        p = printable
+        saved_at = self.metadata.get("saved_at")
         lines = [
-            f"{self.path}: lamina model file, format {self.format_version}, written by "
-            f"lamina {self.lamina_version}"
-            + (f" on {self.metadata['saved_at']}" if "saved_at" in self.metadata else ""),
-            f"model '{self.model_name}' ({self.model_class}): {len(self.layers)} layers, "
+            f"{p(self.path)}: lamina model file, format {p(self.format_version)}, written by "
+            f"lamina {p(self.lamina_version)}" + (f" on {p(saved_at)}" if saved_at else ""),
+            f"model '{p(self.model_name)}' ({p(self.model_class)}): {len(self.layers)} layers, "
             f"{self.param_count:,} parameters" + (", compiled" if self.compiled else ""),
             *(["weights: every byte read, CRC-32 matches"] if self.weights_verified else []),
         ]
-        width = max((len(layer.name) for layer in self.layers), default=0)
+        width = max((len(p(layer.name)) for layer in self.layers), default=0)
         for layer in self.layers:
-            lines.append(f"  {layer.name:<{width}}  {layer.class_name:<16} {layer.params:>12,}")
+            name, cls = p(layer.name), p(layer.class_name)
+            lines.append(f"  {name:<{width}}  {cls:<16} {layer.params:>12,}")
         if self.functions:
             lines.append("functions:")
             for fn in self.functions:
-                lines.append(f"  {fn.layer}.{fn.field}: {fn.name} -- {fn.loads}")
+                lines.append(f"  {p(fn.layer)}.{p(fn.field)}: {p(fn.name)} -- {p(fn.loads)}")
         else:
             lines.append("functions: none")
         return "\n".join(lines)

@@ -13,11 +13,12 @@ from typing import Any
 
 import torch
 
+from lamina.core.dtypes import DTYPES
 from lamina.core.layer import Layer
 from lamina.core.shape_inference import Spec
 from lamina.core.tensor import flatten, map_structure
 from lamina.saving.graph import TENSOR
-from lamina.saving.values import _DTYPES, LoadContext, decode_value
+from lamina.saving.values import LoadContext, decode_value
 
 __all__ = ["decode_specs"]
 
@@ -47,9 +48,9 @@ def _decode_specs(value: Any) -> Any:
         for dim in shape:
             if dim is not None and (type(dim) is not int or not 0 <= dim < 1 << 48):
                 raise ValueError("dim")
-        if dtype not in _DTYPES:
+        if not isinstance(dtype, str) or dtype not in DTYPES:
             raise ValueError("dtype")
-        return Spec(tuple(shape), getattr(torch, dtype))
+        return Spec(tuple(shape), DTYPES[dtype])
     if isinstance(value, dict) and len(value) == 1:
         ((kind, items),) = value.items()
         if not isinstance(items, list):

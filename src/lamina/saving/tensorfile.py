@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import torch
 
+from lamina.core.dtypes import dtype_named
 from lamina.saving.errors import SaveError
 from lamina.saving.reader import Reader
 from lamina.saving.values import LoadContext, parse_json
@@ -35,7 +36,6 @@ __all__ = [
     "safetensors_header",
 ]
 
-MAX_HEADER_BYTES = 100 << 20
 
 DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64,
@@ -53,8 +53,8 @@ DTYPES: dict[str, torch.dtype] = {
     "F8_E5M2": torch.float8_e5m2,
 }
 for _name, _dtype in (("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64")):
-    if isinstance(getattr(torch, _dtype, None), torch.dtype):
-        DTYPES[_name] = getattr(torch, _dtype)
+    if (_found := dtype_named(_dtype)) is not None:
+        DTYPES[_name] = _found
 DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 
 
@@ -261,7 +261,12 @@ def parse_weights(
         raise ctx.error(f"{what} is truncated: {size} bytes, not even a header length.")
     try:
         length = int.from_bytes(reader.read(0, 8), "little")
-        if length > min(size - 8, MAX_HEADER_BYTES):
+        if length > ctx.limits.max_header_bytes:
+            raise ctx.error(
+                f"{what}: the header claims {length} bytes, over the limit of "
+                f"{ctx.limits.max_header_bytes} (LoadLimits.max_header_bytes)."
+            )
+        if length > size - 8:
             raise ctx.error(
                 f"{what}: the header claims {length} bytes, but only {size - 8} follow "
                 "(truncated or not a safetensors file)."
@@ -269,7 +274,7 @@ def parse_weights(
         raw = reader.read(8, length)
     except (OSError, EOFError) as error:
         raise ctx.error(f"{what}: reading the header failed: {error}.") from None
-    header = parse_json(raw, f"{what} header", ctx)
+    header = parse_json(raw, f"{what} header", ctx, max_elements=ctx.limits.max_header_elements)
     if not isinstance(header, dict):
         raise ctx.error(f"{what}: the header must be a JSON object.")
     metadata = header.pop("__metadata__", None) or {}
@@ -277,6 +282,11 @@ def parse_weights(
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
     ):
         raise ctx.error(f"{what}: __metadata__ must map strings to strings.")
+    if len(header) > ctx.limits.max_tensors:
+        raise ctx.error(
+            f"{what} holds {len(header)} tensors, over the limit of {ctx.limits.max_tensors} "
+            "(LoadLimits.max_tensors)."
+        )
     data_size = size - 8 - length
     tensors: list[TensorInfo] = []
     for name, spec in header.items():

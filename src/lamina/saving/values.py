@@ -23,7 +23,9 @@ import numpy as np
 import torch
 
 from lamina.core import config as lconfig
+from lamina.core.dtypes import DTYPES
 from lamina.saving.errors import LoadError, SaveError
+from lamina.saving.limits import LoadLimits, json_elements
 
 __all__ = ["MAX_DEPTH", "LoadContext", "decode_value", "encode_value", "parse_json"]
 
@@ -33,11 +35,6 @@ MAX_DEPTH = 128
 FUNCTION = "__function__"
 LAYER = "__layer__"
 
-_DTYPES = frozenset(
-    str(value).removeprefix("torch.")
-    for value in vars(torch).values()
-    if isinstance(value, torch.dtype)
-)
 _MAX_RANK = 32
 _MAX_SLOT = 1 << 16
 
@@ -51,12 +48,14 @@ class LoadContext:
         safe_mode: refuse functions that are not safe expressions (see `deserialize_function`).
         custom_objects: names (or registered keys) of classes and functions to use.
         trusted_modules: modules whose functions may be imported in safe mode.
+        limits: the bounds on sizes and counts (see `LoadLimits`).
     """
 
     source: str = ""
     safe_mode: bool = True
     custom_objects: Mapping[str, Any] = field(default_factory=dict)
     trusted_modules: tuple[str, ...] = ()
+    limits: LoadLimits = field(default_factory=LoadLimits)
 
     @property
     def where(self) -> str:
@@ -192,9 +191,9 @@ def _decode_leaf(tag: str, value: dict[str, Any], ctx: LoadContext, owner: str, 
             raise ctx.error(f"{owner}: __slot__ must be a small non-negative int, found {body!r}.")
         return lconfig.Slot(body)
     if tag == "__dtype__":
-        if body not in _DTYPES:
+        if not isinstance(body, str) or body not in DTYPES:
             raise ctx.error(f"{owner}: unknown dtype {str(body)[:40]!r}; expected a torch dtype.")
-        return getattr(torch, body)
+        return DTYPES[body]
     if tag == "__array__":
         return _decode_array(value, ctx, owner)
     raise ctx.error(
@@ -240,8 +239,18 @@ def _decode_array(value: dict[str, Any], ctx: LoadContext, owner: str) -> Any:
 
 
 # ------------------------------------------------------------------------------ JSON
-def parse_json(text: str | bytes, what: str, ctx: LoadContext) -> Any:
-    """JSON from `text`, refusing nesting deeper than `MAX_DEPTH` with a clean error."""
+def parse_json(
+    text: str | bytes, what: str, ctx: LoadContext, *, max_elements: int | None = None
+) -> Any:
+    """JSON from `text`, refusing nesting deeper than `MAX_DEPTH` and more values than
+    `max_elements` (default: the context's `max_json_elements`, counted before parsing)."""
+    limit = ctx.limits.max_json_elements if max_elements is None else max_elements
+    count = json_elements(text)
+    if count > limit:
+        raise ctx.error(
+            f"{what} holds up to {count} JSON values, over the limit of {limit}; for a file "
+            "you trust, raise it: load_model(..., limits=LoadLimits(max_json_elements=...))."
+        )
     try:
         value = json.loads(text)
     except RecursionError:

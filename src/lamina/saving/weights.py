@@ -187,10 +187,15 @@ def apply_weights(
     loaded: Mapping[str, torch.Tensor],
     sources: Mapping[str, str],
     file_aliases: Mapping[str, str],
+    model_aliases: Mapping[str, str],
 ) -> None:
     """Make each of the model's tensors *be* its loaded tensor (no copy: the Python objects
     keep their identity, so references held elsewhere see the loaded values), then tie the
-    tensors the file stored once but the rebuilt model holds twice."""
+    tensors the file stored once and the rebuilt model holds twice: only ties the rebuilt
+    model itself has (`model_aliases`), or between two copies of one saved layer (the same
+    layer and weight name at two paths, as a layer shared by a nested model and its parent
+    is rebuilt twice), always between tensors of the same shape and dtype, so a file cannot
+    tie two unrelated parameters."""
     for key, target in expected.items():
         value = loaded[sources[key]]
         if isinstance(target, nn.Parameter):
@@ -200,6 +205,11 @@ def apply_weights(
     for alias, canonical in file_aliases.items():
         owner_name, _, attr = alias.rpartition(".")
         source_name, _, source_attr = canonical.rpartition(".")
+        same_layer = attr == source_attr and (
+            owner_name.rpartition(".")[2] == source_name.rpartition(".")[2]
+        )
+        if model_aliases.get(alias) != canonical and not same_layer:
+            continue
         try:
             owner = model.get_submodule(owner_name)
             source = model.get_submodule(source_name)
@@ -208,7 +218,9 @@ def apply_weights(
         for table in ("_parameters", "_buffers"):
             own, theirs = getattr(owner, table), getattr(source, table)
             if attr in own and source_attr in theirs and own[attr] is not theirs[source_attr]:
-                own[attr] = theirs[source_attr]
+                mine, tied = own[attr], theirs[source_attr]
+                if mine.shape == tied.shape and mine.dtype == tied.dtype:
+                    own[attr] = tied
 
 
 def copy_weights(

@@ -1,0 +1,68 @@
+"""`LoadLimits`: the one place that holds how much a load may read, parse and build.
+
+Every bound is checked before the work it bounds: a JSON text's element count is counted
+(`bytes.count`, at memory speed) before it is parsed, so `[],[],...` cannot expand a 64 MiB
+text into gigabytes of Python lists; the tensor count before the header's tensors are
+checked; the layer count before anything is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["LoadLimits", "count_layers"]
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Bounds on what `load_model` and `load_weights` accept from a file.
+
+    The defaults are far above any real model's needs and far below what hurts a machine;
+    raise one for a file you trust: `load_model(path, limits=LoadLimits(max_layers=50_000))`.
+
+    Attributes:
+        max_json_bytes: largest `config.json` / `metadata.json` (after inflating).
+        max_json_elements: most JSON values (lists, objects, items) in one of them; counted
+            before parsing (an upper bound: commas inside strings count too).
+        max_header_bytes: largest safetensors header.
+        max_header_elements: most JSON values in the safetensors header.
+        max_tensors: most tensors in the weights.
+        max_layers: most layers, counting those of nested models.
+        max_build_bytes: most bytes the tensors a rebuild declares may take (weights and
+            stored shapes); the rebuild itself runs on the `meta` device.
+
+    Example:
+        >>> LoadLimits().max_layers
+        10000
+    """
+
+    max_json_bytes: int = 64 << 20
+    max_json_elements: int = 2_000_000
+    max_header_bytes: int = 100 << 20
+    max_header_elements: int = 2_000_000
+    max_tensors: int = 200_000
+    max_layers: int = 10_000
+    max_build_bytes: int = 64 << 30
+
+
+def json_elements(data: bytes | str) -> int:
+    """An upper bound on the number of JSON values in `data`, without parsing it: every
+    value but the first follows a `,`, or opens a list or object."""
+    raw = data.encode() if isinstance(data, str) else data
+    return raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
+
+
+def count_layers(entry: Any) -> int:
+    """How many layer entries a model config holds, nested models included."""
+    count, stack = 0, [entry]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            layers = item.get("layers")
+            if isinstance(layers, list):
+                count += len(layers)
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+    return count
