@@ -66,6 +66,7 @@ from lamina.layers.reshaping import UpSampling3D as UpSampling3D
 from lamina.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from lamina.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from lamina.layers.reshaping import ZeroPadding3D as ZeroPadding3D
+from lamina.layers.torch_module import TorchModuleWrapper as TorchModuleWrapper
 
 __all__ = [
     "ELU",
@@ -118,6 +119,7 @@ __all__ = [
     "SpatialDropout2D",
     "SpatialDropout3D",
     "Subtract",
+    "TorchModuleWrapper",
     "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",

@@ -9,7 +9,7 @@ is stored once, under its first name; the other names are recorded as aliases.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -180,7 +180,27 @@ def apply_weights(
         if isinstance(target, nn.Parameter):
             value = nn.Parameter(value, requires_grad=target.requires_grad)
             value.__dict__.update(target.__dict__)
-        torch.utils.swap_tensors(target, value)  # type: ignore[no-untyped-call]
+        try:
+            torch.utils.swap_tensors(target, value)  # type: ignore[no-untyped-call]
+        except RuntimeError:
+            # A torch module holding weak references to its weights (nn.LSTM's flat weights)
+            # cannot have them swapped: the new tensor takes the old one's place instead.
+            _replace(model, key, value)
+    _tie_aliases(model, file_aliases)
+
+
+def _replace(model: nn.Module, key: str, value: torch.Tensor) -> None:
+    owner_name, _, attr = key.rpartition(".")
+    owner = model.get_submodule(owner_name)
+    if attr in owner._parameters:
+        owner._parameters[attr] = cast("nn.Parameter", value)
+    else:
+        owner._buffers[attr] = value
+    if isinstance(owner, nn.RNNBase):
+        owner._init_flat_weights()
+
+
+def _tie_aliases(model: nn.Module, file_aliases: Mapping[str, str]) -> None:
     for alias, canonical in file_aliases.items():
         owner_name, _, attr = alias.rpartition(".")
         source_name, _, source_attr = canonical.rpartition(".")
