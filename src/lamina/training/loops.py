@@ -14,6 +14,7 @@ import torch
 from lamina import callbacks as callbacks_module
 from lamina.core.errors import warn
 from lamina.core.tensor import flatten, map_structure
+from lamina.training.compiled import CompiledForward, forward_for
 from lamina.training.data_adapter import DataHandler, is_stream, unpack
 from lamina.training.flush import flush_denormal
 from lamina.training.progress import Progress, resolve_verbose
@@ -350,6 +351,8 @@ def predict(
         callbacks, model=model, params={"verbose": verbose, "steps": data.steps}
     )
     hooks = callback_list.predict_batch_hooks
+    forward = forward_for(model)
+    compiled_forward = forward if isinstance(forward, CompiledForward) else None
     progress = Progress(verbose=verbose, target=data.steps)
     batches: list[Any] = []
     with flush_denormal(), _mode(model, False):
@@ -360,7 +363,10 @@ def predict(
                 for step, (bx, _, _, _) in enumerate(data.epoch(), start=1):
                     if hooks:
                         callback_list.batch(hooks, "on_predict_batch_begin", step - 1, {})
-                    outputs = model(bx, training=False)
+                    if compiled_forward is None:
+                        outputs = model(bx, training=False)
+                    else:
+                        outputs, _ = compiled_forward(bx, False)
                     batches.append(outputs)
                     if hooks:
                         callback_list.batch(

@@ -17,6 +17,7 @@ import torch
 from lamina import optimizers as optimizers_module
 from lamina.core.tensor import flatten
 from lamina.training.compile_utils import CompiledLoss, CompiledMetrics, flat_targets
+from lamina.training.compiled import forward_for
 
 
 # ---------------------------------------------------------------------------- one step
@@ -48,6 +49,7 @@ class _Runner:
         self.names: list[str] = []
         self.regularized: Regularized | None = model._compile_state.regularized
         self.loss._checked = False  # check this call's targets against the outputs once
+        self.forward = forward_for(model)
 
     def _prepare(self) -> None:
         if not self.loss.built:
@@ -59,7 +61,7 @@ class _Runner:
     ) -> tuple[torch.Tensor | None, list[torch.Tensor], list[Any], list[Any], list[Any]]:
         """Run the model; return the total loss, the per-output losses, and the flat
         targets, outputs and sample weights (for the metrics)."""
-        outputs, extra = self.model.call_with_losses(x, training=training)
+        outputs, extra = self.forward(x, training)
         if not self.names:
             self._prepare()
         names = self.names
