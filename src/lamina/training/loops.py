@@ -14,6 +14,7 @@ import torch
 from lamina import callbacks as callbacks_module
 from lamina.core.errors import warn
 from lamina.core.tensor import flatten, map_structure
+from lamina.training import precision
 from lamina.training.compiled import CompiledForward, forward_for
 from lamina.training.data_adapter import DataHandler, is_stream, unpack
 from lamina.training.flush import flush_denormal
@@ -359,7 +360,7 @@ def predict(
         callback_list.call("on_predict_begin", None)
         progress.start()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), precision.autocast(model):
                 for step, (bx, _, _, _) in enumerate(data.epoch(), start=1):
                     if hooks:
                         callback_list.batch(hooks, "on_predict_batch_begin", step - 1, {})

@@ -16,6 +16,7 @@ import torch
 
 from lamina import optimizers as optimizers_module
 from lamina.core.tensor import flatten
+from lamina.training import precision
 from lamina.training.compile_utils import CompiledLoss, CompiledMetrics, flat_targets
 from lamina.training.compiled import forward_for
 
@@ -50,6 +51,10 @@ class _Runner:
         self.regularized: Regularized | None = model._compile_state.regularized
         self.loss._checked = False  # check this call's targets against the outputs once
         self.forward = forward_for(model)
+        self.optimizer = precision.optimizer_for(model, self.optimizer)
+
+    def autocast(self) -> Any:
+        return precision.autocast(self.model)
 
     def _prepare(self) -> None:
         if not self.loss.built:
@@ -61,7 +66,8 @@ class _Runner:
     ) -> tuple[torch.Tensor | None, list[torch.Tensor], list[Any], list[Any], list[Any]]:
         """Run the model; return the total loss, the per-output losses, and the flat
         targets, outputs and sample weights (for the metrics)."""
-        outputs, extra = self.forward(x, training)
+        with self.autocast():
+            outputs, extra = self.forward(x, training)
         if not self.names:
             self._prepare()
         names = self.names
@@ -96,7 +102,7 @@ class _Runner:
         if not optimizer.built:  # a model built lazily by its first call
             optimizer.build(self.model.trainable_weights)
         optimizer.zero_grad(set_to_none=True)
-        total.backward()  # type: ignore[no-untyped-call]
+        precision.backward(optimizer, total)
         optimizer.step()
         if self.regularized.constrained:  # type: ignore[union-attr]
             with torch.no_grad():
