@@ -14,7 +14,7 @@ import torch
 from lamina import callbacks as callbacks_module
 from lamina.core.errors import warn
 from lamina.core.tensor import flatten, map_structure
-from lamina.training import precision
+from lamina.training import distributed, precision
 from lamina.training.compiled import CompiledForward, forward_for
 from lamina.training.data_adapter import DataHandler, is_stream, unpack
 from lamina.training.flush import flush_denormal
@@ -96,6 +96,14 @@ def fit(
             callback is given, which stops training quietly instead).
     """
     _require_compiled(model, "fit")
+    parallel = distributed.active()
+    if parallel:
+        if not is_stream(x):  # a loader or generator is the user's to shard (DistributedSampler)
+            x, y, sample_weight, batch_size = distributed.shard(
+                x, y, sample_weight, batch_size or 32
+            )
+        callbacks = distributed.rank_zero_callbacks(list(callbacks or []))
+        verbose = verbose if distributed.rank() == 0 else 0
     verbose = resolve_verbose(verbose, where="fit")
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in [0, 1), received {validation_split}.")
@@ -129,6 +137,8 @@ def fit(
     history.params = params
     quiet_nan = any(isinstance(c, callbacks_module.TerminateOnNaN) for c in user_callbacks)
     runner = _Runner(model)
+    if parallel:
+        runner.forward = distributed.wrap_forward(model)
     model.stop_training = False
     model.history = history
     with flush_denormal(), _mode(model, True):
@@ -154,6 +164,8 @@ def fit(
                 )
                 break
             logs = tracker.logs()
+            if parallel:
+                logs = distributed.average_logs(logs)
             if not quiet_nan:
                 _check_finite(model, tracker, epoch, epochs, data.steps)
             if val_data is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
@@ -161,6 +173,8 @@ def fit(
                     val_logs = _test_loop(
                         runner, val_data, callback_list, Progress(verbose=0, target=None)
                     )
+                if parallel:
+                    val_logs = distributed.average_logs(val_logs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.call("on_epoch_end", epoch, logs)
             progress.finish(steps_done, logs)
