@@ -67,3 +67,13 @@ def test_lambda_tracks_a_module_passed_through_arguments():
 def test_lstm_called_on_symbolic_tensor_says_how_to_wrap():
     with pytest.raises(TypeError, match="TorchModuleWrapper"):
         nn.LSTM(3, 4)(Input(shape=(5, 3)))
+
+
+def test_load_model_puts_weights_on_the_given_device(tmp_path):
+    model = Sequential([Input(shape=(2,)), nn.Linear(2, 1)])
+    model.save(tmp_path / "m.lamina")
+    for keyword in ("device", "map_location"):
+        loaded = lamina.models.load_model(tmp_path / "m.lamina", **{keyword: torch.device("cpu")})
+        assert {w.device.type for w in loaded.weights} == {"cpu"}
+        out = loaded.predict(np.ones((3, 2), np.float32), verbose=0)
+        assert isinstance(out, np.ndarray)
