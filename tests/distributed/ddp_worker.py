@@ -35,6 +35,9 @@ def main() -> None:
     rank = os.environ["RANK"]
     weights = {str(i): w for i, w in enumerate(model.get_weights())}
     np.savez(os.path.join(out, f"rank{rank}.npz"), loss=history.history["loss"], **weights)
+    # Shut gloo down before exit: its threads abort the process if the group is left open.
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
