@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lamina import activations as activations
 from lamina import initializers as initializers
 from lamina import layers as layers
+from lamina import mixed_precision as mixed_precision
 from lamina import ops as ops
 from lamina import random as random
 from lamina.core.dtype_policy import DTypePolicy as DTypePolicy
@@ -93,6 +94,7 @@ __all__ = [
     "load_model",
     "losses",
     "metrics",
+    "mixed_precision",
     "models",
     "ops",
     "optimizers",

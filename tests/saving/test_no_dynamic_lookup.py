@@ -17,6 +17,7 @@ MODULES = {"torch", "np", "numpy", "module", "builtins", "layers", "importlib", 
 ALLOWED = {
     # An nn.Module instance's attributes, named by its own class's signature (save side).
     "losses/torch_losses.py",
+    "layers/torch_module.py",
 }
 
 

@@ -258,6 +258,12 @@ class ModelForwards(Layer):
 
         saving.save_model(self, filepath, **kwargs)
 
+    def export(self, filepath: Any, *, format: str = "torch") -> Any:
+        """Export for inference (`torch.export` or ONNX); see `lamina.saving.export`."""
+        from lamina.saving import export
+
+        return export.export(self, filepath, format=format)
+
     def save_weights(self, filepath: Any, **kwargs: Any) -> None:
         """Save the weights to a `.safetensors` file."""
         from lamina import saving

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lamina.core.errors import LayerError
-from lamina.core.layer import Layer, unique_name
+from lamina.core.layer import Layer
 from lamina.core.model import Model
 from lamina.core.tensor import Input, SymbolicTensor, flatten
 from lamina.layers.core import InputLayer
@@ -62,9 +62,9 @@ class Sequential(Model):
                 f"Sequential '{self.name}': expected a Layer, received {type(layer).__name__}."
             )
         if not isinstance(layer, Layer):
-            from lamina.layers.function import Lambda
+            from lamina.layers.torch_module import TorchModuleWrapper
 
-            layer = Lambda(layer, name=unique_name(type(layer).__name__.lower()))
+            layer = TorchModuleWrapper(layer)
         if any(kept.name == layer.name for kept in self._stack):
             raise ValueError(
                 f"Sequential '{self.name}': all layers added to a Sequential model should have "

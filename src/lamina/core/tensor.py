@@ -75,6 +75,24 @@ class SymbolicTensor:
 
     __slots__ = ("_keras_mask", "dtype", "index", "name", "node", "shape")
 
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        # A plain torch module (or a torch function) reached a symbolic tensor: say how to
+        # make it a layer rather than let torch report a type error.
+        name = getattr(func, "__name__", str(func))
+        raise TypeError(
+            f"torch.{name} received a symbolic tensor. Torch modules become layers when "
+            "wrapped: TorchModuleWrapper(module)(x) (lamina.layers.TorchModuleWrapper; a "
+            "Sequential wraps them itself); torch functions go in Lambda(function)(x)."
+        )
+
+    def dim(self) -> int:
+        """The rank, as `torch.Tensor.dim` (torch modules check it before any operation)."""
+        raise TypeError(
+            "A torch module received a symbolic tensor. Wrap it to make it a layer: "
+            "lamina.layers.TorchModuleWrapper(module)(x) (a Sequential wraps it itself)."
+        )
+
     # Let `ndarray + symbolic` reach our __radd__ instead of numpy broadcasting over us.
     __array_ufunc__ = None
 

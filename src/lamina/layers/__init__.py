@@ -114,6 +114,7 @@ from lamina.layers.rnn_cells import GRUCell as GRUCell
 from lamina.layers.rnn_cells import LSTMCell as LSTMCell
 from lamina.layers.rnn_cells import SimpleRNNCell as SimpleRNNCell
 from lamina.layers.rnn_cells import StackedRNNCells as StackedRNNCells
+from lamina.layers.torch_module import TorchModuleWrapper as TorchModuleWrapper
 from lamina.layers.upsampling import UpSampling1D as UpSampling1D
 from lamina.layers.upsampling import UpSampling2D as UpSampling2D
 from lamina.layers.upsampling import UpSampling3D as UpSampling3D
@@ -224,6 +225,7 @@ __all__ = [
     "StackedRNNCells",
     "Subtract",
     "TimeDistributed",
+    "TorchModuleWrapper",
     "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",

@@ -49,7 +49,8 @@ class Lambda(Layer):
             running the function, uses it, and warns once if the declaration differs.
         mask: a mask function `(inputs, mask) -> mask`, or a constant mask.
         arguments: keyword arguments for `function`: Python values, numpy arrays and tensors
-            (arrays and tensors become constants that follow the layer's device).
+            (arrays and tensors become constants that follow the layer's device), and torch
+            modules and parameters (tracked: trained by `fit` and saved with the weights).
         name: the layer's name.
 
     Call arguments:
@@ -107,8 +108,18 @@ class Lambda(Layer):
 
     def _register_constants(self) -> list[str]:
         names: list[str] = []
+        modules: list[Any] = []
 
         def register(value: Any) -> Any:
+            # Modules and parameters are tracked (trained by fit, saved), never copied.
+            if isinstance(value, nn.Module):
+                self.add_module(f"argument_module_{len(modules)}", value)
+                modules.append(value)
+                return value
+            if isinstance(value, nn.Parameter):
+                self.register_parameter(f"argument_parameter_{len(modules)}", value)
+                modules.append(value)
+                return value
             if isinstance(value, np.ndarray) and value.dtype != object:
                 value = torch.from_numpy(value.copy())
             if isinstance(value, torch.Tensor):
@@ -126,6 +137,8 @@ class Lambda(Layer):
         buffers = iter(getattr(self, name) for name in self._argument_buffers)
 
         def substitute(value: Any) -> Any:
+            if isinstance(value, nn.Parameter):
+                return value
             is_constant = isinstance(value, torch.Tensor) or (
                 isinstance(value, np.ndarray) and value.dtype != object
             )

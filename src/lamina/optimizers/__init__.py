@@ -45,6 +45,7 @@ from lamina.optimizers.classes import AdamW as AdamW
 from lamina.optimizers.classes import Nadam as Nadam
 from lamina.optimizers.classes import RMSprop as RMSprop
 from lamina.optimizers.classes import TorchOptimizer as TorchOptimizer
+from lamina.optimizers.loss_scale import LossScaleOptimizer as LossScaleOptimizer
 from lamina.optimizers.optimizer import Optimizer as Optimizer
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "LossScaleOptimizer",
     "Nadam",
     "Optimizer",
     "RMSprop",

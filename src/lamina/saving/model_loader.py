@@ -54,6 +54,8 @@ def load_model(
     trusted_modules: Sequence[str] = (),
     verify: bool = True,
     limits: LoadLimits | None = None,
+    device: str | torch.device | None = None,
+    map_location: str | torch.device | None = None,
 ) -> Any:
     """Load a model saved by `save_model`.
 
@@ -72,6 +74,8 @@ def load_model(
             `False` skips it). The zip directory, the weights' header, offsets, sizes,
             names, shapes and dtypes are always checked.
         limits: bounds on sizes and counts read from the file (`LoadLimits()` by default).
+        device: the device the weights go to, straight from the file (`"cuda"`); the CPU by
+            default. `map_location` is the same, under `torch.load`'s name.
 
     Returns:
         The model, with the saved weights.
@@ -104,6 +108,9 @@ def load_model(
                 saved_order=order if _own_class(config) else None,
             )
             loaded = read()
+    target = device if device is not None else map_location
+    if target is not None:
+        loaded = {key: tensor.to(target) for key, tensor in loaded.items()}
     apply_weights(model, expected, loaded, sources, file_aliases, model_aliases)
     if leftover_meta_tensors(model):
         model = build_model(config["model"], ctx)
@@ -113,6 +120,8 @@ def load_model(
     if compile_config is not None:
         optimizer_json = config.get("optimizer")
         _restore_compile(model, compile_config, optimizer_json, loaded, ctx)
+    if target is not None:
+        model.to(target)  # what the file does not hold (non-persistent buffers) follows
     return model
 
 

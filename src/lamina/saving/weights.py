@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -201,7 +201,29 @@ def apply_weights(
         if isinstance(target, nn.Parameter):
             value = type(target)(value, requires_grad=target.requires_grad)  # a Variable stays one
             value.__dict__.update(target.__dict__)
-        torch.utils.swap_tensors(target, value)  # type: ignore[no-untyped-call]
+        try:
+            torch.utils.swap_tensors(target, value)  # type: ignore[no-untyped-call]
+        except RuntimeError:
+            # A torch module holding weak references to its weights (nn.LSTM's flat weights)
+            # cannot have them swapped: the new tensor takes the old one's place instead.
+            _replace(model, key, value)
+    _tie_aliases(model, file_aliases, model_aliases)
+
+
+def _replace(model: nn.Module, key: str, value: torch.Tensor) -> None:
+    owner_name, _, attr = key.rpartition(".")
+    owner = model.get_submodule(owner_name)
+    if attr in owner._parameters:
+        owner._parameters[attr] = cast("nn.Parameter", value)
+    else:
+        owner._buffers[attr] = value
+    if isinstance(owner, nn.RNNBase):
+        owner._init_flat_weights()
+
+
+def _tie_aliases(
+    model: nn.Module, file_aliases: Mapping[str, str], model_aliases: Mapping[str, str]
+) -> None:
     for alias, canonical in file_aliases.items():
         owner_name, _, attr = alias.rpartition(".")
         source_name, _, source_attr = canonical.rpartition(".")

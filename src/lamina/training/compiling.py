@@ -14,6 +14,7 @@ from typing import Any
 
 from lamina import metrics as metrics_module
 from lamina import optimizers as optimizers_module
+from lamina.training import compiled
 from lamina.training.compile_utils import (
     CompiledLoss,
     CompiledMetrics,
@@ -52,18 +53,17 @@ def compile(
         loss_weights: a weight per output (list or dict); the objective is the weighted sum.
         weighted_metrics: metrics that also receive `sample_weight` / `class_weight`.
         run_eagerly: accepted for Keras compatibility; lamina always runs eagerly.
-        jit_compile: `None`, `False` or `"auto"`; compiling is not supported.
+        jit_compile: `True` or a dict of `torch.compile` options (`{"mode":
+            "max-autotune"}`) to run the model's forward pass in the train, test and predict
+            steps through `torch.compile`; `False` for eager; `"auto"`/`None` compile on CUDA
+            only (see `lamina.training.compiled`).
 
     After `compile`, `model._compile_state` is a `CompileState`: `model.optimizer` is the
     optimizer (its `torch_optimizer` is built as soon as the model has weights),
     `model.loss` is the `loss` argument, `model.compiled_loss` / `model.compiled_metrics`
     hold the resolved objects, and its `config` is the dict `compile_from_config` accepts.
     """
-    if jit_compile not in (None, False, "auto"):
-        raise ValueError(
-            f"Model '{model.name}': jit_compile={jit_compile!r} is not supported; lamina runs "
-            "eagerly (call torch.compile on parts of your code if you need it)."
-        )
+    compiled.resolve(model, jit_compile)  # checks the value now; resolved again at fit
     opt = optimizers_module.get(optimizer)
     compiled_loss = CompiledLoss(loss, loss_weights)
     compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
@@ -87,11 +87,13 @@ def compile(
             "loss": serialize_loss(loss),
             "loss_weights": loss_weights,
             **compiled_metrics.get_config(),
+            **({"jit_compile": jit_compile} if jit_compile not in (None, "auto") else {}),
         },
         loss_tracker=metrics_module.Mean(name="loss"),
         metrics_view=CompiledMetricsView(model),
         # The weights with regularizers or constraints, found once here rather than per step.
         regularized=Regularized(model) if model.built else None,
+        jit_compile=jit_compile,
     )
 
 
@@ -116,6 +118,10 @@ class CompileState:
     """The weights with a regularizer or a constraint (None until the model is built)."""
     metrics_names: list[str] = dataclasses.field(default_factory=list)
     """What the latest fit or evaluate logged, in order (`Model.metrics_names`)."""
+    jit_compile: Any = None
+    """The `jit_compile` argument (`training.compiled` resolves it)."""
+    forward: Any = None
+    """The forward pass the steps use, made at the first step (`compiled.forward_for`)."""
 
 
 def compile_from_config(
@@ -136,4 +142,5 @@ def compile_from_config(
         metrics=deserialize_metrics(config.get("metrics"), custom_objects),
         loss_weights=config.get("loss_weights"),
         weighted_metrics=deserialize_metrics(config.get("weighted_metrics"), custom_objects),
+        jit_compile=config.get("jit_compile"),
     )

@@ -14,6 +14,8 @@ import torch
 from lamina import callbacks as callbacks_module
 from lamina.core.errors import warn
 from lamina.core.tensor import flatten, map_structure
+from lamina.training import distributed, precision
+from lamina.training.compiled import CompiledForward, forward_for
 from lamina.training.custom_steps import StepRunner, StepTracker, overrides
 from lamina.training.data_adapter import DataHandler, is_stream, unpack
 from lamina.training.flush import flush_denormal
@@ -95,6 +97,14 @@ def fit(
             callback is given, which stops training quietly instead).
     """
     _require_compiled(model, "fit")
+    parallel = distributed.active()
+    if parallel:
+        if not is_stream(x):  # a loader or generator is the user's to shard (DistributedSampler)
+            x, y, sample_weight, batch_size = distributed.shard(
+                x, y, sample_weight, batch_size or 32
+            )
+        callbacks = distributed.rank_zero_callbacks(list(callbacks or []))
+        verbose = verbose if distributed.rank() == 0 else 0
     verbose = resolve_verbose(verbose, where="fit")
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in [0, 1), received {validation_split}.")
@@ -128,6 +138,8 @@ def fit(
     history.params = params
     quiet_nan = any(isinstance(c, callbacks_module.TerminateOnNaN) for c in user_callbacks)
     runner = runner_for(model, "train_step")
+    if parallel and isinstance(runner, _Runner):
+        runner.forward = distributed.wrap_forward(model)
     val_runner = runner_for(model, "test_step") if val_data is not None else runner
     model.stop_training = False
     model.history = history
@@ -154,6 +166,8 @@ def fit(
                 )
                 break
             logs = tracker.logs()
+            if parallel:
+                logs = distributed.average_logs(logs)
             if not quiet_nan:
                 _check_finite(model, tracker, epoch, epochs, data.steps)
             if val_data is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
@@ -161,6 +175,8 @@ def fit(
                     val_logs = _test_loop(
                         val_runner, val_data, callback_list, Progress(verbose=0, target=None)
                     )
+                if parallel:
+                    val_logs = distributed.average_logs(val_logs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.call("on_epoch_end", epoch, logs)
             progress.finish(steps_done, logs)
@@ -355,17 +371,24 @@ def predict(
     hooks = callback_list.predict_batch_hooks
     # The model's own predict_step if its class has one; decided once, not per batch.
     own_step = model.predict_step if overrides(model, "predict_step") else None
+    forward = forward_for(model)
+    compiled_forward = forward if isinstance(forward, CompiledForward) else None
     progress = Progress(verbose=verbose, target=data.steps)
     batches: list[Any] = []
     with flush_denormal(), _mode(model, False):
         callback_list.call("on_predict_begin", None)
         progress.start()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), precision.autocast(model):
                 for step, (bx, _, _, _) in enumerate(data.epoch(), start=1):
                     if hooks:
                         callback_list.batch(hooks, "on_predict_batch_begin", step - 1, {})
-                    outputs = model(bx, training=False) if own_step is None else own_step(bx)
+                    if own_step is not None:
+                        outputs = own_step(bx)
+                    elif compiled_forward is None:
+                        outputs = model(bx, training=False)
+                    else:
+                        outputs, _ = compiled_forward(bx, False)
                     batches.append(outputs)
                     if hooks:
                         callback_list.batch(

@@ -16,7 +16,9 @@ import torch
 
 from lamina import optimizers as optimizers_module
 from lamina.core.tensor import flatten
+from lamina.training import precision
 from lamina.training.compile_utils import CompiledLoss, CompiledMetrics, flat_targets
+from lamina.training.compiled import forward_for
 from lamina.training.custom_steps import StepRunner, overrides
 
 
@@ -55,6 +57,11 @@ class _Runner:
         self.names: list[str] = []
         self.regularized: Regularized | None = model._compile_state.regularized
         self.loss._checked = False  # check this call's targets against the outputs once
+        self.forward = forward_for(model)
+        self.optimizer = precision.optimizer_for(model, self.optimizer)
+
+    def autocast(self) -> Any:
+        return precision.autocast(self.model)
 
     def _prepare(self) -> None:
         if not self.loss.built:
@@ -66,7 +73,8 @@ class _Runner:
     ) -> tuple[torch.Tensor | None, list[torch.Tensor], list[Any], list[Any], list[Any]]:
         """Run the model; return the total loss, the per-output losses, and the flat
         targets, outputs and sample weights (for the metrics)."""
-        outputs, extra = self.model.call_with_losses(x, training=training)
+        with self.autocast():
+            outputs, extra = self.forward(x, training)
         if not self.names:
             self._prepare()
         names = self.names
@@ -107,7 +115,7 @@ class _Runner:
         if not optimizer.built:  # a model built lazily by its first call
             optimizer.build(self.model.trainable_weights)
         optimizer.zero_grad(set_to_none=True)
-        total.backward()  # type: ignore[no-untyped-call]
+        precision.backward(optimizer, total)
         optimizer.step()
         if self.regularized.constrained:  # type: ignore[union-attr]
             with torch.no_grad():

@@ -159,6 +159,9 @@ def _class_name(layer: Layer) -> str:
 
     if type(layer) is Model and layer._functional:
         return "Functional"  # Keras's name for a graph model
+    module = getattr(layer, "module", None)
+    if type(layer).__name__ == "TorchModuleWrapper" and module is not None:
+        return " ".join(line.strip() for line in repr(module).splitlines())  # torch's repr
     return "Sequential" if type(layer) is Sequential else type(layer).__name__
 
 

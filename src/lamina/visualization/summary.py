@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from torch import nn
 
 from lamina.core.errors import format_shape
 from lamina.core.layer import Layer
@@ -23,7 +24,15 @@ def layer_description(layer: Layer) -> str:
         return f"{layer.name} (Lambda: {layer.extra_repr()})"
     if isinstance(layer, Operation):
         return f"{layer.name} ({layer.label})"
+    module = getattr(layer, "module", None)
+    if isinstance(module, nn.Module) and type(layer).__name__ == "TorchModuleWrapper":
+        return f"{layer.name} ({_one_line(repr(module))})"
     return f"{layer.name} ({type(layer).__name__})"
+
+
+def _one_line(text: str) -> str:
+    """A torch module's repr on one line (a container's spans several)."""
+    return " ".join(part.strip() for part in text.splitlines())
 
 
 def _human_bytes(count: float) -> str:
