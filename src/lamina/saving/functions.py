@@ -72,21 +72,24 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lamina.saving import registry
-from lamina.saving._safe_eval import FunctionDeserializationError as FunctionDeserializationError
-from lamina.saving._safe_eval import SafeFunction as SafeFunction
-from lamina.saving._safe_eval import UnsafeFunctionError as UnsafeFunctionError
 from lamina.saving.function_config import KINDS as KINDS
 from lamina.saving.function_config import MAX_CONSTANT_ELEMENTS as MAX_CONSTANT_ELEMENTS
 from lamina.saving.function_config import VERSION as VERSION
+from lamina.saving.function_config import (
+    FunctionDeserializationError as FunctionDeserializationError,
+)
+from lamina.saving.function_config import UnsafeFunctionError as UnsafeFunctionError
 from lamina.saving.function_config import function_label as function_label
+from lamina.saving.function_graph import GraphFunction as GraphFunction
 from lamina.saving.function_loader import _Context, _Loader
 from lamina.saving.function_saver import FunctionSerializationError as FunctionSerializationError
+from lamina.saving.function_saver import Trace as Trace
 from lamina.saving.function_saver import _Saver
 
 __all__ = [
     "FunctionDeserializationError",
     "FunctionSerializationError",
-    "SafeFunction",
+    "GraphFunction",
     "UnsafeFunctionError",
     "describe_function",
     "deserialize_function",
@@ -95,13 +98,17 @@ __all__ = [
 ]
 
 
-def serialize_function(fn: Callable[..., Any], *, owner: str = "") -> dict[str, Any]:
+def serialize_function(
+    fn: Callable[..., Any], *, owner: str = "", trace: Trace | None = None
+) -> dict[str, Any]:
     """Stores a callable as a JSON-compatible config that ``deserialize_function`` loads.
 
     Args:
         fn: A function, lambda, registered object, allowlisted torch function or
             ``functools.partial`` of one of those.
         owner: Who owns the function, for messages, e.g. ``"Lambda 'lambda_1'"``.
+        trace: For a function layer: its input specs and arguments, so the function is
+            traced into an op graph (it is saved as source with a warning if it cannot be).
 
     Returns:
         A config dict (see the module docstring for its schema).
@@ -115,7 +122,7 @@ def serialize_function(fn: Callable[..., Any], *, owner: str = "") -> dict[str, 
         >>> serialize_function(torch.exp)["path"]
         'torch.exp'
     """
-    return _Saver(owner).save(fn)
+    return _Saver(owner, trace=trace).save(fn)
 
 
 def _where(owner: str, source: str) -> str:
@@ -184,17 +191,17 @@ def deserialize_function(
 
 
 def describe_function(config: dict[str, Any]) -> str:
-    """Says how a saved function would load in safe mode.
+    """Says how a saved function would load in safe mode, without loading it.
 
     Returns:
-        ``"registered"`` (by name: registry, allowlist, lamina.ops), ``"safe expression"``,
-        ``"needs trust (module X)"``, ``"needs trust (arbitrary source)"``, or
-        ``"invalid (...)"`` for a malformed config.
+        ``"op graph (safe)"``, ``"registered"`` (by name: registry, op table, lamina.ops),
+        ``"module X: needs trust"``, ``"source: needs trust"``, ``"old safe expression: needs
+        trust (re-save)"``, or ``"invalid (...)"`` for a malformed config.
 
     Example:
         >>> describe_function({"kind": "module", "version": 1, "name": "f",
         ...                    "module": "pkg.mod", "qualname": "f"})
-        'needs trust (module pkg.mod)'
+        'module pkg.mod: needs trust'
     """
     if not isinstance(config, dict):
         return f"invalid (a config must be a dict, got {type(config).__name__})"
@@ -203,15 +210,19 @@ def describe_function(config: dict[str, Any]) -> str:
         return "registered"
     if kind == "partial":
         return describe_function(config.get("func"))  # type: ignore[arg-type]
-    if kind == "module":
-        module, qualname = str(config.get("module")), str(config.get("qualname"))
+    module, qualname = str(config.get("module")), str(config.get("qualname"))
+    if kind in ("module", "source", "expression"):
         if registry.find_registered(module, qualname) is not None:
             return "registered"
-        return f"needs trust (module {module})"
+        if kind == "module":
+            return f"module {module}: needs trust"
+        return (
+            "source: needs trust"
+            if kind == "source"
+            else "old safe expression: needs trust (re-save)"
+        )
     try:
         _Loader(_Context(safe_mode=True)).load(config)
-    except UnsafeFunctionError:
-        return "needs trust (arbitrary source)"
     except (FunctionDeserializationError, RecursionError) as err:
         return f"invalid ({err})"
-    return "safe expression"
+    return "op graph (safe)"
