@@ -1,9 +1,9 @@
 """Turning a config back into a callable, safely by default.
 
-``_Loader`` checks a config's version and kind and loads it: by registered key or allowlisted
-name, as a partial, by import (trusted modules or ``safe_mode=False`` only), or by compiling
-its source on lamina's evaluator, ``lamina.saving._safe_eval``; ``exec`` is reached only with
-``safe_mode=False``. The saver uses the same checks before it writes an expression.
+``_Loader`` checks a config's version and kind and loads it: by registered key or by a name in
+``op_table``, as a partial, as an op graph (``function_graph``), by import (trusted modules or
+``safe_mode=False`` only), or, with ``safe_mode=False`` only, by running its source with
+``exec``. Safe mode never parses, compiles or runs saved source.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Turning a callable into a config: by name, as a safe expression, or as trusted code.
+"""Turning a callable into a config: by name, as an op graph, or as trusted code.
 
-``_Saver`` tries the kinds of ``lamina.saving.functions`` in order and records what each free
-name of a function refers to (helper functions become nested configs). A function saved as an
-expression is checked with exactly the loader's checks first, so what saves as one loads.
+``_Saver`` tries the kinds of ``lamina.saving.functions`` in order. A function layer's function
+(given a ``Trace``) is traced into an op graph (``function_trace``); one that cannot be is saved
+as source with a warning naming it and its file:line, recording what its free names refer to
+(helper functions become nested configs) for a trusted load.
 """
 
 from __future__ import annotations
@@ -268,7 +269,7 @@ def _why_not_a_function(fn: Any) -> str:
     ):
         return (
             "it is built in (compiled code without Python source) and not on lamina's "
-            "allowlist; wrap it in a function (def f(x): return np.exp(x)) or register it "
+            "table of ops; wrap it in a function (def f(x): return np.exp(x)) or register it "
             "with register_serializable()(fn)"
         )
     if callable(fn):

@@ -1,67 +1,68 @@
 """Saving any Python callable into a JSON config that loads safely, in any process.
 
 Keras stores a Lambda's function as marshal bytecode: it loads only with ``safe_mode=False`` and
-only on the same Python version. lamina stores *what the function is*, never bytecode or pickle,
-trying in order:
+only on the same Python version. lamina stores *what the function does*, never bytecode or
+pickle, trying in order:
 
-1. **Known by name** -- a registered object (``@register_serializable``), an allowlisted torch
-   or ``math`` function, or a function of ``lamina.ops``/``lamina.activations``::
+1. **Known by name** -- a registered object (``@register_serializable``), a torch function in
+   ``op_table``, or a function of ``lamina.ops``/``lamina.activations``::
 
-       {"kind": "registered", "version": 1, "name": "slice", "key": "Custom>slice"}
-       {"kind": "named", "version": 1, "name": "exp", "path": "torch.exp"}
-       {"kind": "partial", "version": 1, "name": "f", "func": {...}, "args": [...],
+       {"kind": "registered", "version": 2, "name": "slice", "key": "Custom>slice"}
+       {"kind": "named", "version": 2, "name": "exp", "path": "torch.exp"}
+       {"kind": "partial", "version": 2, "name": "f", "func": {...}, "args": [...],
         "keywords": {...}}
 
-2. **A safe expression** -- the source of a ``def`` or ``lambda`` that passes the checks of
-   ``lamina.saving._safe_eval`` (tensor math, allowlisted calls, bounded loops; see there).
-   It loads in safe mode and runs on lamina's own evaluator, never ``exec``::
+2. **An op graph** -- a function layer's function, traced on the layer's input specs
+   (``function_trace`` documents the graph; ``function_graph`` loads it). It loads in safe
+   mode: op names map through ``op_table``; the source is kept only for people and trusted
+   loads::
 
-       {"kind": "expression", "version": 1, "name": "sampling",
-        "source": "def sampling(agrs):\\n    ...",
-        "globals": {"torch": "torch", "F": "torch.nn.functional", "h": {<function config>}},
-        "constants": {"k": 2.0, "mask": {"__lamina__": "ndarray", ...}},
-        "defaults": [0.5], "kwdefaults": {"axis": -1},
-        "module": "__main__", "qualname": "sampling"}
+       {"kind": "graph", "version": 2, "name": "sampling", "module": "__main__",
+        "qualname": "sampling", "source": "def sampling(agrs): ...",
+        "arguments": {"index": 0}, "inputs": [null, null],
+        "input_specs": [[[null, 2], "float32"], [[null, 2], "float32"]], "batch": [0, 0],
+        "keywords": [], "graphs": {"any": {"constants": [], "nodes": [...], "outputs": ...}}}
 
-   ``globals`` maps each free name the function uses to what it referred to: an allowlisted
-   dotted name (``"torch"``, ``"torch.exp"``, ``"torch.float32"``), ``"registered:<key>"``, or
-   the config of a helper function it calls. ``constants`` holds closure values and global
-   constants by value; ``defaults``/``kwdefaults`` the parameters' default values (the source's
-   default expressions are never evaluated).
+   ``keywords`` names ``training``/``mask`` when the function declares them; ``graphs`` then
+   holds ``"training"`` and ``"inference"`` when the two traces differ.
 
-3. **Importable code** that is not a safe expression -- loads only from ``trusted_modules``,
-   from the registry, or with ``safe_mode=False``::
+3. **Importable code** that is not a graph -- loads only from ``trusted_modules``, from the
+   registry, or with ``safe_mode=False``::
 
-       {"kind": "module", "version": 1, "name": "f", "module": "pkg.mod", "qualname": "f",
-        "source": "...", "reason": "line 3: while loops are not allowed ..."}
+       {"kind": "module", "version": 2, "name": "f", "module": "pkg.mod", "qualname": "f",
+        "source": "...", "reason": "it calls item, which reads a tensor's values ..."}
 
-4. **Other source** (``__main__`` or notebook code that is not a safe expression) -- the same
-   fields as an expression plus ``"reason"``; ``globals`` may also hold ``"import:<module>"`` or
-   ``"import:<module>:<qualname>"``. Loads only with ``safe_mode=False``, then with ``exec``.
+4. **Other source** (``__main__`` or notebook code that is not a graph): its ``source``,
+   ``globals`` (what each free name referred to: a dotted name, ``"registered:<key>"``,
+   ``"import:<module>[:<qualname>]"``, or a helper's config), ``constants``, ``defaults``,
+   ``kwdefaults`` and ``reason``. Loads only with ``safe_mode=False``, then with ``exec``.
+   Version 1 files call this ``"expression"`` when lamina's old evaluator accepted it; safe
+   mode refuses those with a message to load trusted and save again.
 
-5. Anything else (no source: made by ``exec``, a C builtin that is not allowlisted, a callable
+5. Anything else (no source: made by ``exec``, a C builtin outside the table, a callable
    object) makes ``serialize_function`` raise ``FunctionSerializationError``.
 
-Encoded values (``constants``, ``defaults``, partial arguments) are JSON: ``None``, bools,
-numbers, strings and lists as themselves; the rest tagged ``{"__lamina__": tag, ...}``:
+Encoded values (constants, defaults, partial arguments) are JSON: ``None``, bools, numbers,
+strings and lists as themselves; the rest tagged ``{"__lamina__": tag, ...}``:
 ``"tuple"``/``"dict"`` with ``"items"``, ``"float"`` with ``"value"`` (``"nan"``, ``"inf"``,
 ``"-inf"``), ``"ndarray"``/``"tensor"`` with ``"dtype"``, ``"shape"`` and ``"data"`` (a flat list,
-or base64 of the little-endian bytes), ``"ref"`` with an allowlisted ``"path"`` (e.g. a dtype).
-
-Which kind a config is does not decide how it loads: a config loads in safe mode exactly when its
-source passes the checks *now*, so a hand-edited file cannot promote itself.
+or base64 of the little-endian bytes), ``"ref"`` with the ``"path"`` of a dtype.
 
 This module holds the entry points; the work is done in ``function_config`` (version, kinds,
-encoded values), ``function_source`` (finding a function's source), ``function_saver`` and
-``function_loader``.
+encoded values), ``function_source`` (finding a function's source), ``function_saver``,
+``function_trace``, ``function_graph`` and ``function_loader``.
 
 Example:
     >>> import torch
+    >>> from lamina import Input
+    >>> from lamina.layers import Lambda
     >>> def slice(x, index):
     ...     return x[:, :, index]
-    >>> config = serialize_function(slice)
+    >>> layer = Lambda(slice, arguments={"index": 0})
+    >>> inputs = layer(Input(shape=(2, 3))).node.inputs
+    >>> config = serialize_function(slice, trace=Trace(inputs, {"index": 0}, ()))
     >>> config["kind"], describe_function(config)
-    ('expression', 'safe expression')
+    ('graph', 'op graph (safe)')
     >>> deserialize_function(config)(torch.ones(1, 2, 3), index=0)
     tensor([[1., 1.]])
 """
@@ -145,13 +146,13 @@ def deserialize_function(
     """Loads a callable saved by ``serialize_function``.
 
     In safe mode (the default) nothing from the config is imported, ``exec``-ed or unpickled:
-    names resolve through the registry and lamina's allowlist, and source runs on lamina's own
-    evaluator only if it passes its checks.
+    names resolve through the registry and lamina's op table, and op graphs run only ops from
+    that table. Saved source is never parsed or run in safe mode.
 
     Args:
         config: The dict ``serialize_function`` returned (e.g. after a JSON round trip).
-        safe_mode: Refuse code that is not a safe expression. Pass False only for files you
-            trust: module references are then imported and other source is ``exec``-ed.
+        safe_mode: Refuse code that is not an op graph or known by name. Pass False only
+            for files you trust: modules are then imported and source is ``exec``-ed.
         custom_objects: Name (or registered key) to object; a function whose saved name is
             here loads as that object instead.
         trusted_modules: Modules (and their submodules) whose functions may be imported even
@@ -170,9 +171,9 @@ def deserialize_function(
 
     Example:
         >>> import torch
-        >>> f = deserialize_function(serialize_function(lambda x, k=3: x * k))
-        >>> f(torch.ones(2))
-        tensor([3., 3.])
+        >>> f = deserialize_function(serialize_function(torch.exp))
+        >>> f(torch.zeros(2))
+        tensor([1., 1.])
     """
     if isinstance(trusted_modules, str):
         trusted_modules = (trusted_modules,)
