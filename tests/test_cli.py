@@ -278,7 +278,8 @@ def test_unsafe_function_advice_names_the_flags(
 
     x = Input(shape=(2,))
     path = tmp_path / "numpy.lamina"
-    Model(x, Lambda(fn_helpers.uses_numpy)(x)).save(path)
+    with pytest.warns(UserWarning, match="reads a tensor's values"):
+        Model(x, Lambda(fn_helpers.reads_values)(x)).save(path)
     capsys.readouterr()
     assert main(["summary", str(path)]) == 1
     error = capsys.readouterr().err
