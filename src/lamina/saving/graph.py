@@ -121,7 +121,7 @@ def _traced_lambda_config(layer: Any, owner: str, raw: dict[str, Any]) -> dict[s
     elif layer._build_input_specs is not None:
         specs = layer._build_input_specs
     keywords = tuple(k for k in ("training", "mask") if getattr(layer, f"_pass_{k}", False))
-    trace = None if specs is None else Trace(specs, dict(layer.arguments), keywords)
+    trace = None if specs is None else Trace(specs, dict(layer._call_arguments()), keywords)
     try:
         function = serialize_function(layer.function, owner=owner, trace=trace)
     except ValueError as error:
