@@ -109,6 +109,10 @@ class _Saver:
         bindings: dict[str, tuple[str, Any]] = {}
         if isinstance(found, str):
             reason = found
+            if self.trace is not None:  # a graph needs no source (typed at a prompt, exec-ed)
+                graph = self.traced(fn, base)
+                if isinstance(graph, dict):
+                    return graph
         else:
             base["source"] = found[1]
             bindings = self.bindings(fn, found[0])
