@@ -470,7 +470,8 @@ def test_failed_save_leaves_the_old_file_byte_identical(tmp_path: Path) -> None:
     seed_slice_model().save(path)
     before = path.read_bytes()
     namespace: dict[str, Any] = {}
-    exec("def no_source(x):\n    return x * 2\n", namespace)  # no source file: cannot be saved
+    # No source file, and not an op graph (it reads a value): cannot be saved.
+    exec("def no_source(x):\n    return x * x.sum().item()\n", namespace)
     x = Input(shape=(3,))
     bad = Model(x, Lambda(namespace["no_source"], name="no_source_layer")(x))
     with pytest.raises(SaveError, match="no_source_layer") as caught:
