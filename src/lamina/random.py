@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from lamina.core.dtypes import dtype_named
 from lamina.ops.recording import RAW
 
 __all__ = ["normal", "uniform"]
@@ -40,9 +41,16 @@ def _recorded(op: str, shape: Any, dtype: torch.dtype | None, **kwargs: Any) -> 
     return Operation.record(op, (tensor,), {**kwargs, "dtype": name})
 
 
+def _dtype(name: str) -> torch.dtype:
+    kind = dtype_named(name)
+    if kind is None:
+        raise ValueError(f"random: unknown dtype {name!r}; expected a torch dtype name.")
+    return kind
+
+
 def _drawn_like(draw: Any) -> Any:
     def like(x: torch.Tensor, dtype: str | None = None, seed: int | None = None, **kw: Any) -> Any:
-        kind = getattr(torch, dtype) if dtype else None
+        kind = _dtype(dtype) if dtype else None
         return draw(x.shape, dtype=kind, seed=seed, device=x.device, **kw)
 
     return like

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from lamina import mixed_precision
+from lamina.core.dtypes import dtype_named
 from lamina.optimizers.loss_scale import LossScaleOptimizer
 
 
@@ -42,7 +43,7 @@ def autocast(model: Any) -> contextlib.AbstractContextManager[Any]:
             "lamina.mixed_precision.set_global_policy('mixed_bfloat16') on CPU, or move the "
             "model to a GPU with model.to('cuda')."
         )
-    dtype = getattr(torch, policy.compute_dtype)
+    dtype = dtype_named(policy.compute_dtype)
     return torch.autocast(device_type=device, dtype=dtype)
 
 
