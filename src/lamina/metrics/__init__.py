@@ -53,7 +53,9 @@ from lamina.metrics.classes import top_k_categorical_accuracy as top_k_categoric
 from lamina.metrics.confusion import FalseNegatives as FalseNegatives
 from lamina.metrics.confusion import FalsePositives as FalsePositives
 from lamina.metrics.confusion import Precision as Precision
+from lamina.metrics.confusion import PrecisionAtRecall as PrecisionAtRecall
 from lamina.metrics.confusion import Recall as Recall
+from lamina.metrics.confusion import RecallAtPrecision as RecallAtPrecision
 from lamina.metrics.confusion import TrueNegatives as TrueNegatives
 from lamina.metrics.confusion import TruePositives as TruePositives
 from lamina.metrics.fbeta import F1Score as F1Score
@@ -89,8 +91,10 @@ __all__ = [
     "MeanSquaredError",
     "Metric",
     "Precision",
+    "PrecisionAtRecall",
     "R2Score",
     "Recall",
+    "RecallAtPrecision",
     "RootMeanSquaredError",
     "SparseCategoricalAccuracy",
     "SparseCategoricalCrossentropy",
@@ -130,7 +134,9 @@ _CLASSES: dict[str, type[Metric]] = {
         FalseNegatives,
         FalsePositives,
         Precision,
+        PrecisionAtRecall,
         Recall,
+        RecallAtPrecision,
         TrueNegatives,
         TruePositives,
         F1Score,

@@ -1,5 +1,6 @@
 """Metrics from confusion counts at thresholds: `TruePositives`, `TrueNegatives`,
-`FalsePositives`, `FalseNegatives`, `Precision`, `Recall`, with Keras's arguments.
+`FalsePositives`, `FalseNegatives`, `Precision`, `Recall`, `PrecisionAtRecall`,
+`RecallAtPrecision`, with Keras's arguments.
 
 A prediction above a threshold (strictly) counts as positive; `top_k` keeps only each row's
 `k` largest predictions as candidates, and `class_id` looks at one column. Counts are
@@ -198,11 +199,115 @@ class Recall(Precision):
         return self._single(_divide_no_nan(tp, tp + self._count("fn")))
 
 
+class _AtConstraint(_Confusion):
+    """The best of one rate where another reaches a target, over `num_thresholds` thresholds
+    spread evenly over [0, 1] (Keras's grid)."""
+
+    _target_name = "value"
+
+    def __init__(
+        self,
+        value: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        owner = type(self).__name__
+        if not 0 <= value <= 1:
+            raise ValueError(f"{owner}: {self._target_name} must be in [0, 1], received {value!r}.")
+        if not isinstance(num_thresholds, int) or not 1 <= num_thresholds <= 1_000_000:
+            raise ValueError(
+                f"{owner}: num_thresholds must be an int in [1, 1000000], received "
+                f"{num_thresholds!r}."
+            )
+        grid = (
+            [0.5]
+            if num_thresholds == 1
+            else [i / (num_thresholds - 1) for i in range(num_thresholds)]
+        )
+        super().__init__(grid, class_id=class_id, name=name, dtype=dtype)
+        self.value, self.num_thresholds = float(value), num_thresholds
+
+    def _rates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        tp = self._count("tp")
+        precisions = _divide_no_nan(tp, tp + self._count("fp"))
+        recalls = _divide_no_nan(tp, tp + self._count("fn"))
+        return precisions, recalls
+
+    @staticmethod
+    def _best(constrained: torch.Tensor, dependent: torch.Tensor, target: float) -> torch.Tensor:
+        feasible = constrained >= target
+        if not bool(feasible.any()):
+            return torch.zeros((), dtype=dependent.dtype)
+        return dependent[feasible].max()
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            self._target_name: self.value,
+            "num_thresholds": self.num_thresholds,
+            "class_id": self.class_id,
+        }
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision among the thresholds whose recall is at least `recall`.
+
+    Example:
+        >>> import torch
+        >>> m = PrecisionAtRecall(recall=0.5)
+        >>> m.update_state(torch.tensor([0, 0, 1, 1]), torch.tensor([0.1, 0.6, 0.4, 0.9]))
+        >>> float(m.result())
+        1.0
+    """
+
+    direction = "up"
+    _target_name = "recall"
+
+    def __init__(
+        self,
+        recall: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+    def result(self) -> torch.Tensor:
+        precisions, recalls = self._rates()
+        return self._best(recalls, precisions, self.value)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall among the thresholds whose precision is at least `precision`."""
+
+    direction = "up"
+    _target_name = "precision"
+
+    def __init__(
+        self,
+        precision: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+    def result(self) -> torch.Tensor:
+        precisions, recalls = self._rates()
+        return self._best(precisions, recalls, self.value)
+
+
 __all__ = [
     "FalseNegatives",
     "FalsePositives",
     "Precision",
+    "PrecisionAtRecall",
     "Recall",
+    "RecallAtPrecision",
     "TrueNegatives",
     "TruePositives",
 ]
