@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from lamina.callbacks.backup import BackupAndRestore as BackupAndRestore
 from lamina.callbacks.callback import Callback as Callback
 from lamina.callbacks.callback import CallbackList as CallbackList
 from lamina.callbacks.callback import History as History
@@ -36,6 +37,7 @@ from lamina.callbacks.stopping import EarlyStopping as EarlyStopping
 from lamina.callbacks.stopping import TerminateOnNaN as TerminateOnNaN
 
 __all__ = [
+    "BackupAndRestore",
     "CSVLogger",
     "Callback",
     "CallbackList",

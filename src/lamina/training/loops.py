@@ -144,7 +144,10 @@ def fit(
     model.stop_training = False
     model.history = history
     with flush_denormal(), _mode(model, True):
+        model._initial_epoch = None
         callback_list.call("on_train_begin", None)
+        # A callback that restored a backup (BackupAndRestore) says where to go on from.
+        initial_epoch = model.__dict__.pop("_initial_epoch", None) or initial_epoch
         logs: dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
             runner.reset()
