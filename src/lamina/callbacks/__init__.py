@@ -35,6 +35,7 @@ from lamina.callbacks.learning_rate import LearningRateScheduler as LearningRate
 from lamina.callbacks.learning_rate import ReduceLROnPlateau as ReduceLROnPlateau
 from lamina.callbacks.stopping import EarlyStopping as EarlyStopping
 from lamina.callbacks.stopping import TerminateOnNaN as TerminateOnNaN
+from lamina.callbacks.tensorboard import TensorBoard as TensorBoard
 
 __all__ = [
     "BackupAndRestore",
@@ -47,5 +48,6 @@ __all__ = [
     "LearningRateScheduler",
     "ModelCheckpoint",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]
