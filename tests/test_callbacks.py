@@ -271,3 +271,15 @@ def test_model_checkpoint_refuses_a_file_name_of_another_format_at_once(tmp_path
         callbacks.ModelCheckpoint(str(tmp_path / "best.h5"))
     with pytest.raises(SaveError, match=r"ending in \.safetensors, received \.h5"):
         callbacks.ModelCheckpoint(str(tmp_path / "best.weights.h5"), save_weights_only=True)
+
+
+def test_a_progbar_logger_draws_the_bar_once(capsys: pytest.CaptureFixture[str]) -> None:
+    model = _model()
+    model.fit(X, Y, epochs=2, verbose=2)
+    plain = capsys.readouterr().out
+    model.fit(X, Y, epochs=2, verbose=2, callbacks=[callbacks.ProgbarLogger()])
+    with_logger = capsys.readouterr().out
+    assert plain.count("Epoch 2/2") == with_logger.count("Epoch 2/2") == 1
+    assert with_logger.count("loss") == plain.count("loss") > 0
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.ProgbarLogger()])
+    assert capsys.readouterr().out == ""

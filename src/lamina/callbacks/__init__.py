@@ -33,6 +33,7 @@ from lamina.callbacks.files import CSVLogger as CSVLogger
 from lamina.callbacks.files import ModelCheckpoint as ModelCheckpoint
 from lamina.callbacks.learning_rate import LearningRateScheduler as LearningRateScheduler
 from lamina.callbacks.learning_rate import ReduceLROnPlateau as ReduceLROnPlateau
+from lamina.callbacks.progbar import ProgbarLogger as ProgbarLogger
 from lamina.callbacks.stopping import EarlyStopping as EarlyStopping
 from lamina.callbacks.stopping import TerminateOnNaN as TerminateOnNaN
 from lamina.callbacks.tensorboard import TensorBoard as TensorBoard
@@ -47,6 +48,7 @@ __all__ = [
     "LambdaCallback",
     "LearningRateScheduler",
     "ModelCheckpoint",
+    "ProgbarLogger",
     "ReduceLROnPlateau",
     "TensorBoard",
     "TerminateOnNaN",

@@ -132,6 +132,9 @@ def fit(
     history.model = model
     user_callbacks = list(callbacks or [])
     params = {"verbose": verbose, "epochs": epochs, "steps": data.steps}
+    # A ProgbarLogger of the user's own draws the bar instead of fit (as in Keras).
+    has_bar = any(isinstance(c, callbacks_module.ProgbarLogger) for c in user_callbacks)
+    bar_verbose = 0 if has_bar else verbose
     callback_list = callbacks_module.CallbackList(
         [*user_callbacks, history], model=model, params=params
     )
@@ -152,7 +155,7 @@ def fit(
         for epoch in range(initial_epoch, epochs):
             runner.reset()
             callback_list.call("on_epoch_begin", epoch, None)
-            progress = Progress(verbose=verbose, target=data.steps)
+            progress = Progress(verbose=bar_verbose, target=data.steps)
             progress.epoch_begin(epoch, epochs)
             try:
                 tracker, steps_done = _train_epoch(
