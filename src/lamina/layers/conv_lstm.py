@@ -27,6 +27,7 @@ from lamina.layers.conv_utils import (
     standardize_padding,
     standardize_tuple,
 )
+from lamina.layers.rnn_cells import _dropout_mask
 
 _CONV: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -282,12 +283,6 @@ class _ConvLSTM(Layer):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, filters={self.filters}, kernel_size={self.kernel_size}"
-
-
-def _dropout_mask(like: torch.Tensor, rate: float, seed: int | None) -> torch.Tensor:
-    generator = None if seed is None else torch.Generator(like.device).manual_seed(seed)
-    keep = torch.rand(like.shape, generator=generator, device=like.device) >= rate
-    return keep.to(like.dtype) / (1.0 - rate)
 
 
 class ConvLSTM1D(_ConvLSTM):

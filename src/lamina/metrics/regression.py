@@ -9,16 +9,9 @@ import torch
 
 from lamina.losses import functions as loss_functions
 from lamina.losses import squeeze_or_expand_to_same_rank
+from lamina.losses.extra import categorical_hinge
 from lamina.metrics.classes import _as
 from lamina.metrics.metric import MeanMetricWrapper, Metric
-
-
-def categorical_hinge(y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
-    """`max(0, 1 + max(y_pred of the wrong classes) - y_pred of the right one)`, per sample."""
-    y_true = _as(y_true, y_pred)
-    positive = (y_true * y_pred).sum(-1)
-    negative = ((1.0 - y_true) * y_pred).max(-1).values
-    return torch.clamp(negative - positive + 1.0, min=0.0)
 
 
 class Hinge(MeanMetricWrapper):
@@ -240,5 +233,4 @@ __all__ = [
     "MeanIoU",
     "R2Score",
     "SquaredHinge",
-    "categorical_hinge",
 ]
