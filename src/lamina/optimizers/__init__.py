@@ -25,7 +25,8 @@ Example:
     ('Adam', 0.001)
 
 The package holds `optimizer` (the `Optimizer` base class, the bridge to `torch.optim`) and
-`classes` (Keras's optimizers and `TorchOptimizer`); this module re-exports them and looks
+`classes` (Keras's optimizers that map onto torch's, and `TorchOptimizer`), `extra` (Adafactor,
+Lion, Lamb, Ftrl, on the Keras update rules of `rules`); this module re-exports them and looks
 optimizers up by name (`get`, `serialize`, `deserialize`).
 """
 
@@ -45,16 +46,24 @@ from lamina.optimizers.classes import AdamW as AdamW
 from lamina.optimizers.classes import Nadam as Nadam
 from lamina.optimizers.classes import RMSprop as RMSprop
 from lamina.optimizers.classes import TorchOptimizer as TorchOptimizer
+from lamina.optimizers.extra import Adafactor as Adafactor
+from lamina.optimizers.extra import Ftrl as Ftrl
+from lamina.optimizers.extra import Lamb as Lamb
+from lamina.optimizers.extra import Lion as Lion
 from lamina.optimizers.loss_scale import LossScaleOptimizer as LossScaleOptimizer
 from lamina.optimizers.optimizer import Optimizer as Optimizer
 
 __all__ = [
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
+    "Ftrl",
+    "Lamb",
+    "Lion",
     "LossScaleOptimizer",
     "Nadam",
     "Optimizer",
@@ -68,7 +77,10 @@ __all__ = [
 
 _CLASSES: dict[str, type[Optimizer]] = {
     cls.__name__: cls
-    for cls in (SGD, Adam, AdamW, Adamax, Nadam, RMSprop, Adagrad, Adadelta, TorchOptimizer)
+    for cls in (
+        *(SGD, Adam, AdamW, Adamax, Nadam, RMSprop, Adagrad, Adadelta),
+        *(Adafactor, Lion, Lamb, Ftrl, TorchOptimizer),
+    )
 }
 _NAMES = {name.lower(): cls for name, cls in _CLASSES.items() if cls is not TorchOptimizer}
 
