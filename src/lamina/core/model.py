@@ -357,9 +357,12 @@ class Model(ModelForwards):
         moving the model instead).
         """
         super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
-        torch_optimizer = getattr(getattr(self, "optimizer", None), "torch_optimizer", None)
+        optimizer = getattr(self, "optimizer", None)
+        torch_optimizer = getattr(optimizer, "torch_optimizer", None)
         if isinstance(torch_optimizer, torch.optim.Optimizer) and torch_optimizer.state:
             torch_optimizer.load_state_dict(torch_optimizer.state_dict())
+        if getattr(optimizer, "_ema", None):  # use_ema's averages follow their weights
+            optimizer._follow_params()  # type: ignore[union-attr]
         return self
 
     # ---------------------------------------------------------------- notebooks (plot.py)

@@ -188,6 +188,10 @@ def fit(
             progress.finish(steps_done, logs)
             if model.stop_training:
                 break
+        if epochs > 0:  # with use_ema, the weights become their moving averages (Keras)
+            finalize = getattr(model.optimizer, "finalize_variable_values", None)
+            if finalize is not None:
+                finalize(model.trainable_weights)
         callback_list.call("on_train_end", logs)
     model._compile_state.metrics_names = [k for k in logs if not k.startswith("val_")]
     return history
