@@ -11,7 +11,11 @@ RMSprop's `alpha`; Keras's defaults are kept (`epsilon=1e-7` rather than torch's
 `learning_rate=0.01`). `weight_decay` on Adam is decoupled, as in Keras, so `Adam` with a
 weight decay runs `torch.optim.AdamW`; the other optimizers use torch's own `weight_decay`.
 The update rules are torch's, which place `epsilon` slightly differently from Keras's
-(torch adds it after bias correction); trained results match to within that.
+(torch adds it after bias correction); trained results match to within that. torch has no
+Lion, Lamb or Ftrl and another Adafactor, so those four run Keras 3's own formulas (`rules`),
+with Keras's decoupled `weight_decay` (`w -= w * weight_decay * lr` before each update).
+
+Every optimizer takes Keras's `use_ema`, `ema_momentum` and `ema_overwrite_frequency`.
 
 `compile` also accepts a torch optimizer class (`torch.optim.SGD`, built with its defaults or
 the `kwargs` of `TorchOptimizer`) or an instance already built on the model's weights.
