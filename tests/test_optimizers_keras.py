@@ -170,3 +170,17 @@ def test_fit_ends_with_the_moving_averages() -> None:
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[record])
     for weight, average in zip(seen[0], model.optimizer._ema):
         np.testing.assert_array_equal(weight, average.numpy())
+
+
+@pytest.mark.parametrize("n", range(len(CASES)), ids=[_case_id(c) for c in CASES])
+def test_keras_compile_config_is_accepted(n: int) -> None:
+    # What a .keras file's compile_config holds: Keras's full optimizer config.
+    from lamina.saving.keras_compile import compile_from_keras
+    from lamina.saving.values import LoadContext
+
+    case = CASES[n]
+    model = _model(optimizers.SGD())
+    keras_config = {"class_name": case["class_name"], "config": {"name": "x", **case["config"]}}
+    compile_from_keras(model, {"optimizer": keras_config, "loss": "mse"}, None, LoadContext())
+    assert type(model.optimizer) is getattr(optimizers, case["class_name"])
+    assert model.optimizer.use_ema == case["config"]["use_ema"]
