@@ -222,7 +222,9 @@ class AdafactorRule(_Rule):
             param.sub_(alpha * update)
 
 
-def _foreach_power(tensors: list[torch.Tensor], power: float) -> list[torch.Tensor]:
+def _foreach_power(
+    tensors: list[torch.Tensor] | tuple[torch.Tensor, ...], power: float
+) -> tuple[torch.Tensor, ...]:
     # The default power, 0.5, as a square root: several times faster than pow's exp-log.
     return torch._foreach_sqrt(tensors) if power == 0.5 else torch._foreach_pow(tensors, power)
 
