@@ -16,6 +16,7 @@ rather than a hang), `fit`:
 
 from __future__ import annotations
 
+import copy
 import datetime
 import os
 from typing import Any
@@ -24,7 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from lamina.core.tensor import map_structure
+from lamina.training.sharding import Shard
 
 TIMEOUT = datetime.timedelta(seconds=int(os.environ.get("LAMINA_DIST_TIMEOUT", "60")))
 """How long a collective waits for the other ranks (`LAMINA_DIST_TIMEOUT` seconds)."""
@@ -38,6 +39,9 @@ def active() -> bool:
         if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
             return False
         backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl" and "LOCAL_RANK" in os.environ:
+            # Collectives of Python objects go through the current device: one per rank.
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
         dist.init_process_group(backend=backend, timeout=TIMEOUT)
     return dist.get_world_size() > 1
 
@@ -46,33 +50,16 @@ def rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
-def shard(x: Any, y: Any, sample_weight: Any, batch_size: int) -> tuple[Any, Any, Any, int]:
-    """This rank's part of each global batch of arrays, and the per-rank batch size."""
-    world, me = dist.get_world_size(), dist.get_rank()
-    if batch_size % world:
-        raise ValueError(
-            f"fit: batch_size={batch_size} is the global batch and must divide among the "
-            f"{world} ranks; pass a multiple of {world}."
-        )
-    per_rank = batch_size // world
-    leaves = [leaf for leaf in (x, y, sample_weight) if leaf is not None]
-    first = leaves[0]
-    while isinstance(first, (list, tuple, dict)):
-        first = next(iter(first.values())) if isinstance(first, dict) else first[0]
-    n = len(first) - len(first) % batch_size
-    index = torch.cat(
-        [torch.arange(s + me * per_rank, s + (me + 1) * per_rank) for s in range(0, n, batch_size)]
-    ).numpy()
-
-    def take(value: Any) -> Any:
-        return None if value is None else value[index]
-
-    return (
-        map_structure(take, x),
-        map_structure(take, y) if y is not None else None,
-        map_structure(take, sample_weight) if sample_weight is not None else None,
-        per_rank,
-    )
+def sharding(*, training: bool) -> Shard:
+    """This rank's `Shard`; for training, with a shuffle seed drawn on rank 0 (from torch's
+    global generator, so `set_random_seed` there makes runs repeatable) and sent to every
+    rank."""
+    seed = [0]
+    if training:
+        if dist.get_rank() == 0:
+            seed = [int(torch.randint(0, 2**62, ()))]
+        dist.broadcast_object_list(seed, src=0)
+    return Shard(dist.get_rank(), dist.get_world_size(), training, seed[0])
 
 
 class _Forward(nn.Module):
@@ -96,14 +83,120 @@ def wrap_forward(model: Any) -> Any:
     return forward
 
 
-def average_logs(logs: dict[str, float]) -> dict[str, float]:
-    """The logs averaged over the ranks (each rank sees the same number of samples)."""
-    if not logs:
-        return logs
-    values = torch.tensor(list(logs.values()), dtype=torch.float64)
-    dist.all_reduce(values)
-    values /= dist.get_world_size()
-    return dict(zip(logs, values.tolist()))
+# ---------------------------------------------------------------------------- reductions
+def _metrics_of(runner: Any) -> list[Any]:
+    """The `Metric` objects whose states make a loop's logs."""
+    from lamina.training.custom_steps import CompiledMetricsView, StepRunner
+
+    if not isinstance(runner, StepRunner):
+        return list(runner.metrics.metrics)
+    found: list[Any] = []
+    for metric in runner.model.metrics:
+        if isinstance(metric, CompiledMetricsView):
+            found.extend(runner.model.compiled_metrics.metrics)
+        else:
+            found.append(metric)
+    return found
+
+
+class _Recorder:
+    """Stands in for a metric in its `reset_state`, noting the attributes it sets."""
+
+    def __init__(self, metric: Any) -> None:
+        object.__setattr__(self, "_metric", metric)
+        object.__setattr__(self, "names", [])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._metric, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.names.append(name)
+        setattr(self._metric, name, value)
+
+
+def state_names(metric: Any) -> list[str]:
+    """A metric's state: the attributes its `reset_state` sets (found on a copy)."""
+    recorder = _Recorder(copy.deepcopy(metric))
+    type(metric).reset_state(recorder)
+    return list(dict.fromkeys(recorder.names))
+
+
+def _total(values: list[Any]) -> Any:
+    """The sum of one state over the ranks (`None`: a rank that saw no batch)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if isinstance(present[0], dict):
+        return {k: _total([v.get(k) for v in present]) for k in present[0]}
+    total = present[0]
+    for value in present[1:]:
+        total = total + value
+    return total
+
+
+def _on(value: Any, device: torch.device | None) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu" if device is None else device)
+    if isinstance(value, dict):
+        return {k: _on(v, device) for k, v in value.items()}
+    return value
+
+
+def reduce_logs(runner: Any, tracker: Any, device: torch.device) -> dict[str, float]:
+    """A loop's logs over the samples of every rank: each metric's state (what its
+    `reset_state` sets: sums and counts) is summed over the ranks, and so is the loss's
+    sample-weighted sum; the results are then the ones one process would compute over all
+    the data. Every rank returns the same logs (those of the first rank that saw a batch)."""
+    from lamina.training.steps import _Tracker
+
+    local = tracker.logs()
+    metrics = _metrics_of(runner)
+    names = [state_names(m) for m in metrics]
+    states = [{n: _on(getattr(m, n, None), None) for n in ns} for m, ns in zip(metrics, names)]
+    loss: tuple[float, list[float]] | None = None
+    if isinstance(tracker, _Tracker):
+        loss = (float(tracker.count), list(tracker.sums))
+    mine = {"states": states, "loss": loss, "logs": local, "saw": tracker.seen > 0}
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, mine)
+    source = next((r for r, g in enumerate(gathered) if g["saw"]), 0)
+    if dist.get_rank() == source:
+        for i, (metric, state_list) in enumerate(zip(metrics, names)):
+            for name in state_list:
+                total = _total([g["states"][i][name] for g in gathered if i < len(g["states"])])
+                setattr(metric, name, _on(total, device))
+        logs = dict(local)
+        if loss is not None:
+            count = sum(g["loss"][0] for g in gathered)
+            sums = [sum(s) for s in zip(*(g["loss"][1] for g in gathered if g["loss"][1]))]
+            for key, total_loss in zip(list(local)[: len(sums)], sums):
+                logs[key] = total_loss / count
+        else:  # a step of the model's own: its metrics' results; other numbers averaged
+            numbers = [g["logs"] for g in gathered if g["saw"]]
+            for key, value in local.items():
+                if isinstance(value, float) and numbers:
+                    logs[key] = sum(n[key] for n in numbers if key in n) / len(numbers)
+        for metric in metrics:
+            if metric.name in logs:
+                logs[metric.name] = float(metric.result())
+        local = logs
+    result = [local]
+    dist.broadcast_object_list(result, src=source)
+    return result[0]  # type: ignore[no-any-return]
+
+
+def gather_rows(leaves: list[torch.Tensor], keys: torch.Tensor, template: Any) -> tuple[Any, Any]:
+    """Every rank's rows of each output leaf, put in the order of their `keys` (positions in
+    the data), with the structure `template` of one rank that has rows. `leaves` and
+    `template` are empty and None on a rank without rows."""
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, (keys, [t.cpu() for t in leaves], template))
+    given = [g for g in gathered if g[2] is not None]
+    if not given:
+        return [], None
+    order = torch.argsort(torch.cat([k for k, _, _ in given]), stable=True)
+    merged = [torch.cat([g[1][i] for g in given])[order] for i in range(len(given[0][1]))]
+    return merged, given[0][2]
 
 
 def rank_zero_callbacks(callbacks: list[Any]) -> list[Any]:
