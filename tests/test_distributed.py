@@ -81,6 +81,15 @@ def test_two_ranks_fit_evaluate_and_predict_like_one_process(tmp_path):
     _close(found[0]["fit"], history.history, "fit")
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".lamina"] == ["ckpt.lamina"]
 
+    # a model's own train_step: gradients averaged over the ranks all the same
+    own_step = w.build(model_class=w.OwnTrainStep)
+    history = own_step.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for i, expected in enumerate(own_step.get_weights()):
+        np.testing.assert_array_equal(arrays[0][f"own_step_{i}"], arrays[1][f"own_step_{i}"])
+        np.testing.assert_allclose(arrays[0][f"own_step_{i}"], expected, rtol=1e-5, atol=1e-6)
+    assert found[0]["fit_own_step"] == found[1]["fit_own_step"]
+    _close(found[0]["fit_own_step"], history.history, "own train_step")
+
     x22, y22 = w.regression_data(22, seed=6)
     split = w.build(["mae"]).fit(
         x22, y22, batch_size=8, epochs=2, shuffle=False, verbose=0, validation_split=0.25

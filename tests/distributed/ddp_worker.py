@@ -25,10 +25,17 @@ from lamina.metrics import AUC, Precision
 from lamina.utils import PyDataset
 
 
-def build(metrics: list[Any] | None = None) -> Model:
+class OwnTrainStep(Model):
+    """A model with its own train_step: no forward of lamina's for DDP to wrap."""
+
+    def train_step(self, data: Any) -> Any:
+        return super().train_step(data)
+
+
+def build(metrics: list[Any] | None = None, model_class: type[Model] = Model) -> Model:
     torch.manual_seed(0)
     inputs = Input(shape=(4,))
-    model = Model(inputs, Dense(1)(Dense(8, activation="tanh")(inputs)))
+    model = model_class(inputs, Dense(1)(Dense(8, activation="tanh")(inputs)))
     model.compile(optimizer="sgd", loss="mse", metrics=metrics)
     return model
 
@@ -149,6 +156,14 @@ def main() -> None:
     )
     arrays.update({str(i): w for i, w in enumerate(model.get_weights())})
     found["fit"] = history.history
+
+    own_step = build(model_class=OwnTrainStep)
+    with torch.no_grad():  # different starting weights on each rank: rank 0's are used
+        own_step.layers[1].kernel.add_(int(rank))
+    found["fit_own_step"] = own_step.fit(
+        x, y, batch_size=8, epochs=2, shuffle=False, verbose=0
+    ).history
+    arrays.update({f"own_step_{i}": w for i, w in enumerate(own_step.get_weights())})
 
     # validation_split: 16 samples train, 6 validate (4 on rank 0, 2 on rank 1)
     x22, y22 = regression_data(22, seed=6)

@@ -16,9 +16,11 @@ rather than a hang), `fit`:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -81,6 +83,32 @@ def wrap_forward(model: Any) -> Any:
         return ddp(x, training)
 
     return forward
+
+
+@contextlib.contextmanager
+def averaged_gradients(model: Any) -> Iterator[None]:
+    """For a model's own `train_step`, which calls the model itself rather than through
+    `DistributedDataParallel`: rank 0's weights and buffers are sent to every rank, then each
+    gradient is averaged over the ranks as soon as `backward` has made it (one all-reduce
+    per weight, without DDP's buckets: correct for any step, if slower)."""
+    world = dist.get_world_size()
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+
+    def average(param: torch.Tensor) -> None:
+        if param.grad is not None:
+            dist.all_reduce(param.grad)
+            param.grad.div_(world)
+
+    handles = [
+        p.register_post_accumulate_grad_hook(average) for p in model.parameters() if p.requires_grad
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 # ---------------------------------------------------------------------------- reductions

@@ -7,6 +7,7 @@ one-batch variants are in `on_batch.py`.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -143,12 +144,15 @@ def fit(
     history.params = params
     quiet_nan = any(isinstance(c, callbacks_module.TerminateOnNaN) for c in user_callbacks)
     runner = runner_for(model, "train_step")
+    synced: Any = contextlib.nullcontext()
     if parallel and isinstance(runner, _Runner):
         runner.forward = distributed.wrap_forward(model)
+    elif parallel:  # the model's own train_step: no forward of lamina's to wrap
+        synced = distributed.averaged_gradients(model)
     val_runner = runner_for(model, "test_step") if val_data is not None else runner
     model.stop_training = False
     model.history = history
-    with flush_denormal(), _mode(model, True):
+    with flush_denormal(), _mode(model, True), synced:
         model._initial_epoch = None
         callback_list.call("on_train_begin", None)
         # A callback that restored a backup (BackupAndRestore) says where to go on from.
