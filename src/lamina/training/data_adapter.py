@@ -9,6 +9,10 @@ yields batches. A batch from a loader or generator is `x`, `(x,)`, `(x, y)` or
 Arrays are converted once and moved to the device before the first epoch; each batch is then
 a slice (or, shuffled, an `index_select`) of tensors already there, so the training loop does
 no numpy work per batch.
+
+Under `torchrun` a `Shard` (`sharding.py`) says which part each rank reads: slices of each
+global batch of arrays, a loader rebuilt with a distributed sampler, a `PyDataset`'s batches
+dealt in turn.
 """
 
 from __future__ import annotations

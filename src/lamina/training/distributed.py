@@ -1,17 +1,26 @@
-"""`fit` under `torchrun`: data parallel training with `DistributedDataParallel`.
+"""`fit`, `evaluate` and `predict` under `torchrun`: data parallel on `torch.distributed`.
 
 When `torch.distributed` is initialized, or the environment variables `torchrun` sets
-(`RANK`, `WORLD_SIZE`, `MASTER_ADDR`) are present (lamina then initializes the process
-group itself: gloo on CPU, nccl on CUDA, with a timeout so that a dead rank gives an error
-rather than a hang), `fit`:
+(`RANK`, `WORLD_SIZE`) are present (lamina then initializes the process group itself: gloo on
+CPU, nccl on CUDA with each rank on its `LOCAL_RANK` device, and a timeout so that a dead rank
+gives an error rather than a hang), the loops run one rank each:
 
-- runs the model's forward pass through `DistributedDataParallel` (gradients averaged over
-  ranks, weights broadcast from rank 0 at the start);
-- gives each rank its slice of every global batch: `batch_size` is the global batch, each rank
-  gets `batch_size / world_size` samples of it (as Keras's `DataParallel`); arrays only, and
-  the last incomplete global batch is dropped so that every rank takes the same steps;
-- averages the epoch logs over ranks, so the `History` is the same on every rank;
-- prints progress and runs `ModelCheckpoint` and `CSVLogger` on rank 0 only.
+- Data: each rank reads its part (`sharding.py` says exactly which): `batch_size` is the
+  global batch, each rank takes `batch_size / world_size` samples of it, as Keras's
+  `DataParallel`. Training drops the tail that does not fill a global batch, so that every
+  rank takes the same steps; evaluation and prediction use every sample exactly once.
+- `fit` runs the forward pass through `DistributedDataParallel` (weights broadcast from rank
+  0, gradients averaged over ranks); a model with its own `train_step` gets rank 0's weights
+  and a hook that averages each gradient instead (`averaged_gradients`).
+- Logs (`reduce_logs`): at the end of each epoch, validation and evaluation, each metric's
+  state (the attributes its `reset_state` sets: sums, counts, confusion counts) is summed over
+  the ranks, and so is the sample-weighted sum of the loss, so Precision, AUC or a mean over
+  uneven shards are what one process computes on all the data; every rank gets the same logs,
+  hence the same `History`. Per-batch logs (`on_*_batch_end`) stay the rank's own. A custom
+  metric whose state is not a sum (a maximum, say) needs its own handling.
+- `predict` gathers every rank's rows and returns all of them, in the data's order, on every
+  rank (`gather_rows`), as Keras's `predict` returns all.
+- Progress is printed, and `ModelCheckpoint` and `CSVLogger` run, on rank 0 only.
 """
 
 from __future__ import annotations

@@ -68,7 +68,9 @@ def fit(
             `Dataset` or `DataLoader`, or a generator yielding `(x, y)` /
             `(x, y, sample_weight)` batches.
         y: targets, shaped like the outputs (arrays only; loaders yield their own).
-        batch_size: samples per batch (arrays and datasets).
+        batch_size: samples per batch (arrays and datasets); under `torchrun` the global
+            batch, of which each rank takes `batch_size / world_size` (see
+            `lamina.training.distributed`).
         epochs: the index of the last epoch (training runs `initial_epoch..epochs-1`).
         verbose: 0 silent, 1 a live bar per epoch, 2 a line per epoch, `"auto"` 1 on a
             terminal and 2 otherwise.
@@ -333,6 +335,8 @@ def evaluate(
 
     Returns:
         The loss as a float when there are no metrics, else `[loss, *metrics]`, or a dict.
+        Under `torchrun` the ranks share the samples and every rank gets the values over
+        all of them.
     """
     _require_compiled(model, "evaluate")
     parallel = distributed.active()
@@ -394,7 +398,9 @@ def predict(
         callbacks: callbacks receiving the `on_predict_*` hooks.
 
     Returns:
-        numpy arrays in the structure of the model's outputs.
+        numpy arrays in the structure of the model's outputs. Under `torchrun` the ranks
+        share the work and every rank gets every row, in the data's order (a generator's or
+        other source lamina cannot split gives each rank its own rows).
     """
     parallel = distributed.active()
     if parallel:
