@@ -19,7 +19,9 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from lamina import Input, Model
 from lamina.layers import Dense
+from lamina.metrics import AUC, Mean, Metric
 from lamina.training.data_adapter import DataHandler
+from lamina.training.distributed import state_names
 from lamina.training.py_dataset import PyDataset
 from lamina.training.sharding import DealtBatches, Shard, StridedSampler, shard_source
 
@@ -235,3 +237,26 @@ def test_a_pydataset_deals_its_batches():
     assert [int(b[0, 0]) for b in dealt] == [1, 3]
     assert len(shard_source(Five(), Shard(0, 2, True), "fit")) == 2  # batch 4 left out
     assert dealt.keys([2, 2]).tolist() == [1 << 32, (1 << 32) + 1, 3 << 32, (3 << 32) + 1]
+
+
+def test_a_metric_state_is_what_reset_state_sets_and_finding_it_changes_nothing():
+    class Biggest(Metric):  # resets in place: the probe must not touch the real tensors
+        def __init__(self) -> None:
+            super().__init__()
+            self.limit = 3.0
+            self.total = torch.zeros(())
+            self.seen = 0
+
+        def reset_state(self) -> None:
+            self.total.zero_()
+            self.seen = 0
+
+        def result(self) -> torch.Tensor:
+            return self.total
+
+    metric = Biggest()
+    metric.total += 5.0
+    assert state_names(metric) == ["seen", "total"]  # total: zeroed in place
+    assert float(metric.total) == 5.0
+    assert state_names(Mean()) == ["total", "count"]
+    assert state_names(AUC()) == ["counts"]

@@ -152,10 +152,21 @@ class _Recorder:
 
 
 def state_names(metric: Any) -> list[str]:
-    """A metric's state: the attributes its `reset_state` sets (found on a copy)."""
-    recorder = _Recorder(copy.deepcopy(metric))
+    """A metric's state: the attributes its `reset_state` sets, or changes in place (a tensor
+    it zeroes: found only while not zero, which is all a sum needs). It runs on a copy whose
+    tensors are copied too, but not the rest (a metric's function may hold a large object)."""
+    probe = copy.copy(metric)
+    probe.__dict__ = {k: _on(v, None, clone=True) for k, v in vars(metric).items()}
+    recorder = _Recorder(probe)
     type(metric).reset_state(recorder)
-    return list(dict.fromkeys(recorder.names))
+    changed = [
+        k
+        for k, v in vars(metric).items()
+        if k not in recorder.names
+        and isinstance(v, torch.Tensor)
+        and not torch.equal(v, getattr(probe, k))
+    ]
+    return list(dict.fromkeys(recorder.names + changed))
 
 
 def _total(values: list[Any]) -> Any:
@@ -171,11 +182,12 @@ def _total(values: list[Any]) -> Any:
     return total
 
 
-def _on(value: Any, device: torch.device | None) -> Any:
+def _on(value: Any, device: torch.device | None, *, clone: bool = False) -> Any:
+    """`value`'s tensors (alone or in a dict) on `device` (None: the CPU), or copied."""
     if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu" if device is None else device)
+        return value.detach().clone() if clone else value.detach().to(device or "cpu")
     if isinstance(value, dict):
-        return {k: _on(v, device) for k, v in value.items()}
+        return {k: _on(v, device, clone=clone) for k, v in value.items()}
     return value
 
 
@@ -188,8 +200,7 @@ def reduce_logs(runner: Any, tracker: Any, device: torch.device) -> dict[str, fl
 
     local = tracker.logs()
     metrics = _metrics_of(runner)
-    names = [state_names(m) for m in metrics]
-    states = [{n: _on(getattr(m, n, None), None) for n in ns} for m, ns in zip(metrics, names)]
+    states = [{n: _on(getattr(m, n, None), None) for n in state_names(m)} for m in metrics]
     loss: tuple[float, list[float]] | None = None
     if isinstance(tracker, _Tracker):
         loss = (float(tracker.count), list(tracker.sums))
@@ -198,9 +209,10 @@ def reduce_logs(runner: Any, tracker: Any, device: torch.device) -> dict[str, fl
     dist.all_gather_object(gathered, mine)
     source = next((r for r, g in enumerate(gathered) if g["saw"]), 0)
     if dist.get_rank() == source:
-        for i, (metric, state_list) in enumerate(zip(metrics, names)):
-            for name in state_list:
-                total = _total([g["states"][i][name] for g in gathered if i < len(g["states"])])
+        for i, metric in enumerate(metrics):
+            theirs = [g["states"][i] for g in gathered if i < len(g["states"])]
+            for name in dict.fromkeys(n for state in theirs for n in state):
+                total = _total([state.get(name) for state in theirs])
                 setattr(metric, name, _on(total, device))
         logs = dict(local)
         if loss is not None:
