@@ -83,6 +83,12 @@ def test_two_ranks_fit_evaluate_and_predict_like_one_process(tmp_path):
     _close(found[0]["fit"], history.history, "fit")
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".lamina"] == ["ckpt.lamina"]
 
+    # BackupAndRestore: the second fit goes on from the backup of the first, on both ranks
+    assert found[0]["resumed_epochs"] == found[1]["resumed_epochs"] == 1
+    for i, expected in enumerate(model.get_weights()):
+        np.testing.assert_array_equal(arrays[0][f"resumed_{i}"], arrays[1][f"resumed_{i}"])
+        np.testing.assert_allclose(arrays[0][f"resumed_{i}"], expected, rtol=1e-5, atol=1e-6)
+
     # a model's own train_step: gradients averaged over the ranks all the same
     own_step = w.build(model_class=w.OwnTrainStep)
     history = own_step.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from lamina import Input, Layer, Model
-from lamina.callbacks import LambdaCallback, ModelCheckpoint
+from lamina.callbacks import BackupAndRestore, LambdaCallback, ModelCheckpoint
 from lamina.layers import Dense
 from lamina.metrics import AUC, Precision
 from lamina.utils import PyDataset
@@ -164,6 +164,18 @@ def main() -> None:
         x, y, batch_size=8, epochs=2, shuffle=False, verbose=0
     ).history
     arrays.update({f"own_step_{i}": w for i, w in enumerate(own_step.get_weights())})
+
+    # BackupAndRestore: rank 0 writes, every rank restores (and so starts from the backup)
+    backup = BackupAndRestore(os.path.join(out, "backup"), delete_checkpoint=False)
+    build().fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[backup])
+    resumed = build()
+    with torch.no_grad():  # weights the restore must replace
+        resumed.layers[1].kernel.add_(1.0 + int(rank))
+    history = resumed.fit(
+        x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[backup]
+    )
+    found["resumed_epochs"] = len(history.history["loss"])
+    arrays.update({f"resumed_{i}": w for i, w in enumerate(resumed.get_weights())})
 
     # validation_split: 16 samples train, 6 validate (4 on rank 0, 2 on rank 1)
     x22, y22 = regression_data(22, seed=6)

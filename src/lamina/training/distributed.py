@@ -20,7 +20,8 @@ gives an error rather than a hang), the loops run one rank each:
   metric whose state is not a sum (a maximum, say) needs its own handling.
 - `predict` gathers every rank's rows and returns all of them, in the data's order, on every
   rank (`gather_rows`), as Keras's `predict` returns all.
-- Progress is printed, and `ModelCheckpoint` and `CSVLogger` run, on rank 0 only.
+- Progress is printed, and `ModelCheckpoint`, `CSVLogger`, `TensorBoard` and `ProgbarLogger`
+  run, on rank 0 only; `BackupAndRestore` restores on every rank and writes on rank 0.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from lamina.callbacks.callback import Callback
 from lamina.training.sharding import Shard
 
 TIMEOUT = datetime.timedelta(seconds=int(os.environ.get("LAMINA_DIST_TIMEOUT", "60")))
@@ -249,9 +251,38 @@ def gather_rows(leaves: list[torch.Tensor], keys: torch.Tensor, template: Any) -
 
 
 def rank_zero_callbacks(callbacks: list[Any]) -> list[Any]:
-    """The callbacks this rank runs: the ones that write files run on rank 0 only."""
+    """The callbacks this rank runs: the ones that write files or print (`ModelCheckpoint`,
+    `CSVLogger`, `TensorBoard`, `ProgbarLogger`) run on rank 0 only; `BackupAndRestore`
+    restores on every rank (each must start from the backup) and writes on rank 0 only."""
     if rank() == 0:
         return callbacks
-    from lamina.callbacks import CSVLogger, ModelCheckpoint
+    from lamina.callbacks import (
+        BackupAndRestore,
+        CSVLogger,
+        ModelCheckpoint,
+        ProgbarLogger,
+        TensorBoard,
+    )
 
-    return [c for c in callbacks if not isinstance(c, (CSVLogger, ModelCheckpoint))]
+    writers = (CSVLogger, ModelCheckpoint, ProgbarLogger, TensorBoard)
+    kept = [c for c in callbacks if not isinstance(c, writers)]
+    return [_RestoreOnly(c) if isinstance(c, BackupAndRestore) else c for c in kept]
+
+
+class _RestoreOnly(Callback):
+    """A `BackupAndRestore` on a rank other than 0: it restores, and never writes."""
+
+    def __init__(self, backup: Callback) -> None:
+        super().__init__()
+        self.backup = backup
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        self.backup.set_model(model)
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        super().set_params(params)
+        self.backup.set_params(params)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.backup.on_train_begin(logs)
