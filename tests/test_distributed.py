@@ -17,7 +17,7 @@ import torch
 import torch.distributed
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from lamina import Input, Model
+from lamina import Input, Model, distribution
 from lamina.layers import Dense
 from lamina.metrics import AUC, Mean, Metric
 from lamina.training.data_adapter import DataHandler
@@ -133,6 +133,12 @@ def test_two_ranks_fit_evaluate_and_predict_like_one_process(tmp_path):
     ]:
         np.testing.assert_array_equal(arrays[0][key], arrays[1][key], err_msg=key)
         np.testing.assert_allclose(arrays[0][key], predicted[:rows], atol=1e-6, err_msg=key)
+
+    # auto_shard_dataset=False: the ranks' own parts, reduced all the same
+    assert found[0]["evaluate_own_part"] == found[1]["evaluate_own_part"]
+    _close(found[0]["evaluate_own_part"], one, "auto_shard_dataset=False")
+    for r in (0, 1):
+        np.testing.assert_allclose(arrays[r]["predict_own_part"], predicted[r::2], atol=1e-6)
 
     # training shards: disjoint, together the whole epoch (less what does not fill a global
     # batch), shuffled anew each epoch with the same order on both ranks
@@ -266,3 +272,28 @@ def test_a_metric_state_is_what_reset_state_sets_and_finding_it_changes_nothing(
     assert float(metric.total) == 5.0
     assert state_names(Mean()) == ["total", "count"]
     assert state_names(AUC()) == ["counts"]
+
+
+# ---------------------------------------------------------------------------- Keras's names
+def test_keras_distribution_names():
+    assert distribution.distribution() is None
+    with pytest.raises(ValueError, match="device_mesh or devices, not both"):
+        distribution.DataParallel(device_mesh=object(), devices=["cpu:0"])
+    with pytest.raises(TypeError, match=r"expected lamina\.distribution\.DataParallel"):
+        distribution.set_distribution("data_parallel")  # type: ignore[arg-type]
+    assert distribution.list_devices("cpu") == ["cpu:0"]
+    with pytest.warns(UserWarning, match="torchrun --nproc_per_node=2"):
+        distribution.set_distribution(distribution.DataParallel(devices=["cuda:0", "cuda:1"]))
+    distribution.set_distribution(None)
+
+
+def test_initialize_says_what_is_missing(monkeypatch):
+    for name in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("JOB_ADDRESSES", "NUM_PROCESSES", "PROCESS_ID"):
+        monkeypatch.delenv(f"KERAS_DISTRIBUTION_{name}", raising=False)
+    with pytest.raises(ValueError, match="MASTER_ADDR, WORLD_SIZE, RANK unknown"):
+        distribution.initialize()
+    with pytest.raises(ValueError, match="RANK unknown"):
+        distribution.initialize("10.0.0.1:1234", num_processes=2)
+    assert (os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]) == ("10.0.0.1", "1234")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from lamina import Input, Layer, Model
+from lamina import Input, Layer, Model, distribution
 from lamina.callbacks import BackupAndRestore, LambdaCallback, ModelCheckpoint
 from lamina.layers import Dense
 from lamina.metrics import AUC, Precision
@@ -206,6 +206,15 @@ def main() -> None:
     )
     arrays["predict_pydataset"] = classifier.predict(Batches(xc, yc), verbose=0)
     arrays["predict_steps"] = classifier.predict(xc, batch_size=4, steps=2, verbose=0)
+
+    # Keras's DataParallel(auto_shard_dataset=False): each rank's data is its own part
+    distribution.set_distribution(distribution.DataParallel(auto_shard_dataset=False))
+    mine = slice(int(rank), None, 2)
+    found["evaluate_own_part"] = classifier.evaluate(
+        xc[mine], yc[mine], batch_size=4, verbose=0, return_dict=True
+    )
+    arrays["predict_own_part"] = classifier.predict(xc[mine], batch_size=4, verbose=0)
+    distribution.set_distribution(None)
 
     # which samples each rank trains on, per epoch
     xi, yi = indexed_data()

@@ -63,10 +63,15 @@ def rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
-def sharding(*, training: bool) -> Shard:
+def sharding(*, training: bool) -> Shard | None:
     """This rank's `Shard`; for training, with a shuffle seed drawn on rank 0 (from torch's
     global generator, so `set_random_seed` there makes runs repeatable) and sent to every
-    rank."""
+    rank. None under `DataParallel(auto_shard_dataset=False)`: each rank's data is its part."""
+    from lamina import distribution
+
+    chosen = distribution.distribution()
+    if chosen is not None and not chosen.auto_shard_dataset:
+        return None
     seed = [0]
     if training:
         if dist.get_rank() == 0:

@@ -452,7 +452,7 @@ def predict(
         [torch.cat([b[i] for b in leaves]).cpu() for i in range(len(leaves[0]))] if leaves else []
     )
     template = batches[0] if batches else None
-    keys = data.keys(sizes) if parallel else None
+    keys = data.keys(sizes) if shard is not None else None
     if keys is not None:  # every rank's rows, in the data's order
         merged, template = distributed.gather_rows(merged, keys, template)
     if template is None:
