@@ -451,7 +451,8 @@ def predict(
     merged = (
         [torch.cat([b[i] for b in leaves]).cpu() for i in range(len(leaves[0]))] if leaves else []
     )
-    template = batches[0] if batches else None
+    # The outputs' structure, its leaves placeholders (what gather_rows sends to the ranks).
+    template = map_structure(lambda _: 0, batches[0]) if batches else None
     keys = data.keys(sizes) if shard is not None else None
     if keys is not None:  # every rank's rows, in the data's order
         merged, template = distributed.gather_rows(merged, keys, template)
