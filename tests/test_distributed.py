@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from lamina import Input, Model, distribution
 from lamina.layers import Dense
 from lamina.metrics import AUC, Mean, Metric
+from lamina.training import distributed
 from lamina.training.data_adapter import DataHandler
 from lamina.training.distributed import state_names
 from lamina.training.py_dataset import PyDataset
@@ -297,3 +298,9 @@ def test_initialize_says_what_is_missing(monkeypatch):
     with pytest.raises(ValueError, match="RANK unknown"):
         distribution.initialize("10.0.0.1:1234", num_processes=2)
     assert (os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]) == ("10.0.0.1", "1234")
+
+
+def test_a_rank_left_waiting_is_told_why():
+    expected = pytest.raises(RuntimeError, match="every rank must call them: a call on rank 0")
+    with expected, distributed._joined():
+        raise RuntimeError("Timed out waiting 4000ms for send operation to complete")

@@ -63,6 +63,20 @@ def rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+@contextlib.contextmanager
+def _joined() -> Iterator[None]:
+    """Around an exchange between the ranks: a timeout says what usually causes it."""
+    try:
+        yield
+    except RuntimeError as error:  # torch's DistError and the backends' timeouts
+        raise RuntimeError(
+            f"Rank {rank()}: the other ranks did not join within {TIMEOUT.total_seconds():.0f} "
+            "s (LAMINA_DIST_TIMEOUT). Under torchrun, fit, evaluate and predict share their "
+            "work among the ranks, so every rank must call them: a call on rank 0 alone waits "
+            f"for the others. A rank that died or raised gives this error too. ({error})"
+        ) from error
+
+
 def sharding(*, training: bool) -> Shard | None:
     """This rank's `Shard`; for training, with a shuffle seed drawn on rank 0 (from torch's
     global generator, so `set_random_seed` there makes runs repeatable) and sent to every
@@ -76,7 +90,8 @@ def sharding(*, training: bool) -> Shard | None:
     if training:
         if dist.get_rank() == 0:
             seed = [int(torch.randint(0, 2**62, ()))]
-        dist.broadcast_object_list(seed, src=0)
+        with _joined():
+            dist.broadcast_object_list(seed, src=0)
     return Shard(dist.get_rank(), dist.get_world_size(), training, seed[0])
 
 
@@ -213,7 +228,8 @@ def reduce_logs(runner: Any, tracker: Any, device: torch.device) -> dict[str, fl
         loss = (float(tracker.count), list(tracker.sums))
     mine = {"states": states, "loss": loss, "logs": local, "saw": tracker.seen > 0}
     gathered: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(gathered, mine)
+    with _joined():
+        dist.all_gather_object(gathered, mine)
     source = next((r for r, g in enumerate(gathered) if g["saw"]), 0)
     if dist.get_rank() == source:
         for i, metric in enumerate(metrics):
@@ -237,7 +253,8 @@ def reduce_logs(runner: Any, tracker: Any, device: torch.device) -> dict[str, fl
                 logs[metric.name] = float(metric.result())
         local = logs
     result = [local]
-    dist.broadcast_object_list(result, src=source)
+    with _joined():
+        dist.broadcast_object_list(result, src=source)
     return result[0]  # type: ignore[no-any-return]
 
 
@@ -246,7 +263,8 @@ def gather_rows(leaves: list[torch.Tensor], keys: torch.Tensor, template: Any) -
     the data), with the structure `template` of one rank that has rows. `leaves` and
     `template` are empty and None on a rank without rows."""
     gathered: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(gathered, (keys, [t.cpu() for t in leaves], template))
+    with _joined():
+        dist.all_gather_object(gathered, (keys, [t.cpu() for t in leaves], template))
     given = [g for g in gathered if g[2] is not None]
     if not given:
         return [], None
