@@ -45,7 +45,8 @@ from lamina.training.py_dataset import PyDataset
 __all__ = ["DealtBatches", "Shard", "StridedSampler", "shard_source", "source_keys"]
 
 _ROW_BITS = 32
-"""A `PyDataset` row's key is `batch << _ROW_BITS | row` (rows per batch stay under 2**32)."""
+"""A `PyDataset` row's key is `batch << _ROW_BITS | row`, batches counted over passes (rows
+per batch stay under 2**32)."""
 
 
 @dataclasses.dataclass(frozen=True)
