@@ -285,15 +285,36 @@ def _flip(folder: Path, ref: Path, name: str, position: int) -> Path:
     return path
 
 
-@case("wrong", "CRC-32")
+@case("wrong", "tensor 'dense.bias', bytes 0-12, has the xxh3_64 checksum")
 def _last_byte(folder: Path, ref: Path) -> Path:
     return _flip(folder, ref, "last_byte", -1)
 
 
-@case("wrong", "CRC-32")
+@case("wrong", "tensor 'dense.kernel', bytes 0-48, has the xxh3_64 checksum")
 def _first_weight_byte(folder: Path, ref: Path) -> Path:
     weights = read_entries(ref)["model.safetensors"]
     return _flip(folder, ref, "first_weight_byte", 8 + int.from_bytes(weights[:8], "little"))
+
+
+def _without_checksums(folder: Path, ref: Path, name: str) -> Path:
+    """`ref` as lamina wrote it before it kept checksums: only the zip's CRC-32."""
+    config = _config(ref)
+    del config["checksums"]
+    return _with_config(folder, ref, name, config)
+
+
+@case("wrong", "CRC-32")
+def _old_file_last_byte(folder: Path, ref: Path) -> Path:
+    return _flip(folder, _without_checksums(folder, ref, "old"), "old_file_last_byte", -1)
+
+
+@case("wrong", "CRC-32")
+def _old_file_first_weight_byte(folder: Path, ref: Path) -> Path:
+    old = _without_checksums(folder, ref, "old_first")
+    weights = read_entries(old)["model.safetensors"]
+    return _flip(
+        folder, old, "old_file_first_weight_byte", 8 + int.from_bytes(weights[:8], "little")
+    )
 
 
 @case("wrong", "")

@@ -242,7 +242,7 @@ def _torch_save(folder: Path, ref: Path, sentinel: str) -> Path:
     return folder / "m.lamina"
 
 
-@case("weights-corrupted-crc", "CRC-32", verify=True)
+@case("weights-corrupted-crc", "checksum", verify=True)
 def _crc(folder: Path, ref: Path, sentinel: str) -> Path:
     data = bytearray(ref.read_bytes())
     weights = read_entries(ref)["model.safetensors"]
@@ -630,10 +630,10 @@ def test_decompression_bomb_is_refused_before_inflating(reference: Path, tmp_pat
 def test_a_flipped_bit_in_the_weights_is_an_error_by_default(
     reference: Path, tmp_path: Path
 ) -> None:
-    """A default load checks the CRC: the damaged byte is refused, naming the file;
-    `verify=False` skips the check and takes the damaged value as is."""
+    """A default load checks the checksums: the damaged byte is refused, naming the file
+    and the tensor; `verify=False` skips the check and takes the damaged value as is."""
     path = _crc(tmp_path, reference, "")
-    with pytest.raises(LoadError, match="CRC-32") as caught:
+    with pytest.raises(LoadError, match=r"is corrupt: tensor .*xxh3_64 checksum") as caught:
         lamina.load_model(path)
     assert str(path) in str(caught.value)
     good, bad = lamina.load_model(reference), lamina.load_model(path, verify=False)
@@ -645,14 +645,27 @@ def test_a_flipped_bit_in_the_weights_is_an_error_by_default(
     assert len(differing) == 1
     assert inspect_file(reference, verify=True).weights_verified
     assert not inspect_file(path).weights_verified
-    with pytest.raises(LoadError, match="CRC-32"):
+    with pytest.raises(LoadError, match=r"is corrupt: tensor .*xxh3_64 checksum"):
         inspect_file(path, verify=True)
-    with pytest.raises(LoadError, match="CRC-32"):
+    with pytest.raises(LoadError, match=r"is corrupt: tensor .*xxh3_64 checksum"):
         good.load_weights(path)
     good.load_weights(path, verify=False)  # unverified: the damaged value is taken as is
     assert not torch.equal(
         good.state_dict()[differing[0]], lamina.load_model(reference).state_dict()[differing[0]]
     )
+
+
+def test_a_file_without_checksums_is_checked_with_its_crc(reference: Path, tmp_path: Path) -> None:
+    """A file written before lamina kept checksums still loads, checked with the zip's
+    CRC-32; a damaged byte in it is refused."""
+    old = with_config(reference, tmp_path / "old.lamina", lambda c: c.pop("checksums"))
+    model = lamina.load_model(old)
+    expected = lamina.load_model(reference).state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())
+    damaged = _crc(tmp_path, old, "")
+    with pytest.raises(LoadError, match="CRC-32"):
+        lamina.load_model(damaged)
+    lamina.load_model(damaged, verify=False)
 
 
 # ------------------------------------------------------------------------------ Model subclasses

@@ -4,8 +4,9 @@
 Loading builds the model on the `meta` device (no memory, no initialization) when it is made of
 lamina's own layers, while a worker thread reads the tensors straight into the memory the
 model will keep; every weight's name, shape and dtype is checked against the file's header
-before the tensors are put in place. The weights' CRC-32 is checked by default (`verify=False`
-skips it); every size and count read from the file is bounded by `LoadLimits`.
+before the tensors are put in place. The weights' checksums are checked by default, a few
+percent of a load (`verify=False` skips them; see `checksums.py`); every size and count read
+from the file is bounded by `LoadLimits`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from lamina.saving.archive import (
     METADATA,
     Archive,
 )
+from lamina.saving.checksums import Checksums
 from lamina.saving.errors import LoadError, UnknownClassError
 from lamina.saving.functions import FunctionDeserializationError
 from lamina.saving.graph import builtin_classes
@@ -70,9 +72,11 @@ def load_model(
             you trust (their functions' source is then run with `exec`).
         compile: restore the compile settings and optimizer state, when saved.
         trusted_modules: modules whose functions may be imported even in safe mode.
-        verify: check the weights' CRC-32, so a changed byte is an error (on by default;
-            `False` skips it). The zip directory, the weights' header, offsets, sizes,
-            names, shapes and dtypes are always checked.
+        verify: check the weights' xxh3_64 checksums, so a changed byte is an error naming
+            the tensor (on by default, a few percent of a load; `False` skips it). A file
+            written before lamina kept checksums is checked with its zip CRC-32, which costs
+            about as much as the load. The zip directory, the weights' header, offsets,
+            sizes, names, shapes and dtypes are always checked.
         limits: bounds on sizes and counts read from the file (`LoadLimits()` by default).
         device: the device the weights go to, straight from the file (`"cuda"`); the CPU by
             default. `map_location` is the same, under `torch.load`'s name.
@@ -90,11 +94,12 @@ def load_model(
     with open(path, "rb") as handle:
         archive = Archive(handle, ctx)
         weights = archive.weights()
+        config = _read_config(archive, ctx)
+        sums = _checksums(config, weights, ctx) if verify else None
         # The tensors are read on a worker thread while the graph is rebuilt here (the
         # read releases the GIL throughout); nothing uses them before every weight's name,
         # shape and dtype is checked against the file's header.
-        with weights.read_in_background(verify=verify) as read:
-            config = _read_config(archive, ctx)
+        with weights.read_in_background(verify=verify, checksums=sums) as read:
             archive.read_json(METADATA)
             file_aliases, order = _file_aliases(config, ctx), _saved_order(config, ctx)
             model = _build(config["model"], ctx)
@@ -155,6 +160,16 @@ def _read_config(archive: Archive, ctx: LoadContext) -> dict[str, Any]:
             "a file you trust: load_model(..., limits=LoadLimits(max_layers=...))."
         )
     return config
+
+
+def _checksums(config: dict[str, Any], weights: WeightsFile, ctx: LoadContext) -> Checksums | None:
+    """The weights' checksums `config.json` records, checked; None for a file written before
+    lamina kept them (its zip CRC-32 is checked instead)."""
+    value = config.get("checksums")
+    if value is None:
+        return None
+    sizes = {info.name: info.end - info.begin for info in weights.tensors.values()}
+    return Checksums.parse(value, sizes, weights.data_start, ctx)
 
 
 def _file_aliases(config: dict[str, Any], ctx: LoadContext) -> dict[str, str]:
@@ -289,7 +304,7 @@ def load_weights(
             skips missing and unexpected weights (shapes and dtypes are always checked).
         skip_mismatch: leave the weights whose shape differs from the file's as they are,
             with a warning, instead of raising (Keras's argument).
-        verify: check the CRC-32 of a `.lamina` file's weights (see `load_model`); a
+        verify: check the checksums of a `.lamina` file's weights (see `load_model`); a
             `.safetensors` file has no checksum to check.
         limits: bounds on sizes and counts read from the file (`LoadLimits()` by default).
 
@@ -306,7 +321,9 @@ def load_weights(
             config = _read_config(archive, ctx)
             file_aliases, order = _file_aliases(config, ctx), _saved_order(config, ctx)
             weights = archive.weights()
+            sums = _checksums(config, weights, ctx) if verify else None
         else:
+            sums = None
             weights = open_weights_file(handle, ctx)
             file_aliases = _metadata_aliases(weights, ctx)
             order = _metadata_order(weights, ctx)
@@ -328,7 +345,7 @@ def load_weights(
             cast=True,
             skip_mismatch=skip_mismatch,
         )
-        loaded = weights.read(set(sources.values()), verify=verify)
+        loaded = weights.read(set(sources.values()), verify=verify, checksums=sums)
     copy_weights(expected, loaded, sources)
 
 

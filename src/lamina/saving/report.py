@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.saving.archive import METADATA, Archive
-from lamina.saving.model_loader import _context, _read_config
+from lamina.saving.model_loader import _checksums, _context, _read_config
 from lamina.saving.values import FUNCTION, LAYER
 from lamina.saving.weights import OPTIMIZER
 
@@ -102,8 +102,8 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> FileR
 
     Args:
         path: the file.
-        verify: also read every byte of the weights and check them against the archive's
-            CRC-32 (`load_model` checks only the structure unless asked).
+        verify: also read every byte of the weights and check them against their
+            checksums (or, in a file from before lamina kept them, the zip's CRC-32).
 
     Raises:
         LoadError: naming the file, for a file that is not a valid lamina file, or a
@@ -119,7 +119,7 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> FileR
         metadata = archive.read_json(METADATA)
         weights = archive.weights()
         if verify:
-            weights.read(verify=True)
+            weights.read(verify=True, checksums=_checksums(config, weights, ctx))
     sizes = {k: info.numel for k, info in weights.tensors.items() if not k.startswith(OPTIMIZER)}
     entry = config["model"]
     report = FileReport(
