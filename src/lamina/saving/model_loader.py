@@ -24,17 +24,15 @@ from lamina.saving.archive import (
     Archive,
 )
 from lamina.saving.checksums import Checksums
-from lamina.saving.errors import LoadError, UnknownClassError
 from lamina.saving.functions import FunctionDeserializationError
-from lamina.saving.graph import builtin_classes
-from lamina.saving.limits import LoadLimits, count_layers
+from lamina.saving.limits import LoadLimits, build_budget, count_layers
 from lamina.saving.model_saver import _ALIASES_KEY, _ORDER_KEY
 from lamina.saving.rebuild import build_model, check_format_version
 from lamina.saving.tensorfile import (
     WeightsFile,
     open_weights_file,
 )
-from lamina.saving.values import FUNCTION, LoadContext, decode_value, parse_json
+from lamina.saving.values import FUNCTION, LAYER, LoadContext, decode_value, parse_json
 from lamina.saving.weights import (
     apply_weights,
     copy_weights,
@@ -102,7 +100,9 @@ def load_model(
         with weights.read_in_background(verify=verify, checksums=sums) as read:
             archive.read_json(METADATA)
             file_aliases, order = _file_aliases(config, ctx), _saved_order(config, ctx)
-            model = _build(config["model"], ctx)
+            budget = build_budget(ctx.limits, weights.data_size)
+            with budget.active():
+                model = _build(config["model"], ctx)
             expected, model_aliases = model_state(model)
             sources = match_weights(
                 expected,
@@ -118,13 +118,17 @@ def load_model(
         loaded = {key: tensor.to(target) for key, tensor in loaded.items()}
     apply_weights(model, expected, loaded, sources, file_aliases, model_aliases)
     if leftover_meta_tensors(model):
-        model = build_model(config["model"], ctx)
+        # Tensors a custom layer made outside its state, which the file cannot fill: built
+        # again for real (no data runs through it), under a budget of its own.
+        with build_budget(ctx.limits, weights.data_size).active():
+            model = build_model(config["model"], ctx)
         expected, model_aliases = model_state(model)
         apply_weights(model, expected, loaded, sources, file_aliases, model_aliases)
     compile_config = config.get("compile_config") if compile else None
     if compile_config is not None:
         optimizer_json = config.get("optimizer")
-        _restore_compile(model, compile_config, optimizer_json, loaded, ctx)
+        with build_budget(ctx.limits, 0).active():
+            _restore_compile(model, compile_config, optimizer_json, loaded, ctx)
     if target is not None:
         model.to(target)  # what the file does not hold (non-persistent buffers) follows
     return model
@@ -204,10 +208,10 @@ def _checked_order(order: Any, what: str, ctx: LoadContext) -> list[str] | None:
 
 
 def _meta_safe(entry: Any, ctx: LoadContext) -> bool:
-    """Whether every layer is one of lamina's own classes, whose building is known to work on
-    the `meta` device (a custom layer's `__init__` or `build` might keep a tensor that
-    loading cannot fill)."""
-    builtin = builtin_classes()
+    """Whether no class in the config is the user's own (from `custom_objects` or the
+    registry), whose `__init__` or `build` might keep a tensor that loading cannot fill; a
+    name that is neither the user's nor lamina's is no reason to build for real (it is an
+    unknown class, or a plain dict value)."""
     stack = [entry]
     while stack:
         item = stack.pop()
@@ -217,10 +221,9 @@ def _meta_safe(entry: Any, ctx: LoadContext) -> bool:
             if FUNCTION in item:
                 continue
             name = item.get("class_name")
-            if isinstance(name, str) and (
-                name not in builtin
-                or "module" in item
-                or registry.get_registered_object(name, ctx.custom_objects) is not None
+            if (
+                isinstance(name, str)
+                and registry.get_registered_object(name, ctx.custom_objects) is not None
             ):
                 return False
             stack.extend(item.values())
@@ -228,17 +231,14 @@ def _meta_safe(entry: Any, ctx: LoadContext) -> bool:
 
 
 def _build(entry: dict[str, Any], ctx: LoadContext) -> Any:
-    """The model with no weights yet: on the meta device (no memory, no initialization) when
-    every layer is lamina's own, else for real."""
-    if _meta_safe(entry, ctx):
-        try:
-            with torch.device("meta"):
-                return build_model(entry, ctx)
-        except UnknownClassError:
-            raise
-        except LoadError:
-            pass  # a layer that cannot be built on meta: build it for real
-    return build_model(entry, ctx)
+    """The model with no weights yet: on the meta device (no memory, no initialization)
+    unless it holds the user's own classes, which are built for real (their weights counted
+    against `LoadLimits.max_build_bytes`); never run on data. A model of lamina's classes
+    that cannot be built on meta is an error, not a real build."""
+    if not _meta_safe(entry, ctx):
+        return build_model(entry, ctx)
+    with torch.device("meta"):
+        return build_model(entry, ctx)
 
 
 def _restore_compile(
@@ -250,6 +250,11 @@ def _restore_compile(
 ) -> None:
     from lamina.training import compile_from_config
 
+    if _holds(compile_config, LAYER):
+        raise ctx.error(
+            "the compile config holds a layer ('__layer__'), which lamina never saves there "
+            "(it would be built for real while loading). Load with compile=False."
+        )
     try:
         settings = decode_value(compile_config, ctx, "compile config")
     except FunctionDeserializationError as error:
@@ -277,6 +282,20 @@ def _restore_compile(
             f"the saved optimizer state does not fit the model's optimizer: "
             f"{type(error).__name__}: {error}. Load with compile=False to skip it."
         ) from error
+
+
+def _holds(value: Any, key: str) -> bool:
+    """Whether a JSON value holds a dict with `key`, at any depth."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if key in item:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def load_weights(

@@ -145,6 +145,11 @@ class WeightsFile:
     ctx: LoadContext
     what: str
 
+    @property
+    def data_size(self) -> int:
+        """The bytes of all the tensors."""
+        return sum(info.end - info.begin for info in self.tensors.values())
+
     def read(
         self,
         wanted: set[str] | None = None,
