@@ -61,7 +61,8 @@ class FileReport:
     functions: list[FunctionReport] = field(default_factory=list)
     compiled: bool = False
     weights_verified: bool = False
-    """Whether every byte of the weights was read and matched the archive's CRC-32."""
+    """Whether every byte of the weights was read and matched its checksums (or, in a file
+    from before lamina kept them, the archive's CRC-32)."""
 
     def __str__(self) -> str:
         """The report, every string from the file escaped by `printable`."""
@@ -72,7 +73,7 @@ class FileReport:
             f"lamina {p(self.lamina_version)}" + (f" on {p(saved_at)}" if saved_at else ""),
             f"model '{p(self.model_name)}' ({p(self.model_class)}): {len(self.layers)} layers, "
             f"{self.param_count:,} parameters" + (", compiled" if self.compiled else ""),
-            *(["weights: every byte read, CRC-32 matches"] if self.weights_verified else []),
+            *(["weights: every byte read, checksums match"] if self.weights_verified else []),
         ]
         width = max((len(p(layer.name)) for layer in self.layers), default=0)
         for layer in self.layers:
