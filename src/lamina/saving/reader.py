@@ -3,7 +3,7 @@ the file changes underneath.
 
 `WeightsFile` (tensorfile.py) checks a safetensors header; this copies the bytes, with
 positional reads (`os.preadv`) straight into the tensors' memory, on a few threads, each
-hashing what it just read while it is still in the CPU's cache (`checksums.py`).
+hashing each 1 MiB it just read while it is still in the core's cache (`checksums.py`).
 
 Not a memory mapping: a file truncated while it is mapped kills the process with SIGBUS
 when a copy touches a page past its new end; a read just returns fewer bytes, which is an
@@ -16,11 +16,12 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 import torch
+import xxhash
 
-from lamina.saving.checksums import BLOCK, digest
+from lamina.saving.checksums import BLOCK
 
 __all__ = ["Digests", "Reader"]
 
@@ -90,13 +91,21 @@ class Reader:
                 end = position + view.nbytes
         threads = _threads(sum(t.nbytes for t in tasks)) if hasattr(os, "preadv") else 1
         groups = _in_groups(tasks, threads)
+        reads = {id(task): _pieces(task) for task in tasks}
 
         def run(group: list[_Task], found: Digests) -> None:
             for task in group:
-                self.readinto(task.position, task.views, [name for name, _ in task.blocks])
-                if hashed:
-                    for block, view in zip(task.blocks, task.views):
-                        found[block] = digest(view)
+                hashers: dict[tuple[str, int], Any] = {}
+                for position, views, blocks in reads[id(task)]:
+                    self.readinto(position, views, [name for name, _ in blocks])
+                    if hashed:
+                        for block, view in zip(blocks, views):
+                            hasher = hashers.get(block)
+                            if hasher is None:
+                                hasher = hashers[block] = xxhash.xxh3_64()
+                            hasher.update(view)
+                for block, hasher in hashers.items():
+                    found[block] = hasher.intdigest()
 
         def copy() -> Digests:
             found: list[Digests] = [{} for _ in groups]
@@ -165,6 +174,28 @@ class Reader:
 _MAX_THREADS = 4
 _BYTES_PER_THREAD = 8 << 20
 _IOV_MAX = 1024  # POSIX guarantees at least 16; Linux, macOS and the BSDs allow 1,024
+
+
+_PIECE = 1 << 20
+
+
+def _pieces(task: _Task) -> list[tuple[int, list[memoryview], list[tuple[str, int]]]]:
+    """A task cut into reads of at most 1 MiB each, `(position, views, blocks)`: each read
+    is hashed right after it, while it is still in the core's cache (with 8 MiB reads the
+    hash costed about 18% of a 2-thread read of 1 GB here, with 1 MiB reads 6%)."""
+    out: list[tuple[int, list[memoryview], list[tuple[str, int]]]] = []
+    position, size = task.position, _PIECE
+    for view, block in zip(task.views, task.blocks):
+        for first in range(0, view.nbytes, _PIECE):
+            part = view[first : first + _PIECE]
+            if size + part.nbytes > _PIECE or len(out[-1][1]) == _IOV_MAX:
+                out.append((position, [], []))
+                size = 0
+            out[-1][1].append(part)
+            out[-1][2].append(block)
+            size += part.nbytes
+            position += part.nbytes
+    return out
 
 
 def _short(name: str, missing: int) -> str:
