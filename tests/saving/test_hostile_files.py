@@ -721,3 +721,28 @@ def test_a_hostile_build_config_is_refused_before_allocating(
     with pytest.raises(LoadError, match=says) as caught:
         lamina.load_model(path)
     assert str(path) in str(caught.value)
+
+
+def test_max_build_bytes_counts_what_the_file_does_not_pay_for(
+    reference: Path, tmp_path: Path
+) -> None:
+    """The file's own tensor bytes pay for the weights they fill, so a real model loads with
+    no allowance at all; a weight the file cannot fill is refused before it is made, naming
+    the layer and the limit, and loads once the limit is raised."""
+    from lamina.saving import LoadLimits
+
+    lamina.load_model(reference, limits=LoadLimits(max_build_bytes=0))
+    wide = with_config(
+        reference, tmp_path / "wide.lamina", lambda c: _units(c, 100_000)
+    )  # a 4 x 100,000 float32 kernel: 1.6 MB, in a file of a few hundred bytes
+    with pytest.raises(LoadError, match=r"Dense 'dense'.*LoadLimits.max_build_bytes") as caught:
+        lamina.load_model(wide, limits=LoadLimits(max_build_bytes=1 << 20))
+    assert str(wide) in str(caught.value)
+    assert "load_model(..., limits=LoadLimits(max_build_bytes=...))" in str(caught.value)
+    # Within the limit the build goes on, and the file's weights are what do not match.
+    with pytest.raises(LoadError, match="does not match the model"):
+        lamina.load_model(wide, limits=LoadLimits(max_build_bytes=4 << 20))
+
+
+def _units(config: dict[str, Any], units: int) -> None:
+    layer_entry(config, "dense")["config"]["units"] = units
