@@ -71,14 +71,17 @@ def json_elements(data: bytes | str) -> int:
 
 def count_layers(entry: Any) -> int:
     """How many layer entries a model config holds, nested models included."""
-    count, stack = 0, [entry]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            layers = item.get("layers")
-            if isinstance(layers, list):
-                count += len(layers)
-            stack.extend(v for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, dict | list))
+    count, level = 0, [entry]
+    while level:
+        children: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is dict:
+                layers = item.get("layers")
+                if type(layers) is list:
+                    count += len(layers)
+                children.extend(item.values())
+            elif kind is list:
+                children.extend(item)
+        level = children
     return count
