@@ -77,6 +77,9 @@ def _module_class(class_name: str, module: Any, ctx: LoadContext, owner: str) ->
     from lamina.layers.torch_module import torch_nn_classes
 
     found: Any = registry.get_registered_object(class_name, ctx.custom_objects)
+    bare = class_name.rsplit(".", 1)[-1]
+    if found is None and bare != class_name:  # "make.<locals>.Block" as custom_objects' "Block"
+        found = ctx.custom_objects.get(bare)
     if found is None and isinstance(module, str):
         found = registry.find_registered(module, class_name)
         if found is None and _trusted(module, ctx):
@@ -86,14 +89,18 @@ def _module_class(class_name: str, module: Any, ctx: LoadContext, owner: str) ->
     if found is None:
         origin = f"{module}.{class_name}" if isinstance(module, str) else class_name
         package = module.split(".")[0] if isinstance(module, str) else "my_package"
+        trust = (
+            f"load with trusted_modules=[{package[:60]!r}] so that lamina imports the class"
+            if "<locals>" not in class_name
+            else "move the class to module level and load with trusted_modules=[...] (a class "
+            "defined inside a function cannot be imported)"
+        )
         raise ctx.error(
             f"{owner}: its torch module class '{origin[:120]}' is not a torch.nn class and is "
             "not known to this program, so the module cannot be rebuilt safely. Either "
             "register the class before loading (decorate it with "
             "@lamina.saving.register_serializable(), or pass custom_objects="
-            f"{{{class_name.rsplit('.', 1)[-1][:60]!r}: ...}}), or, if you trust the code of "
-            f"{package[:60]!r}, load with trusted_modules=[{package[:60]!r}] so that lamina "
-            "imports the class.",
+            f"{{{bare[:60]!r}: ...}}), or, if you trust the code of {package[:60]!r}, {trust}.",
             UnknownClassError,
         )
     if not (isinstance(found, type) and issubclass(found, nn.Module)) or issubclass(found, Layer):
