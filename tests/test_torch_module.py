@@ -233,3 +233,18 @@ def test_a_module_on_a_tensor_older_than_the_last_model_says_how_to_wrap():
 def test_torch_functions_on_symbolic_tensors_say_to_use_lambda():
     with pytest.raises(TypeError, match="Lambda"):
         torch.relu(Input(shape=(3,)))
+
+
+def test_the_module_mode_follows_fit_and_predict():
+    torch.manual_seed(0)
+    norm = nn.BatchNorm1d(4)
+    inputs = Input(shape=(4,))
+    model = Model(inputs, Dense(1)(nn.Dropout(0.5)(norm(inputs))))
+    x = np.random.rand(32, 4).astype("float32") * 5 + 3
+    before = norm.running_mean.clone()
+    _fit_once(model, x, np.random.rand(32, 1).astype("float32"))
+    assert not torch.equal(before, norm.running_mean)  # fit ran it in train mode
+    after = norm.running_mean.clone()
+    np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    model(torch.from_numpy(x))  # like lamina's layers: inference unless told otherwise
+    assert torch.equal(after, norm.running_mean) and not norm.training

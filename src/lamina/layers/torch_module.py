@@ -1,12 +1,13 @@
 """`TorchModuleWrapper`: any `torch.nn.Module` as a layer (Keras 3's name).
 
 The wrapped module's parameters and buffers are the layer's own (trained by `fit`, saved with
-the model); its output shapes are inferred on the `meta` device like any layer's. A module of
-`torch.nn` is rebuilt by a load from its class name (looked up in a fixed table of
-`torch.nn`'s classes, never imported by name) and its constructor arguments, read from
-`__init__`'s signature matched to the module's attributes when it is wrapped. A module class of
-the user's is rebuilt when it is registered (`@lamina.saving.register_serializable`) or passed
-in `custom_objects`.
+the model); its output shapes are inferred on the `meta` device like any layer's. A plain
+module called on symbolic tensors is wrapped by itself (`lamina.core.module_calls`), one
+wrapper per module (`wrapper_for`). The config holds the module itself: saving writes its
+class and constructor arguments (`module_arguments`, read from `__init__`'s signature matched
+to the module's attributes) and a load rebuilds a `torch.nn` class from a fixed table
+(`torch_nn_classes`, never imported by name) and a user's class when registered, in
+`custom_objects` or in `trusted_modules` (`lamina.saving.torch_modules`).
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class TorchModuleWrapper(Layer):
     Call arguments:
         inputs: what the module takes: one tensor (or structure), or with `unpack=True` a
             list of its positional arguments followed by the values of `keywords`.
+        training: puts the module in train (True) or eval (False) mode for the call;
+            `None` follows the layer's own mode (`model.train()` / `model.eval()`).
         unpack: call `module(*inputs[:n], **dict(zip(keywords, inputs[n:])))` rather than
             `module(inputs)`.
         keywords: the names of the keyword arguments that are tensors, with `unpack=True`.
@@ -147,15 +150,25 @@ class TorchModuleWrapper(Layer):
             input_shape=input_shape,
         )
         self.module = module
-        self.module_arguments = module_arguments(module)
         self.built = True  # the module made its weights when it was constructed
         self.trainable = trainable
         self.ran_on_meta = True  # whether shape inference last ran the module on meta
         _WRAPPERS.setdefault(id(module), self)
 
     def call(
-        self, inputs: Any, *, unpack: bool = False, keywords: Sequence[str] = (), **kwargs: Any
+        self,
+        inputs: Any,
+        *,
+        training: bool | None = None,
+        unpack: bool = False,
+        keywords: Sequence[str] = (),
+        **kwargs: Any,
     ) -> Any:
+        # The module's train/eval mode follows the call's `training` (fit: True, predict:
+        # False), else the layer's own mode, as lamina's layers do.
+        mode = self.training if training is None else training
+        if self.module.training != mode:
+            self.module.train(mode)
         if not unpack:
             return self.module(inputs, **kwargs)
         n = len(inputs) - len(keywords)
