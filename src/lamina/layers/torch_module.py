@@ -150,6 +150,9 @@ class TorchModuleWrapper(Layer):
             input_shape=input_shape,
         )
         self.module = module
+        # The same module as a plain attribute, for `call`: nn.Module.__getattr__, which
+        # finds registered submodules, costs more than a small module's own work.
+        self.__dict__["_module"] = module
         self.built = True  # the module made its weights when it was constructed
         self.trainable = trainable
         self.ran_on_meta = True  # whether shape inference last ran the module on meta
@@ -166,13 +169,14 @@ class TorchModuleWrapper(Layer):
     ) -> Any:
         # The module's train/eval mode follows the call's `training` (fit: True, predict:
         # False), else the layer's own mode, as lamina's layers do.
+        module = self._module
         mode = self.training if training is None else training
-        if self.module.training != mode:
-            self.module.train(mode)
+        if module.training != mode:
+            module.train(mode)
         if not unpack:
-            return self.module(inputs, **kwargs)
+            return module(inputs, **kwargs)
         n = len(inputs) - len(keywords)
-        return self.module(*inputs[:n], **dict(zip(keywords, inputs[n:])), **kwargs)
+        return module(*inputs[:n], **dict(zip(keywords, inputs[n:])), **kwargs)
 
     def call_on_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Record the call `module(*args, **kwargs)` on symbolic tensors; its outputs."""
