@@ -169,7 +169,7 @@ class TorchModuleWrapper(Layer):
     ) -> Any:
         # The module's train/eval mode follows the call's `training` (fit: True, predict:
         # False), else the layer's own mode, as lamina's layers do.
-        module = self._module
+        module: nn.Module = self.__dict__["_module"]
         mode = self.training if training is None else training
         if module.training != mode:
             module.train(mode)
