@@ -290,3 +290,8 @@ def test_wrapped_modules_show_their_torch_repr_in_summary_and_plot() -> None:
 
     assert "Conv2d(3, 4, kernel_size=(3, 3), stride=(2, 2))" in model_to_dot(model)
     assert isinstance(model.layers[1], TorchModuleWrapper)
+
+
+def test_a_module_that_is_not_a_lamina_entry_is_refused() -> None:
+    with pytest.raises(Exception, match="never unpickles"):
+        TorchModuleWrapper.from_config({"name": "w", "module": "gASVpickled"})

@@ -233,6 +233,13 @@ class TorchModuleWrapper(Layer):
         module = config.pop("module")
         if isinstance(module, dict):  # written before modules were saved as values
             module = _module_from_entry(module)
+        if not isinstance(module, nn.Module):
+            raise LayerError(
+                f"TorchModuleWrapper '{config.get('name')}': the saved module is a "
+                f"{type(module).__name__}, not a module entry written by lamina (Keras pickles "
+                "torch modules, which lamina never unpickles). Build the model in code and "
+                "load its weights instead."
+            )
         return cls(module, **config)
 
     def extra_repr(self) -> str:
