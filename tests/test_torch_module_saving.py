@@ -295,3 +295,40 @@ def test_wrapped_modules_show_their_torch_repr_in_summary_and_plot() -> None:
 def test_a_module_that_is_not_a_lamina_entry_is_refused() -> None:
     with pytest.raises(Exception, match="never unpickles"):
         TorchModuleWrapper.from_config({"name": "w", "module": "gASVpickled"})
+
+
+class Residual(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.inner(x)
+
+
+def test_torch_containers_and_modules_given_modules_save(tmp_path: Path) -> None:
+    inputs = Input(shape=(4,))
+    h = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 4))(inputs)
+    h = nn.ModuleDict({"a": nn.Linear(4, 4)})["a"](h)
+    h = Residual(nn.Sequential(nn.Linear(4, 4), nn.Tanh()))(h)
+    model = Model(inputs, h)
+    model.save(tmp_path / "m.lamina")
+    loaded = lamina.models.load_model(tmp_path / "m.lamina", custom_objects={"Residual": Residual})
+    assert [type(m) for m in loaded.layers[3].module.inner] == [nn.Linear, nn.Tanh]
+    x = np.random.rand(3, 4).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_a_module_taking_only_positional_values_needs_get_config(tmp_path: Path) -> None:
+    class Stack(nn.Module):
+        def __init__(self, *sizes: int) -> None:
+            super().__init__()
+            self.linear = nn.Linear(sizes[0], sizes[-1])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.linear(x)
+
+    inputs = Input(shape=(4,))
+    model = Model(inputs, Stack(4, 2)(inputs))
+    with pytest.raises(SaveError, match="Stack module"):
+        model.save(tmp_path / "m.lamina")

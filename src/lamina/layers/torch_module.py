@@ -67,7 +67,8 @@ def module_arguments(module: nn.Module) -> dict[str, Any] | None:
 
 def _init_parameters(cls: type) -> Any:
     """The parameters of the first `__init__` in `cls`'s MRO that names them (nn.LSTM's is
-    `(*args, **kwargs)`, forwarded to nn.RNNBase's)."""
+    `(*args, **kwargs)`, forwarded to nn.RNNBase's); None when the arguments are only
+    `*args` (nn.Sequential's modules), which no attribute names."""
     for klass in cls.__mro__:
         if "__init__" not in vars(klass) or klass is nn.Module:
             continue
@@ -78,12 +79,14 @@ def _init_parameters(cls: type) -> Any:
         named = [p for p in parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         if len(named) > 1 or len(named) == len(parameters):  # not just (self, *args, **kw)
             return parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            return None  # (self, *args): positional values nothing records
     return {}
 
 
 def _plain(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
+    if value is None or isinstance(value, (bool, int, float, str, nn.Module)):
+        return True  # a module is saved as its own class and arguments
     if isinstance(value, (tuple, list)):
         return all(_plain(v) for v in value)
     return False

@@ -16,6 +16,7 @@ else the arguments `module_arguments` reads from `__init__`'s signature and the 
 from __future__ import annotations
 
 import importlib
+from collections import OrderedDict
 from typing import Any
 
 from torch import nn
@@ -25,6 +26,9 @@ from lamina.saving.errors import SaveError, UnknownClassError
 from lamina.saving.values import LoadContext
 
 __all__ = ["decode_module", "encode_module"]
+
+# torch's containers, whose constructors take the children themselves.
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
 def encode_module(module: nn.Module, owner: str) -> dict[str, Any]:
@@ -36,7 +40,13 @@ def encode_module(module: nn.Module, owner: str) -> dict[str, Any]:
     key = registry.registered_key(cls)
     builtin = key is None and torch_nn_classes().get(cls.__name__) is cls
     get_config = getattr(module, "get_config", None)
-    config = get_config() if callable(get_config) and not builtin else module_arguments(module)
+    if builtin and cls in _CONTAINERS:  # nn.Sequential(*modules) and the like: the children
+        children = dict(module.named_children())
+        config: Any = {"modules": list(children.values()) if cls is nn.ModuleList else children}
+    elif callable(get_config) and not builtin:
+        config = get_config()
+    else:
+        config = module_arguments(module)
     if not isinstance(config, dict):
         raise SaveError(
             f"{owner}: the constructor arguments of its {cls.__qualname__} module could not be "
@@ -61,7 +71,13 @@ def decode_module(entry: Any, ctx: LoadContext, owner: str) -> nn.Module:
     cls = _module_class(entry["class_name"], entry.get("module"), ctx, owner)
     try:
         from_config = vars(cls).get("from_config")
-        module = cls.from_config(config) if from_config is not None else cls(**config)  # type: ignore[attr-defined]
+        if cls in _CONTAINERS and set(config) == {"modules"}:
+            modules = config["modules"]
+            module: nn.Module = cls(OrderedDict(modules)) if cls is nn.Sequential else cls(modules)
+        elif from_config is not None:
+            module = cls.from_config(config)  # type: ignore[attr-defined]
+        else:
+            module = cls(**config)
     except Exception as error:
         raise ctx.error(
             f"{owner}: its {cls.__qualname__} module could not be rebuilt from "
