@@ -248,3 +248,15 @@ def test_the_module_mode_follows_fit_and_predict():
     np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(x, verbose=0))
     model(torch.from_numpy(x))  # like lamina's layers: inference unless told otherwise
     assert torch.equal(after, norm.running_mean) and not norm.training
+
+
+def test_a_symbolic_tensor_given_only_by_keyword_is_recorded():
+    block = Block(4)
+    inputs = Input(shape=(4,))
+    y = block(x=inputs, scale=0.5)
+    assert y.node.kwargs == {"unpack": True, "keywords": ["x"], "scale": 0.5}
+    model = Model(inputs, y)
+    x = torch.rand(2, 4)
+    np.testing.assert_allclose(
+        model.predict(x.numpy(), verbose=0), block(x, scale=0.5).detach(), rtol=1e-6
+    )
