@@ -37,6 +37,7 @@ from torch.utils.hooks import RemovableHandle
 
 _handles: list[RemovableHandle] = []
 _lock = threading.Lock()
+_intercepting = 0  # module calls being intercepted, in all threads: disarm waits for them
 _symbolic_type: type | None = None  # SymbolicTensor, set by core/tensor.py
 
 
@@ -81,9 +82,11 @@ def arm() -> None:
 def disarm() -> None:
     """Remove the hooks: a model is about to be trained or run (and not while a module call
     is being intercepted, whose forward hook must still run)."""
-    if not _handles or _stack.items:
+    if not _handles or _intercepting:
         return
     with _lock:
+        if _intercepting:
+            return
         for handle in _handles:
             handle.remove()
         _handles.clear()
@@ -142,8 +145,13 @@ def _forward_hook(module: nn.Module, args: Any, output: Any) -> Any:
     if entry.nested:
         entry.nested -= 1
         return None
+    global _intercepting
     items.pop()
-    entry.restore.close()
+    try:
+        entry.restore.close()
+    finally:
+        with _lock:
+            _intercepting -= 1
     return entry.outputs
 
 
@@ -163,6 +171,9 @@ def _intercept(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any])
     except BaseException:
         restore.close()
         raise
+    global _intercepting
+    with _lock:
+        _intercepting += 1
     _stack.items.append(_Interception(module, outputs, restore))
     return placeholders
 
