@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 import warnings
 import zipfile
 from pathlib import Path
@@ -404,15 +405,15 @@ def test_constructor_arguments_that_are_not_plain_values_need_get_config(
     tmp_path: Path,
 ) -> None:
     class Wrapper(Layer):
-        def __init__(self, inner: torch.nn.Module, **kwargs: Any) -> None:
+        def __init__(self, inner: Any, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.inner = inner
 
         def call(self, inputs: Any) -> Any:
-            return self.inner(inputs)
+            return inputs * self.inner.factor
 
     x = Input(shape=(3,))
-    model = Model(x, Wrapper(torch.nn.Linear(3, 2))(x))  # a torch module: no config
+    model = Model(x, Wrapper(types.SimpleNamespace(factor=2.0))(x))  # an object: no config
     with pytest.raises(
         SaveError, match=r"Wrapper\(\) was called with; give the class a get_config"
     ):

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from lamina.core import module_calls
 from lamina.core.calls import run_collecting_losses
 from lamina.core.construct import _accepted_keywords
 from lamina.core.layer import Layer, unique_name
@@ -140,6 +141,7 @@ class Model(ModelForwards):
         self._input_names = [t.name for t in flat_in]
         self.built = True
         self._build_input_shape = map_structure(lambda t: t.shape, inputs)
+        module_calls.disarm()  # the model is defined: see core/module_calls.py
 
     def _input_layer_of(self, tensor: SymbolicTensor) -> Layer:
         """The layer listed for an input: its `InputLayer`, or for an intermediate tensor (a

@@ -34,6 +34,7 @@ MAX_DEPTH = 128
 
 FUNCTION = "__function__"
 LAYER = "__layer__"
+MODULE = "__torch_module__"
 
 _MAX_RANK = 32
 _MAX_SLOT = 1 << 16
@@ -82,6 +83,12 @@ def encode_value(value: Any, owner: str, depth: int = 0) -> Any:
         from lamina.saving.graph import serialize_layer
 
         return {LAYER: serialize_layer(value)}
+    if isinstance(value, torch.nn.Module):
+        from lamina.saving.torch_modules import encode_module
+
+        entry = encode_module(value, owner)
+        entry["config"] = encode_value(entry["config"], owner, depth + 1)
+        return {MODULE: entry}
     if isinstance(value, list):
         return [encode_value(v, owner, depth + 1) for v in value]
     if isinstance(value, tuple):
@@ -153,6 +160,12 @@ def decode_value(value: Any, ctx: LoadContext, owner: str, depth: int = 0) -> An
         from lamina.saving.rebuild import deserialize_layer
 
         return deserialize_layer(body, ctx)
+    if tag == MODULE:
+        from lamina.saving.torch_modules import decode_module
+
+        if isinstance(body, dict) and "config" in body:
+            body = {**body, "config": decode_value(body["config"], ctx, owner, depth + 1)}
+        return decode_module(body, ctx, owner)
     return _decode_leaf(tag, value, ctx, owner, depth)
 
 
@@ -199,7 +212,7 @@ def _decode_leaf(tag: str, value: dict[str, Any], ctx: LoadContext, owner: str, 
     raise ctx.error(
         f"{owner}: unknown tag {tag[:40]!r} in config; expected a value written by lamina "
         "(__tuple__, __dict__, __slice__, __ellipsis__, __slot__, __dtype__, __array__, "
-        "__function__, __layer__). Was the file written by a newer lamina?"
+        "__function__, __layer__, __torch_module__). Was the file written by a newer lamina?"
     )
 
 
