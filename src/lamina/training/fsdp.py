@@ -1,0 +1,167 @@
+"""`fit` under `FullyShardedDataParallel`: each epoch's training on torch FSDP2.
+
+With `lamina.distribution.set_distribution(FullyShardedDataParallel())` under torchrun, `fit`
+trains each epoch with the model's weights sharded over the ranks by
+`torch.distributed.fsdp.fully_shard` (FSDP2, which runs on gloo and CPU as on nccl): every
+weight becomes a `DTensor` holding this rank's slice of its first dimension, gradients are
+reduce-scattered into the same slices, and the optimizer creates and updates its state
+(Adam's moments) on the slices only. The data is split as under `DataParallel`.
+
+The whole model is one FSDP unit: the forward and backward passes gather every weight
+(lamina's plan calls its layers without `nn.Module.__call__`, so per-layer units, whose
+hooks gather one layer at a time, would not run). What is sharded is therefore the weights
+between steps, the gradients after each backward, and the optimizer state; the model must
+still fit one device for its forward pass.
+
+Between epochs the model is whole again (`sharded` gathers each weight and each optimizer
+state tensor with `DTensor.full_tensor()` into the model's own `Variable`s, the same objects
+as before `fit`), so validation, the epoch-end callbacks (`ModelCheckpoint`,
+`EarlyStopping`, `BackupAndRestore`), and after `fit` `evaluate`, `predict`,
+`get_weights`, `save_weights` and `save` see an ordinary model and may be called on any
+rank. A batch-end callback runs while the model is sharded: the weights it reads are
+`DTensor` slices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from lamina.training.distributed import _Forward, _joined
+
+
+def chosen() -> bool:
+    """Whether `set_distribution(FullyShardedDataParallel(...))` is in force."""
+    from lamina import distribution
+
+    return isinstance(distribution.distribution(), distribution.FullyShardedDataParallel)
+
+
+def check(model: Any, runner: Any) -> None:
+    """Refuse, before any step, what FSDP training here cannot do, saying what to use."""
+    from lamina.optimizers.loss_scale import LossScaleOptimizer
+    from lamina.training.compiled import CompiledForward, forward_for
+    from lamina.training.steps import _Runner
+
+    fix = "or set_distribution(DataParallel()), which supports it"
+    where = f"fit under FullyShardedDataParallel, model '{model.name}'"
+    if not isinstance(runner, _Runner):
+        raise NotImplementedError(
+            f"{where}: the model's class overrides train_step, which calls the model "
+            "directly, outside the FSDP module that gathers the sharded weights. Train with "
+            f"the default train_step, {fix}."
+        )
+    if isinstance(forward_for(model), CompiledForward):
+        raise NotImplementedError(
+            f"{where}: jit_compile is set; torch.compile around lamina's FSDP forward is not "
+            f"supported yet. Compile with jit_compile=False, {fix}."
+        )
+    optimizer = runner.optimizer
+    if isinstance(optimizer, LossScaleOptimizer):
+        raise NotImplementedError(
+            f"{where}: the 'mixed_float16' policy's loss scaling is not supported on sharded "
+            f"gradients. Use 'mixed_bfloat16' (no loss scaling), {fix}."
+        )
+    if getattr(optimizer, "use_ema", False):
+        raise NotImplementedError(
+            f"{where}: optimizer {type(optimizer).__name__} has use_ema=True; its moving "
+            f"averages are kept whole, not sharded. Pass use_ema=False, {fix}."
+        )
+    for name, param in model.named_parameters():
+        for kind in ("regularizer", "constraint"):
+            if getattr(param, kind, None) is not None:
+                raise NotImplementedError(
+                    f"{where}: weight '{name}' has a {kind}, which is not applied to sharded "
+                    f"weights yet. Remove the {kind}, {fix}."
+                )
+
+
+@contextlib.contextmanager
+def sharded(model: Any, runner: Any) -> Iterator[None]:
+    """One epoch's training with the weights, gradients and optimizer state sharded.
+
+    On entry every weight and buffer is rank 0's (as DDP starts), the model is put under
+    `fully_shard` (through a wrapper, so the model's own class is unchanged), the optimizer's
+    weights and any state it holds are moved onto the slices, and `runner.forward` goes
+    through the FSDP module. On exit each slice is gathered into the model's own weight, the
+    optimizer's state likewise, and the buffers (BatchNorm's statistics, which each rank
+    updated on its own batches) are rank 0's again. Every rank runs both, in step."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    places = [
+        (module, name, param)
+        for module in model.modules()
+        for name, param in module._parameters.items()
+        if param is not None
+    ]
+    own = list({id(p): p for _, _, p in places}.values())
+    device = own[0].device if own else torch.device("cpu")
+    with _joined(), torch.no_grad():
+        for tensor in [*own, *model.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+    mesh = init_device_mesh(device.type, (dist.get_world_size(),))
+    wrapper = _Forward(model)
+    fully_shard(wrapper, mesh=mesh)
+    shards = {id(p): module._parameters[name] for module, name, p in places}
+    for param in own:  # the slices hold the values now: free the whole copies
+        param.data = torch.empty(0, dtype=param.dtype, device=param.device)
+        param.grad = None
+    optimizer = runner.optimizer
+    to_shard = {id(p): shards[id(p)] for p in own}
+    _move_optimizer(optimizer, to_shard, lambda value, shard: _slice(value, shard))
+    forward = runner.forward
+    runner.forward = wrapper
+    try:
+        yield
+    finally:
+        runner.forward = forward
+        with _joined(), torch.no_grad():
+            for param in own:
+                param.data = shards[id(param)].detach().full_tensor()
+            for module, name, param in places:
+                module._parameters[name] = param
+            back = {id(shards[id(p)]): p for p in own}
+            _move_optimizer(optimizer, back, lambda value, _: _whole(value))
+            for tensor in model.buffers():
+                dist.broadcast(tensor.data, src=0)
+
+
+def _slice(value: Any, shard: nn.Parameter) -> Any:
+    """An optimizer state tensor shaped as the whole weight, as `shard`'s slice of it."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    if not isinstance(value, torch.Tensor) or isinstance(value, DTensor):
+        return value
+    if not isinstance(shard, DTensor) or tuple(value.shape) != tuple(shard.shape):
+        return value  # a scalar such as Adam's step count stays whole
+    return distribute_tensor(value, shard.device_mesh, shard.placements, src_data_rank=None)
+
+
+def _whole(value: Any) -> Any:
+    from torch.distributed.tensor import DTensor
+
+    return value.full_tensor() if isinstance(value, DTensor) else value
+
+
+def _move_optimizer(optimizer: Any, mapping: dict[int, nn.Parameter], convert: Any) -> None:
+    """Point a built optimizer at the weights `mapping` gives, converting its state."""
+    inner = getattr(optimizer, "torch_optimizer", None)
+    if inner is None:  # built at the first step, on whatever weights the model holds then
+        return
+    optimizer._params = [mapping.get(id(p), p) for p in optimizer._params]
+    state = inner.state
+    for group in inner.param_groups:
+        moved = []
+        for param in group["params"]:
+            new = mapping.get(id(param), param)
+            if param in state:
+                values = state.pop(param)
+                state[new] = {k: convert(v, new) for k, v in values.items()}
+            moved.append(new)
+        group["params"] = moved
