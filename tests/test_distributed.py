@@ -114,7 +114,10 @@ def test_two_ranks_fully_sharded_fit_like_one_process(tmp_path):
                         other.get_weights()[i], expected, rtol=1e-5, atol=1e-6
                     )
 
+    assert np.abs(arrays[0]["moving_mean"]).sum() > 0.01  # updated from its zeros
+
     errors = found[0]["errors"]
+    assert "Ftrl" in errors["ftrl"]
     assert "overrides train_step" in errors["own_train_step"]
     assert "DataParallel()" in errors["own_train_step"]
     assert "jit_compile=False" in errors["jit_compile"]

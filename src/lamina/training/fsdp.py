@@ -25,6 +25,7 @@ rank. A batch-end callback runs while the model is sharded: the weights it reads
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from lamina.core.errors import warn
 from lamina.training.distributed import _Forward, _joined
 
 
@@ -44,6 +46,7 @@ def chosen() -> bool:
 
 def check(model: Any, runner: Any) -> None:
     """Refuse, before any step, what FSDP training here cannot do, saying what to use."""
+    from lamina.optimizers.extra import Adafactor, Ftrl
     from lamina.optimizers.loss_scale import LossScaleOptimizer
     from lamina.training.compiled import CompiledForward, forward_for
     from lamina.training.steps import _Runner
@@ -72,6 +75,24 @@ def check(model: Any, runner: Any) -> None:
             f"{where}: optimizer {type(optimizer).__name__} has use_ema=True; its moving "
             f"averages are kept whole, not sharded. Pass use_ema=False, {fix}."
         )
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(
+            f"{where}: the model has no trainable weights yet, so nothing to shard when fit "
+            "starts (a Sequential without an Input is built by its first batch). Build it "
+            "first: give it an Input, or call model.build(input_shape)."
+        )
+    unsupported: dict[type, str] = {
+        Adafactor: "keeps factored (row and column) moments, which are not sharded with "
+        "their weights",
+        Ftrl: "steps with torch._foreach_copy_, which has no rule for sharded (DTensor) "
+        "weights in torch 2.13",
+    }
+    for rule, reason in unsupported.items():
+        if isinstance(optimizer, rule):
+            raise NotImplementedError(
+                f"{where}: optimizer {rule.__name__} {reason}. Use another optimizer (Adam, "
+                f"AdamW, SGD, RMSprop, ...), {fix}."
+            )
     for name, param in model.named_parameters():
         for kind in ("regularizer", "constraint"):
             if getattr(param, kind, None) is not None:
@@ -98,29 +119,37 @@ def sharded(model: Any, runner: Any) -> Iterator[None]:
         (module, name, param)
         for module in model.modules()
         for name, param in module._parameters.items()
-        if param is not None
+        if param is not None and param.requires_grad
     ]
     own = list({id(p): p for _, _, p in places}.values())
-    device = own[0].device if own else torch.device("cpu")
+    # Weights that training does not update (BatchNormalization's moving statistics, frozen
+    # layers) stay whole on every rank, as buffers do: FSDP would drop the in-place updates
+    # a forward pass makes to its gathered copy of a sharded weight.
+    kept = [p for p in model.parameters() if not p.requires_grad]
+    optimizer = runner.optimizer
+    if not optimizer.built:  # before sharding, so that a state loaded from a file fits
+        optimizer.build(own)
     with _joined(), torch.no_grad():
-        for tensor in [*own, *model.buffers()]:
+        for tensor in [*own, *kept, *model.buffers()]:
             dist.broadcast(tensor.data, src=0)
-    mesh = init_device_mesh(device.type, (dist.get_world_size(),))
+    mesh = init_device_mesh(own[0].device.type, (dist.get_world_size(),))
     wrapper = _Forward(model)
-    fully_shard(wrapper, mesh=mesh)
+    fully_shard(wrapper, mesh=mesh, ignored_params=set(kept))
     shards = {id(p): module._parameters[name] for module, name, p in places}
     for param in own:  # the slices hold the values now: free the whole copies
         param.data = torch.empty(0, dtype=param.dtype, device=param.device)
         param.grad = None
-    optimizer = runner.optimizer
     to_shard = {id(p): shards[id(p)] for p in own}
     _move_optimizer(optimizer, to_shard, lambda value, shard: _slice(value, shard))
+    unfused = _unfuse(optimizer)
     forward = runner.forward
     runner.forward = wrapper
     try:
         yield
     finally:
         runner.forward = forward
+        for group in unfused:
+            group["fused"] = True
         with _joined(), torch.no_grad():
             for param in own:
                 param.data = shards[id(param)].detach().full_tensor()
@@ -128,8 +157,36 @@ def sharded(model: Any, runner: Any) -> Iterator[None]:
                 module._parameters[name] = param
             back = {id(shards[id(p)]): p for p in own}
             _move_optimizer(optimizer, back, lambda value, _: _whole(value))
-            for tensor in model.buffers():
+            for tensor in [*kept, *model.buffers()]:
                 dist.broadcast(tensor.data, src=0)
+
+
+_FUSED_ON_SHARDS = (torch.optim.Adam, torch.optim.AdamW)
+"""The torch optimizers whose fused kernel has a `DTensor` rule in torch 2.13 (fused SGD and
+Adagrad have none: their step raises `NotImplementedError` on sharded weights)."""
+
+
+_warned: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _unfuse(optimizer: Any) -> list[dict[str, Any]]:
+    """Turn off a fused kernel that cannot run on sharded weights (the foreach or per-weight
+    step is used instead, as torch's optimizers read `fused` from their groups at each step);
+    return the groups changed, for `sharded` to turn it back on."""
+    inner = optimizer.torch_optimizer
+    if isinstance(inner, _FUSED_ON_SHARDS):
+        return []
+    groups = [group for group in inner.param_groups if group.get("fused")]
+    for group in groups:
+        group["fused"] = False
+    if groups and optimizer.fused and optimizer not in _warned:
+        _warned.add(optimizer)
+        warn(
+            f"Optimizer '{optimizer.name}': fused=True, but torch has no fused "
+            f"{type(inner).__name__} kernel for sharded (DTensor) weights; under "
+            "FullyShardedDataParallel the unfused step runs instead (same results)."
+        )
+    return groups
 
 
 def _slice(value: Any, shard: nn.Parameter) -> Any:
