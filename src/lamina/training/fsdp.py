@@ -102,6 +102,10 @@ def check(model: Any, runner: Any) -> None:
                 )
 
 
+_meshes: dict[str, Any] = {}
+"""One device mesh of all the ranks per device type, made by the first sharded epoch."""
+
+
 @contextlib.contextmanager
 def sharded(model: Any, runner: Any) -> Iterator[None]:
     """One epoch's training with the weights, gradients and optimizer state sharded.
@@ -132,7 +136,10 @@ def sharded(model: Any, runner: Any) -> Iterator[None]:
     with _joined(), torch.no_grad():
         for tensor in [*own, *kept, *model.buffers()]:
             dist.broadcast(tensor.data, src=0)
-    mesh = init_device_mesh(own[0].device.type, (dist.get_world_size(),))
+    kind, world = own[0].device.type, dist.get_world_size()
+    if _meshes.get(kind) is None or _meshes[kind].size() != world:
+        _meshes[kind] = init_device_mesh(kind, (world,))
+    mesh = _meshes[kind]
     wrapper = _Forward(model)
     fully_shard(wrapper, mesh=mesh, ignored_params=set(kept))
     shards = {id(p): module._parameters[name] for module, name, p in places}
