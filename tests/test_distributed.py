@@ -113,6 +113,13 @@ def test_two_ranks_fully_sharded_fit_like_one_process(tmp_path):
                     np.testing.assert_allclose(
                         other.get_weights()[i], expected, rtol=1e-5, atol=1e-6
                     )
+            # and trains on from its optimizer state, sharded, as one process does
+            x, y = w.data()
+            loaded.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+            for i, expected in enumerate(loaded.get_weights()):
+                np.testing.assert_allclose(
+                    arrays[0][f"resumed_{i}"], expected, rtol=1e-5, atol=1e-6
+                )
 
     assert np.abs(arrays[0]["moving_mean"]).sum() > 0.01  # updated from its zeros
 

@@ -22,6 +22,7 @@ from torch.distributed.tensor import DTensor
 from lamina import Input, Model, distribution
 from lamina.callbacks import LambdaCallback
 from lamina.layers import BatchNormalization, Dense
+from lamina.models import load_model
 from lamina.optimizers import SGD, Adam, Ftrl
 
 
@@ -101,6 +102,10 @@ def main() -> None:
                 model.save_weights(os.path.join(out, "fsdp.safetensors"))
                 model.save(os.path.join(out, "fsdp.lamina"))
             dist.barrier()
+            # every rank loads rank 0's file (Adam's moments in it) and trains on under FSDP
+            resumed = load_model(os.path.join(out, "fsdp.lamina"))
+            resumed.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+            arrays.update({f"resumed_{i}": w for i, w in enumerate(resumed.get_weights())})
 
     # BatchNormalization's moving statistics (weights fit does not train) stay whole and
     # are updated (each rank on its own batches; rank 0's kept, as DDP keeps its buffers)

@@ -114,7 +114,7 @@ def sharded(model: Any, runner: Any) -> Iterator[None]:
     `fully_shard` (through a wrapper, so the model's own class is unchanged), the optimizer's
     weights and any state it holds are moved onto the slices, and `runner.forward` goes
     through the FSDP module. On exit each slice is gathered into the model's own weight, the
-    optimizer's state likewise, and the buffers (BatchNorm's statistics, which each rank
+    optimizer's state likewise, and the weights kept whole and the buffers (which each rank
     updated on its own batches) are rank 0's again. Every rank runs both, in step."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
@@ -132,7 +132,7 @@ def sharded(model: Any, runner: Any) -> Iterator[None]:
     kept = [p for p in model.parameters() if not p.requires_grad]
     optimizer = runner.optimizer
     if not optimizer.built:  # before sharding, so that a state loaded from a file fits
-        optimizer.build(own)
+        optimizer.build(model.trainable_weights)
     with _joined(), torch.no_grad():
         for tensor in [*own, *kept, *model.buffers()]:
             dist.broadcast(tensor.data, src=0)
