@@ -3,6 +3,7 @@ against one process, and the sharding rules in one process."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import os
@@ -20,6 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from lamina import Input, Model, distribution
 from lamina.layers import Dense
 from lamina.metrics import AUC, Mean, Metric
+from lamina.models import load_model
 from lamina.training import distributed
 from lamina.training.data_adapter import DataHandler
 from lamina.training.distributed import state_names
@@ -27,28 +29,28 @@ from lamina.training.py_dataset import PyDataset
 from lamina.training.sharding import DealtBatches, Shard, StridedSampler, shard_source
 
 WORKER = Path(__file__).parent / "distributed" / "ddp_worker.py"
+FSDP_WORKER = Path(__file__).parent / "distributed" / "fsdp_worker.py"
 
 needs_distributed = pytest.mark.skipif(
     not torch.distributed.is_available(), reason="torch.distributed is not available"
 )
 
 
-def _torchrun(out: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _torchrun(out: Path, worker: Path = WORKER, **env: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
-    command += ["--standalone", str(WORKER), str(out)]
+    command += ["--standalone", str(worker), str(out)]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "LAMINA_DIST_TIMEOUT": "15", **env}
     return subprocess.run(
         command, capture_output=True, text=True, timeout=120, env=environment, check=False
     )
 
 
-def _worker() -> Any:
+def _worker(name: str = "ddp_worker") -> Any:
     sys.path.insert(0, str(WORKER.parent))
     try:
-        import ddp_worker
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
-    return ddp_worker
 
 
 def _close(found: dict[str, Any], expected: dict[str, Any], what: str) -> None:
@@ -60,6 +62,74 @@ def _close(found: dict[str, Any], expected: dict[str, Any], what: str) -> None:
 
 
 # ---------------------------------------------------------------------------- two ranks
+@needs_distributed
+def test_two_ranks_fully_sharded_fit_like_one_process(tmp_path):
+    # One launch (see fsdp_worker's docstring): Adam and SGD, two fits, evaluate, predict,
+    # the files rank 0 saved, and the errors for what FSDP refuses.
+    result = _torchrun(tmp_path, FSDP_WORKER)
+    assert result.returncode == 0, result.stderr[-3000:]
+    arrays = [np.load(tmp_path / f"rank{r}.npz") for r in (0, 1)]
+    found = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    w = _worker("fsdp_worker")
+    assert found[0] == found[1]
+    assert arrays[0].keys() == arrays[1].keys()
+    for key in arrays[0]:
+        np.testing.assert_array_equal(arrays[0][key], arrays[1][key], err_msg=key)
+
+    for kind in ("adam", "sgd"):
+        # during a batch: the weight, its gradient and its optimizer state are each rank's
+        # half (2 of the kernel's 4 rows); after fit, the model's own Variable and whole state
+        assert found[0][kind]["during"] == {
+            "kernel_is_dtensor": True,
+            "kernel_local_rows": 2,
+            "grad_local_rows": 2,
+            "moment_local_rows": 2,
+        }
+        assert found[0][kind]["after_is_variable"] == "Variable"
+        assert found[0][kind]["moment_after"] == ["Tensor", [4, 5]]
+        # the gathered weights and the Histories are those of one process (global batch 8)
+        model = w.build(kind)
+        histories = w.train(model)
+        for i, expected in enumerate(model.get_weights()):
+            np.testing.assert_allclose(
+                arrays[0][f"{kind}_{i}"], expected, rtol=1e-5, atol=1e-6, err_msg=kind
+            )
+        for fit in ("first", "second"):
+            _close(found[0][kind]["histories"][fit], histories[fit], f"{kind} {fit} fit")
+        if kind == "adam":
+            xe, ye = w.data(11, seed=7)
+            np.testing.assert_allclose(
+                arrays[0]["predict"], model.predict(xe, batch_size=4, verbose=0), atol=1e-6
+            )
+            np.testing.assert_allclose(
+                found[0]["evaluate"], model.evaluate(xe, ye, batch_size=4, verbose=0), rtol=1e-5
+            )
+            # rank 0's files hold the whole weights and load in one process
+            loaded = load_model(tmp_path / "fsdp.lamina")
+            fresh = w.build(kind)
+            fresh.load_weights(tmp_path / "fsdp.safetensors")
+            for i, expected in enumerate(model.get_weights()):
+                for other in (loaded, fresh):
+                    np.testing.assert_allclose(
+                        other.get_weights()[i], expected, rtol=1e-5, atol=1e-6
+                    )
+            # and trains on from its optimizer state, sharded, as one process does
+            x, y = w.data()
+            loaded.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+            for i, expected in enumerate(loaded.get_weights()):
+                np.testing.assert_allclose(
+                    arrays[0][f"resumed_{i}"], expected, rtol=1e-5, atol=1e-6
+                )
+
+    assert np.abs(arrays[0]["moving_mean"]).sum() > 0.01  # updated from its zeros
+
+    errors = found[0]["errors"]
+    assert "Ftrl" in errors["ftrl"]
+    assert "overrides train_step" in errors["own_train_step"]
+    assert "DataParallel()" in errors["own_train_step"]
+    assert "jit_compile=False" in errors["jit_compile"]
+
+
 @needs_distributed
 def test_two_ranks_fit_evaluate_and_predict_like_one_process(tmp_path):
     # One launch for every check (see the worker's docstring): a launch costs seconds.

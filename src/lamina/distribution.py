@@ -13,8 +13,13 @@ Keras's one switch: `DataParallel(auto_shard_dataset=False)` for data already sp
   still reduced over all ranks, and `predict` returns each rank's own rows).
 - `list_devices()` lists torch devices (`"cuda:0"`, ...; `"cpu:0"` without CUDA).
 
-Keras's `ModelParallel`, `DeviceMesh` and `LayoutMap` (weights sharded over devices) have no
-lamina counterpart yet.
+- `set_distribution(FullyShardedDataParallel())`: data parallel as above, and `fit` shards
+  the weights, gradients and optimizer state over the ranks with torch's FSDP2
+  (`torch.distributed.fsdp.fully_shard`) while it trains; `lamina.training.fsdp` says how.
+
+Keras's `ModelParallel`, `DeviceMesh` and `LayoutMap` (each weight laid out over a mesh as a
+layout map says) have no lamina counterpart yet: `FullyShardedDataParallel` shards every
+weight the same way, along its first dimension, with no map to write.
 
 Example:
     >>> from lamina import distribution
@@ -35,6 +40,7 @@ from lamina.core.errors import warn
 
 __all__ = [
     "DataParallel",
+    "FullyShardedDataParallel",
     "distribution",
     "initialize",
     "list_devices",
@@ -70,6 +76,41 @@ class DataParallel:
         return f"DataParallel(auto_shard_dataset={self.auto_shard_dataset})"
 
 
+class FullyShardedDataParallel(DataParallel):
+    """Data parallelism with the weights, gradients and optimizer state sharded (FSDP).
+
+    Under torchrun, `fit` trains each epoch on torch's FSDP2
+    (`torch.distributed.fsdp.fully_shard`): every weight is split along its first dimension
+    over the ranks, each rank keeps only its slice of the weights, of their gradients and of
+    the optimizer state (Adam's moments), and the forward and backward passes gather the
+    whole weights (the model is one FSDP unit). The data is split as under `DataParallel`,
+    and the trained weights are those of one process training on the global batch. Between
+    epochs and after `fit` the model is whole again on every rank, so validation, callbacks,
+    `evaluate`, `predict`, `get_weights`, `save_weights` and `save` work as usual (on any
+    rank; under torchrun, save on rank 0).
+
+    Not supported (`fit` raises, naming the fix): a model whose class overrides
+    `train_step`, `jit_compile`, the `"mixed_float16"` policy (its loss scaling), an
+    optimizer with `use_ema=True`, weight regularizers and constraints. Set it before
+    `fit`; outside torchrun it trains as one process does.
+
+    Args:
+        device_mesh: accepted for Keras's code; lamina's ranks are its devices.
+        devices: accepted for Keras's code (one process per device, as `DataParallel`).
+        auto_shard_dataset: as for `DataParallel`.
+
+    Example:
+        >>> from lamina import distribution
+        >>> distribution.set_distribution(distribution.FullyShardedDataParallel())
+        >>> distribution.distribution()
+        FullyShardedDataParallel(auto_shard_dataset=True)
+        >>> distribution.set_distribution(None)
+    """
+
+    def __repr__(self) -> str:
+        return f"FullyShardedDataParallel(auto_shard_dataset={self.auto_shard_dataset})"
+
+
 _current: DataParallel | None = None
 
 
@@ -79,8 +120,10 @@ def set_distribution(value: DataParallel | None) -> None:
     global _current
     if value is not None and not isinstance(value, DataParallel):
         raise TypeError(
-            f"set_distribution: expected lamina.distribution.DataParallel or None, received "
-            f"{type(value).__name__}; lamina has no ModelParallel yet."
+            "set_distribution: expected lamina.distribution.DataParallel, "
+            f"FullyShardedDataParallel or None, received "
+            f"{type(value).__name__}; lamina has no ModelParallel yet (to shard the weights "
+            "over the ranks, use FullyShardedDataParallel)."
         )
     launched = "WORLD_SIZE" in os.environ or (
         torch.distributed.is_available() and torch.distributed.is_initialized()

@@ -11,7 +11,8 @@ gives an error rather than a hang), the loops run one rank each:
   rank takes the same steps; evaluation and prediction use every sample exactly once.
 - `fit` runs the forward pass through `DistributedDataParallel` (weights broadcast from rank
   0, gradients averaged over ranks); a model with its own `train_step` gets rank 0's weights
-  and a hook that averages each gradient instead (`averaged_gradients`).
+  and a hook that averages each gradient instead (`averaged_gradients`). Under
+  `FullyShardedDataParallel`, each epoch's training runs on FSDP2 instead (`fsdp.py`).
 - Logs (`reduce_logs`): at the end of each epoch, validation and evaluation, each metric's
   state (the attributes its `reset_state` sets: sums, counts, confusion counts) is summed over
   the ranks, and so is the sample-weighted sum of the loss, so Precision, AUC or a mean over

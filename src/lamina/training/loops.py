@@ -15,7 +15,7 @@ import torch
 from lamina import callbacks as callbacks_module
 from lamina.core.errors import warn
 from lamina.core.tensor import flatten, map_structure
-from lamina.training import distributed, precision
+from lamina.training import distributed, fsdp, precision
 from lamina.training.compiled import CompiledForward, forward_for
 from lamina.training.custom_steps import StepRunner, StepTracker, overrides
 from lamina.training.data_adapter import DataHandler, is_stream, unpack
@@ -147,7 +147,10 @@ def fit(
     quiet_nan = any(isinstance(c, callbacks_module.TerminateOnNaN) for c in user_callbacks)
     runner = runner_for(model, "train_step")
     synced: Any = contextlib.nullcontext()
-    if parallel and isinstance(runner, _Runner):
+    sharded = parallel and fsdp.chosen()
+    if sharded:  # each epoch's training under fully_shard (fsdp.sharded)
+        fsdp.check(model, runner)
+    elif parallel and isinstance(runner, _Runner):
         runner.forward = distributed.wrap_forward(model)
     elif parallel:  # the model's own train_step: no forward of lamina's to wrap
         synced = distributed.averaged_gradients(model)
@@ -166,9 +169,10 @@ def fit(
             progress = Progress(verbose=bar_verbose, target=data.steps)
             progress.epoch_begin(epoch, epochs)
             try:
-                tracker, steps_done = _train_epoch(
-                    runner, data, callback_list, progress, epoch, epochs, quiet_nan
-                )
+                with fsdp.sharded(model, runner) if sharded else contextlib.nullcontext():
+                    tracker, steps_done = _train_epoch(
+                        runner, data, callback_list, progress, epoch, epochs, quiet_nan
+                    )
             except BaseException:
                 progress.close()
                 raise
