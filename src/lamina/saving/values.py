@@ -95,6 +95,9 @@ def encode_value(value: Any, owner: str, depth: int = 0) -> Any:
                 for k, v in value.items()
             ]
         }
+    config = getattr(value, "config", None)
+    if type(value).__name__ == "_Encoded" and isinstance(config, dict):
+        return {FUNCTION: config}  # a traced function layer's config (saving.graph)
     if callable(value) and not isinstance(value, (np.ndarray, torch.Tensor)):
         from lamina.saving.functions import serialize_function
 
