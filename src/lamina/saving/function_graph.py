@@ -302,10 +302,13 @@ def _structure(value: Any, fail: Callable[[str], Exception], depth: int = 0) -> 
 
 
 class GraphFunction:
-    """A function layer's function, loaded from its op graph.
+    """A function, loaded from its op graph.
 
-    Called like the original, ``fn(inputs, **arguments)`` (plus ``training=``/``mask=`` when the
-    original declared them); the arguments it was traced with are fixed, so others are refused.
+    Called like the original: a function layer's as ``fn(inputs, **arguments)`` (plus
+    ``training=``/``mask=`` when the original declared them); a loss, activation,
+    regularizer, initializer or constraint with the positional arguments it was traced with
+    (``"positional"`` in the config: ``fn(y_true, y_pred)``, ``fn(shape, dtype)``). The plain
+    arguments it was traced with are fixed, so others are refused.
     """
 
     def __init__(self, config: dict[str, Any], where: str = "") -> None:
@@ -347,11 +350,23 @@ class GraphFunction:
         if not isinstance(arguments, dict):
             raise fail("'arguments' must be a dict")
         self.arguments = {str(k): _decode(v, f"argument {k}") for k, v in arguments.items()}
-        parameters = [inspect.Parameter("inputs", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        positional = config.get("positional")
+        if positional is not None and not (
+            isinstance(positional, list)
+            and len(positional) <= 16
+            and all(isinstance(n, str) and n.isidentifier() for n in positional)
+            and len(set(positional)) == len(positional)
+            and len([n for n in positional if n not in self.arguments]) == count
+            and self.structure == [None] * count
+        ):
+            raise fail("'positional' must name each tensor input and plain argument once")
+        self.positional = None if positional is None else tuple(positional)
+        names = self.positional or ("inputs",)
+        parameters = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
         parameters += [
             inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
             for k, v in self.arguments.items()
-            if k not in ("training", "mask")
+            if k not in ("training", "mask", *names)
         ]
         parameters += [
             inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None)
@@ -370,7 +385,23 @@ class GraphFunction:
             for graph in self.graphs.values():
                 graph.run(inputs, 2, torch.device("meta"), check=True)
 
-    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        names = self.positional or ("inputs",)
+        if len(args) > len(names):
+            raise TypeError(
+                f"{self.__name__}: takes {len(names)} positional arguments ({', '.join(names)}), "
+                f"got {len(args)}"
+            )
+        given = dict(zip(names, args))
+        for name in names[len(args) :]:
+            if name not in kwargs:
+                raise TypeError(f"{self.__name__}: missing argument {name!r}")
+            given[name] = kwargs.pop(name)
+        if self.positional is None:
+            inputs = given["inputs"]
+        else:
+            inputs = [given[n] for n in names if n not in self.arguments]
+            kwargs.update({n: given[n] for n in names if n in self.arguments})
         training = kwargs.pop("training", None)
         kwargs.pop("mask", None)
         for key, value in kwargs.items():
@@ -385,8 +416,8 @@ class GraphFunction:
             raise TypeError(
                 f"{self.__name__}: expected {len(self.input_specs)} input tensors, got {len(flat)}"
             )
-        first = flat[0]
-        device = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
+        first = flat[0] if flat else None
+        device = first.device if isinstance(first, torch.Tensor) else torch.get_default_device()
         batch = 0 if self.batch is None else int(flat[self.batch[0]].shape[self.batch[1]])
         key = "any" if "any" in self.graphs else ("training" if training else "inference")
         return self.graphs[key].run(flat, batch, device)
@@ -398,6 +429,8 @@ class GraphFunction:
 def _same(value: Any, saved: Any) -> bool:
     if isinstance(value, torch.Tensor) or hasattr(value, "__array__"):
         return True  # tensors were stored in the graph as constants
+    if isinstance(value, (list, tuple)) and isinstance(saved, (list, tuple)):
+        return len(value) == len(saved) and all(_same(v, s) for v, s in zip(value, saved))
     try:
         return bool(value == saved)
     except Exception:

@@ -40,11 +40,13 @@ class FunctionSerializationError(ValueError):
 
 @dataclass(frozen=True)
 class Trace:
-    """What tracing a function layer needs: its input specs, arguments and keywords."""
+    """What tracing a function needs: the specs of the tensors it is called on, its other
+    arguments, and its keywords (see ``function_trace.trace_function``)."""
 
     specs: Any
     arguments: dict[str, Any]
-    keywords: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
+    positional: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -173,7 +175,10 @@ class _Saver:
         if self.trace is None:
             return "only a function layer's function is traced (its input shapes are known)"
         try:
-            fields = trace_function(fn, self.trace.specs, self.trace.arguments, self.trace.keywords)
+            trace = self.trace
+            fields = trace_function(
+                fn, trace.specs, trace.arguments, trace.keywords, trace.positional
+            )
             arguments = {k: _encode(v) for k, v in self.trace.arguments.items()}
         except (Untraceable, _Unencodable) as err:
             return str(err)

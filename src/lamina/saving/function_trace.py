@@ -337,6 +337,7 @@ def trace_function(
     specs: Any,
     arguments: dict[str, Any],
     keywords: tuple[str, ...],
+    positional: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """The fields of a ``"graph"`` function config for ``fn(inputs, **arguments)``.
 
@@ -347,21 +348,29 @@ def trace_function(
         arguments: the keyword arguments the layer passes (``Lambda(arguments=...)``).
         keywords: ``"training"`` and/or ``"mask"`` when the function declares them: traced
             with ``training=True`` and ``False``, and ``mask=None``.
+        positional: for a function called with several positional arguments (a loss's
+            ``y_true, y_pred``, an initializer's ``shape, dtype``), their names: each one
+            in ``arguments`` is that plain value, the others take the tensors of ``specs``
+            (a list) in order. ``None`` for a function layer's ``fn(inputs, **arguments)``.
 
     Raises:
         Untraceable: saying why the function cannot be a graph.
     """
     flat = [(tuple(leaf.shape), leaf.dtype) for leaf in flatten(specs)]
-    if not flat:
+    if not flat and positional is None:
         raise Untraceable("the layer has not been called, so its input shapes are unknown")
 
     def variant(training: bool | None) -> dict[str, Any]:
         def call(inputs: list[torch.Tensor]) -> Any:
-            structured = pack_like(specs, inputs)
             extra: dict[str, Any] = {"mask": None} if "mask" in keywords else {}
             if training is not None:
                 extra["training"] = training
-            return fn(structured, **arguments, **extra)
+            if positional is None:
+                return fn(pack_like(specs, inputs), **arguments, **extra)
+            tensors = iter(inputs)
+            args = [arguments[n] if n in arguments else next(tensors) for n in positional]
+            rest = {k: v for k, v in arguments.items() if k not in positional}
+            return fn(*args, **rest, **extra)
 
         return trace_graph(call, flat)
 
@@ -375,13 +384,14 @@ def trace_function(
         ([i, d] for i, (shape, _) in enumerate(flat) for d, n in enumerate(shape) if n is None),
         None,
     )
-    return {
+    fields = {
         "inputs": _encode_inputs(specs),
         "input_specs": [[list(s), _DTYPE_NAMES.get(d, str(d))] for s, d in flat],
         "batch": batch,
         "keywords": list(keywords),
         "graphs": graphs,
     }
+    return fields if positional is None else {**fields, "positional": list(positional)}
 
 
 def _encode_inputs(specs: Any) -> Any:

@@ -23,7 +23,7 @@ from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor, map_structure
 from lamina.saving import registry
 from lamina.saving.errors import SaveError
-from lamina.saving.values import encode_value
+from lamina.saving.values import EncodedFunction, encode_value
 
 __all__ = [
     "FORMAT_VERSION",
@@ -100,14 +100,9 @@ def serialize_layer(layer: Layer) -> dict[str, Any]:
 
     if isinstance(layer, Lambda) and isinstance(raw, dict) and "function" in raw:
         raw = _traced_lambda_config(layer, owner, raw)
+    elif isinstance(raw, dict):
+        raw = _traced_settings(layer, owner, raw)
     return _entry(layer, owner, raw)
-
-
-class _Encoded:
-    """A function config already made (a traced Lambda's), passed through `encode_value`."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
 
 
 def _traced_lambda_config(layer: Any, owner: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -126,11 +121,22 @@ def _traced_lambda_config(layer: Any, owner: str, raw: dict[str, Any]) -> dict[s
         function = serialize_function(layer.function, owner=owner, trace=trace)
     except ValueError as error:
         raise SaveError(str(error)) from error
-    raw = {**raw, "function": _Encoded(function)}
+    raw = {**raw, "function": EncodedFunction(function)}
     if callable(raw.get("output_shape")) and layer._inbound_nodes:
         outputs = layer._inbound_nodes[0].outputs
         raw["output_shape"] = map_structure(lambda t: tuple(t.shape), outputs)
     return raw
+
+
+def _traced_settings(layer: Layer, owner: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The user's activation, initializer, regularizer and constraint functions traced on
+    what the layer calls them with (`function_roles`)."""
+    from lamina.saving.function_roles import trace_settings
+
+    try:
+        return trace_settings(layer, owner, raw)
+    except ValueError as error:
+        raise SaveError(str(error)) from error
 
 
 def _entry(layer: Layer, owner: str, raw: Any) -> dict[str, Any]:

@@ -27,7 +27,14 @@ from lamina.core.dtypes import DTYPES
 from lamina.saving.errors import LoadError, SaveError
 from lamina.saving.limits import LoadLimits, json_elements
 
-__all__ = ["MAX_DEPTH", "LoadContext", "decode_value", "encode_value", "parse_json"]
+__all__ = [
+    "MAX_DEPTH",
+    "EncodedFunction",
+    "LoadContext",
+    "decode_value",
+    "encode_value",
+    "parse_json",
+]
 
 MAX_DEPTH = 128
 """Deepest nesting of JSON values accepted: far beyond real configs, far below the stack."""
@@ -66,6 +73,14 @@ class LoadContext:
 
 
 # ------------------------------------------------------------------------------ encoding
+class EncodedFunction:
+    """A function config already made with a trace (a function layer's, a loss's, ...;
+    see `graph` and `function_roles`), which `encode_value` stores as it is."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+
 def encode_value(value: Any, owner: str, depth: int = 0) -> Any:
     """The JSON-safe form of one config value of `owner` (e.g. `"Lambda 'lambda_1'"`).
 
@@ -95,9 +110,8 @@ def encode_value(value: Any, owner: str, depth: int = 0) -> Any:
                 for k, v in value.items()
             ]
         }
-    config = getattr(value, "config", None)
-    if type(value).__name__ == "_Encoded" and isinstance(config, dict):
-        return {FUNCTION: config}  # a traced function layer's config (saving.graph)
+    if isinstance(value, EncodedFunction):
+        return {FUNCTION: value.config}
     if callable(value) and not isinstance(value, (np.ndarray, torch.Tensor)):
         from lamina.saving.functions import serialize_function
 

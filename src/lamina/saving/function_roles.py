@@ -1,0 +1,145 @@
+"""What lamina calls a user's loss, metric, activation, ... function on, so that it is traced.
+
+A function layer's function is traced on the layer's inputs (``graph``). The user's functions
+among a layer's other settings and in ``compile()`` are called by lamina in fixed ways, and
+are traced (``function_trace``) on the same arguments:
+
+- an activation (any setting ending in ``activation``) and ``activity_regularizer``:
+  ``fn(x)`` with the spec of the layer's output;
+- ``<weight>_regularizer`` and ``<weight>_constraint``: ``fn(w)`` with that weight's shape and
+  dtype;
+- ``<weight>_initializer``: ``fn(shape, dtype)``, plain values, so the graph holds the
+  creation ops (a load that asks for another shape is refused, naming the traced one);
+- a loss or metric function of ``compile``: ``fn(y_true, y_pred, **kwargs)``, both with the
+  spec of the model output it applies to (sample weights are applied outside the function,
+  by the loss's or metric's reduction, as in Keras).
+
+A function lamina cannot find the arguments of (a layer that was never called, a setting of
+another name, a subclassed model's loss) is saved as before: by name, or as source that needs
+trust, with a warning.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from typing import Any
+
+import torch
+
+from lamina.core.tensor import SymbolicTensor, flatten
+from lamina.saving.function_saver import Trace
+from lamina.saving.functions import serialize_function
+from lamina.saving.values import EncodedFunction
+
+__all__ = ["trace_compile_config", "trace_settings"]
+
+_WEIGHT_ROLES = ("_regularizer", "_constraint", "_initializer")
+_NOT_ARGUMENTS = ("function", "name", "reduction", "dtype")
+
+
+def trace_settings(layer: Any, owner: str, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (a layer's ``get_config()``) with each user function among its settings
+    saved with a trace; the rest unchanged."""
+    out = dict(config)
+    for key, value in config.items():
+        if not isinstance(value, types.FunctionType):
+            continue
+        trace = _setting_trace(layer, key, value)
+        if trace is not None:
+            out[key] = EncodedFunction(serialize_function(value, owner=owner, trace=trace))
+    return out
+
+
+def _setting_trace(layer: Any, key: str, fn: Any) -> Trace | None:
+    if key.endswith("activation") or key == "activity_regularizer":
+        nodes = getattr(layer, "_inbound_nodes", None)
+        output = nodes[0].outputs if nodes else None
+        if not isinstance(output, SymbolicTensor):
+            return None
+        return Trace([output], {}, positional=_names(fn, ("x",)))
+    suffix = next((s for s in _WEIGHT_ROLES if key.endswith(s)), None)
+    if suffix is None:
+        return None
+    weight = _weight(layer, key.removesuffix(suffix), suffix, fn)
+    if weight is None:
+        return None
+    if suffix == "_initializer":
+        shape, dtype = _names(fn, ("shape", "dtype"))
+        return Trace(
+            [], {shape: tuple(weight.shape), dtype: weight.dtype}, positional=(shape, dtype)
+        )
+    spec = torch.empty(weight.shape, dtype=weight.dtype, device="meta")
+    return Trace([spec], {}, positional=_names(fn, ("w",)))
+
+
+def _weight(layer: Any, name: str, suffix: str, fn: Any) -> torch.Tensor | None:
+    """The weight a setting belongs to: Keras names it (``kernel_regularizer`` regularizes
+    ``kernel``); else the one weight the function is attached to."""
+    params = list(layer.named_parameters()) if hasattr(layer, "named_parameters") else []
+    for path, param in params:
+        if path.rsplit(".", 1)[-1] == name:
+            return param  # type: ignore[no-any-return]
+    attached = [p for _, p in params if getattr(p, suffix[1:], None) is fn]
+    return attached[0] if len(attached) == 1 else None
+
+
+def _names(fn: Any, defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of ``fn``'s first positional parameters, as many as ``defaults``."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return defaults
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = [p.name for p in parameters if p.kind in kinds][: len(defaults)]
+    names += [d for d in defaults[len(names) :] if d not in names]
+    return tuple(names) if len(set(names)) == len(defaults) else defaults
+
+
+def trace_compile_config(model: Any, config: dict[str, Any], owner: str) -> dict[str, Any]:
+    """``compile``'s config with each user loss and metric function saved with a trace on the
+    model output it applies to; the rest unchanged (``model_saver`` stores it by name where it
+    cannot be saved)."""
+    if not getattr(model, "_functional", False):
+        return config
+    from lamina.training.compile_utils import output_names
+
+    outputs = flatten(model.outputs)
+    names = output_names(model)
+    if len(outputs) != len(names):
+        return config
+    out = dict(config)
+    for key in ("loss", "metrics", "weighted_metrics"):
+        spec = config.get(key)
+        if isinstance(spec, dict) and "class_name" not in spec:
+            out[key] = {
+                k: _traced(v, outputs[names.index(k)], owner) if k in names else v
+                for k, v in spec.items()
+            }
+        elif isinstance(spec, (list, tuple)) and len(names) > 1 and len(spec) == len(names):
+            out[key] = [_traced(v, o, owner) for v, o in zip(spec, outputs)]
+        elif spec is not None and len(set(_spec_of(o) for o in outputs)) == 1:
+            out[key] = _traced(spec, outputs[0], owner)
+    return out
+
+
+def _spec_of(tensor: Any) -> tuple[Any, ...]:
+    return (tuple(tensor.shape), tensor.dtype)
+
+
+def _traced(value: Any, output: Any, owner: str) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_traced(v, output, owner) for v in value]
+    if not isinstance(value, dict) or value.get("class_name") != "function":
+        return value
+    settings = value.get("config")
+    fn = settings.get("function") if isinstance(settings, dict) else None
+    if not isinstance(fn, types.FunctionType) or not isinstance(settings, dict):
+        return value
+    arguments = {k: v for k, v in settings.items() if k not in _NOT_ARGUMENTS}
+    trace = Trace([output, output], arguments, positional=_names(fn, ("y_true", "y_pred")))
+    try:
+        encoded = EncodedFunction(serialize_function(fn, owner=owner, trace=trace))
+    except ValueError:
+        return value  # no source and no graph: saved by name, with model_saver's warning
+    return {**value, "config": {**settings, "function": encoded}}
