@@ -298,7 +298,8 @@ def test_lambda_with_array_arguments_output_shape_and_mask_functions(tmp_path: P
     model = Model(x, layer(x))
     # The function is an op graph; a mask function is saved as source (trusted load), and a
     # callable output_shape (only ever checked) as the shape it was checked against.
-    loaded = round_trip(model, tmp_path, safe_mode=False)
+    with pytest.warns(UserWarning, match=r"<lambda>.*test_model_io.py:\d+.*need trust"):
+        loaded = round_trip(model, tmp_path, safe_mode=False)
     v = np.ones((2, 3), np.float32)
     np.testing.assert_array_equal(loaded.predict(v, verbose=0), v * 2 + [1, 2, 3])
     restored = loaded.layers[1]

@@ -173,7 +173,11 @@ class _Saver:
     def traced(self, fn: types.FunctionType, base: dict[str, Any]) -> dict[str, Any] | str:
         """The ``"graph"`` config of ``fn``, or why it cannot be one."""
         if self.trace is None:
-            return "only a function layer's function is traced (its input shapes are known)"
+            return (
+                "lamina does not know what it is called on (a layer that was never called, "
+                "or a setting other than a function layer's function, a loss, a metric, an "
+                "activation, an initializer, a regularizer or a constraint)"
+            )
         try:
             trace = self.trace
             fields = trace_function(
@@ -188,8 +192,8 @@ class _Saver:
         return config
 
     def warn_trust(self, fn: types.FunctionType, reason: str, how: str) -> None:
-        if self.trace is None:
-            return
+        if self.stack:
+            return  # a helper of a function saved as source: that one's warning covers it
         code = fn.__code__
         warn(
             f"{self.owner}: function {fn.__qualname__!r} ({code.co_filename}:"
