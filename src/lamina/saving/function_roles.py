@@ -14,8 +14,11 @@ are traced (``function_trace``) on the same arguments:
   spec of the model output it applies to (sample weights are applied outside the function,
   by the loss's or metric's reduction, as in Keras).
 
-A function lamina cannot find the arguments of (a layer that was never called, a setting of
-another name, a subclassed model's loss) is saved as before: by name, or as source that needs
+The settings of a nested layer (a wrapper's layer, an RNN's cell) are traced the same way,
+but an activation only where that layer has been called on symbolic tensors itself (not
+inside ``Bidirectional`` or ``TimeDistributed``). A function lamina cannot find the arguments
+of (a layer that was never called, a setting of another name, a subclassed model's loss) is
+saved as before: by name, or as source that needs
 trust, with a warning.
 """
 
@@ -43,12 +46,25 @@ def trace_settings(layer: Any, owner: str, config: dict[str, Any]) -> dict[str, 
     saved with a trace; the rest unchanged."""
     out = dict(config)
     for key, value in config.items():
-        if not isinstance(value, types.FunctionType):
-            continue
-        trace = _setting_trace(layer, key, value)
-        if trace is not None:
-            out[key] = EncodedFunction(serialize_function(value, owner=owner, trace=trace))
+        if isinstance(value, types.FunctionType):
+            trace = _setting_trace(layer, key, value)
+            if trace is not None:
+                out[key] = EncodedFunction(serialize_function(value, owner=owner, trace=trace))
+        elif isinstance(value, dict) and isinstance(value.get("config"), dict):
+            child = _sublayer(layer, key, value.get("class_name"))
+            if child is not None:  # a wrapper's layer, an RNN's cell
+                out[key] = {**value, "config": trace_settings(child, owner, value["config"])}
     return out
+
+
+def _sublayer(layer: Any, key: str, class_name: Any) -> Any:
+    """The layer a nested ``{"class_name", "config"}`` setting describes: the attribute of
+    that name (``cell``, ``backward_layer``), or ``forward_<name>`` (``Bidirectional``)."""
+    for attribute in (key, f"forward_{key}"):
+        child = getattr(layer, attribute, None)
+        if isinstance(child, torch.nn.Module) and type(child).__name__ == class_name:
+            return child
+    return None
 
 
 def _setting_trace(layer: Any, key: str, fn: Any) -> Trace | None:
@@ -75,11 +91,13 @@ def _setting_trace(layer: Any, key: str, fn: Any) -> Trace | None:
 
 def _weight(layer: Any, name: str, suffix: str, fn: Any) -> torch.Tensor | None:
     """The weight a setting belongs to: Keras names it (``kernel_regularizer`` regularizes
-    ``kernel``); else the one weight the function is attached to."""
+    ``kernel``, ``recurrent_initializer`` ``recurrent_kernel``); else the one weight the
+    function is attached to."""
     params = list(layer.named_parameters()) if hasattr(layer, "named_parameters") else []
-    for path, param in params:
-        if path.rsplit(".", 1)[-1] == name:
-            return param  # type: ignore[no-any-return]
+    for wanted in (name, f"{name}_kernel"):
+        for path, param in params:
+            if path.rsplit(".", 1)[-1] == wanted:
+                return param  # type: ignore[no-any-return]
     attached = [p for _, p in params if getattr(p, suffix[1:], None) is fn]
     return attached[0] if len(attached) == 1 else None
 

@@ -133,12 +133,11 @@ class _Saver:
                     if kind == "missing"
                     else f"it uses '{name}' ({detail}), which safe mode does not resolve"
                 )
-            if not reason or self.trace is not None:
-                reason = ""
-                graph = self.traced(fn, base)
-                if isinstance(graph, dict):
-                    return graph
-                reason = graph
+            # Why it is not a graph is what matters now: safe mode resolves no source at all.
+            graph = self.traced(fn, base)
+            if isinstance(graph, dict):
+                return graph
+            reason = graph
         if self.importable(fn):
             self.warn_trust(fn, reason, f"trusted_modules=[{module.split('.')[0]!r}]")
             return {
