@@ -1,4 +1,4 @@
-"""Tracing a function layer into an op graph: data that loads without running any saved code.
+"""Tracing a function into an op graph: data that loads without running any saved code.
 
 ``trace_function`` calls the function on real tensors of the layer's input specs while a
 ``TorchFunctionMode`` records every torch function, Tensor method, operator and property read
@@ -20,6 +20,10 @@ The graph config (``"graph"`` in a function config of kind ``"graph"``)::
      "nodes": [{"op": "torch.randn_like", "args": [{"tensor": 0}], "kwargs": {},
                 "outputs": 1, "specs": [[[null, 2], "float32"]]}, ...],
      "outputs": {"tensor": 3}}
+
+A function layer's function is called as ``fn(inputs, **arguments)``; a loss, activation,
+... (``function_roles``) with named positional arguments (``positional``), tensors and plain
+values such as an initializer's ``shape`` and ``dtype``, which are fixed in the graph.
 
 Slots number the input tensors first (``"inputs"`` of them), then each node's tensor outputs in
 order. Argument values are JSON scalars and lists, or one-key dicts: ``{"tensor": slot}``,

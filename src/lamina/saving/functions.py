@@ -12,10 +12,12 @@ pickle, trying in order:
        {"kind": "partial", "version": 2, "name": "f", "func": {...}, "args": [...],
         "keywords": {...}}
 
-2. **An op graph** -- a function layer's function, traced on the layer's input specs
-   (``function_trace`` documents the graph; ``function_graph`` loads it). It loads in safe
-   mode: op names map through ``op_table``; the source is kept only for people and trusted
-   loads::
+2. **An op graph** -- a function layer's function, traced on the layer's input specs, or a
+   loss, metric, activation, regularizer, initializer or constraint, traced on what lamina
+   calls it with (``function_roles``; such a config adds ``"positional"``, the names of its
+   positional arguments: ``["y_true", "y_pred"]``). ``function_trace`` documents the graph;
+   ``function_graph`` loads it. It loads in safe mode: op names map through ``op_table``; the
+   source is kept only for people and trusted loads::
 
        {"kind": "graph", "version": 2, "name": "sampling", "module": "__main__",
         "qualname": "sampling", "source": "def sampling(agrs): ...",
@@ -108,8 +110,9 @@ def serialize_function(
         fn: A function, lambda, registered object, allowlisted torch function or
             ``functools.partial`` of one of those.
         owner: Who owns the function, for messages, e.g. ``"Lambda 'lambda_1'"``.
-        trace: For a function layer: its input specs and arguments, so the function is
-            traced into an op graph (it is saved as source with a warning if it cannot be).
+        trace: What the function is called on (a function layer's input specs and
+            arguments, a loss's ``y_true, y_pred``, ...), so that it is traced into an op
+            graph; it is saved as source, with a warning, if it cannot be.
 
     Returns:
         A config dict (see the module docstring for its schema).
