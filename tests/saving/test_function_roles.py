@@ -160,3 +160,38 @@ def test_an_initializer_graph_refuses_another_shape(tmp_path: Path) -> None:
     assert torch.equal(init((3, 2), torch.float32), torch.full((3, 2), 0.5))
     with pytest.raises(TypeError, match=r"traced with arguments.*shape=\(5, 2\)"):
         init((5, 2), torch.float32)
+
+
+def sparse_crossentropy(y_true: Any, y_pred: Any) -> Any:
+    return torch.nn.functional.cross_entropy(y_pred, y_true.long().reshape(-1), reduction="none")
+
+
+def hits(y_true: Any, y_pred: Any) -> Any:
+    return (y_pred.argmax(-1) == y_true.reshape(-1)).float()
+
+
+def gap(y_true: Any, y_pred: Any) -> Any:
+    return (y_true - y_pred).abs().mean(dim=-1)
+
+
+def test_losses_are_traced_on_the_targets_of_training_and_per_output(tmp_path: Path) -> None:
+    x = Input(shape=(4,))
+    model = Model(x, {"label": Dense(3)(x), "value": Dense(2)(x)})
+    model.compile(
+        optimizer="adam",
+        loss={"label": sparse_crossentropy, "value": "mse"},
+        metrics={"label": [hits], "value": [gap]},
+    )
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(16, 4)).astype(np.float32)
+    y = {"label": rng.integers(0, 3, (16, 1)), "value": rng.normal(size=(16, 2))}
+    model.fit(data, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.lamina")  # warnings are errors: every function is a graph
+    loaded = load_model(tmp_path / "m.lamina")
+    got = loaded.evaluate(data, y, verbose=0, return_dict=True)
+    assert got == model.evaluate(data, y, verbose=0, return_dict=True)
+    expected = torch.nn.functional.cross_entropy(
+        torch.from_numpy(model.predict(data, verbose=0)["label"]),
+        torch.from_numpy(y["label"]).reshape(-1),
+    )
+    assert got["label_loss"] == pytest.approx(float(expected), rel=1e-6)

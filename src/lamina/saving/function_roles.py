@@ -10,9 +10,11 @@ are traced (``function_trace``) on the same arguments:
   dtype;
 - ``<weight>_initializer``: ``fn(shape, dtype)``, plain values, so the graph holds the
   creation ops (a load that asks for another shape is refused, naming the traced one);
-- a loss or metric function of ``compile``: ``fn(y_true, y_pred, **kwargs)``, both with the
-  spec of the model output it applies to (sample weights are applied outside the function,
-  by the loss's or metric's reduction, as in Keras).
+- a loss or metric function of ``compile``: ``fn(y_true, y_pred, **kwargs)``, ``y_pred`` with
+  the spec of the model output it applies to, ``y_true`` with that of the targets the first
+  batch of training had (integer labels for a sparse loss), or ``y_pred``'s before any
+  training (sample weights are applied outside the function, by the loss's or metric's
+  reduction, as in Keras).
 
 The settings of a nested layer (a wrapper's layer, an RNN's cell) are traced the same way,
 but an activation only where that layer has been called on symbolic tensors itself (not
@@ -30,6 +32,7 @@ from typing import Any
 
 import torch
 
+from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor, flatten
 from lamina.saving.function_saver import Trace
 from lamina.saving.functions import serialize_function
@@ -122,32 +125,41 @@ def trace_compile_config(model: Any, config: dict[str, Any], owner: str) -> dict
         return config
     from lamina.training.compile_utils import output_names
 
-    outputs = flatten(model.outputs)
     names = output_names(model)
-    if len(outputs) != len(names):
+    predictions = flatten(model.outputs)
+    if len(predictions) != len(names):
         return config
+    # y_true: the spec of the first batch's targets (integer labels for a sparse loss), or
+    # the prediction's when the model was never trained.
+    state = getattr(model, "_compile_state", None)
+    seen = getattr(getattr(state, "compiled_loss", None), "target_specs", None) or []
+    targets: list[Any] = list(predictions)
+    for i, found in enumerate(seen[: len(names)]):
+        if found is not None:
+            targets[i] = Spec((None, *found[0]), found[1])
+    pairs = [[t, p] for t, p in zip(targets, predictions)]
     out = dict(config)
     for key in ("loss", "metrics", "weighted_metrics"):
         spec = config.get(key)
         if isinstance(spec, dict) and "class_name" not in spec:
             out[key] = {
-                k: _traced(v, outputs[names.index(k)], owner) if k in names else v
+                k: _traced(v, pairs[names.index(k)], owner) if k in names else v
                 for k, v in spec.items()
             }
         elif isinstance(spec, (list, tuple)) and len(names) > 1 and len(spec) == len(names):
-            out[key] = [_traced(v, o, owner) for v, o in zip(spec, outputs)]
-        elif spec is not None and len(set(_spec_of(o) for o in outputs)) == 1:
-            out[key] = _traced(spec, outputs[0], owner)
+            out[key] = [_traced(v, pair, owner) for v, pair in zip(spec, pairs)]
+        elif spec is not None and len({_spec_of(pair) for pair in pairs}) == 1:
+            out[key] = _traced(spec, pairs[0], owner)
     return out
 
 
-def _spec_of(tensor: Any) -> tuple[Any, ...]:
-    return (tuple(tensor.shape), tensor.dtype)
+def _spec_of(pair: list[Any]) -> tuple[Any, ...]:
+    return tuple((tuple(t.shape), t.dtype) for t in pair)
 
 
-def _traced(value: Any, output: Any, owner: str) -> Any:
+def _traced(value: Any, pair: list[Any], owner: str) -> Any:
     if isinstance(value, (list, tuple)):
-        return [_traced(v, output, owner) for v in value]
+        return [_traced(v, pair, owner) for v in value]
     if not isinstance(value, dict) or value.get("class_name") != "function":
         return value
     settings = value.get("config")
@@ -155,7 +167,7 @@ def _traced(value: Any, output: Any, owner: str) -> Any:
     if not isinstance(fn, types.FunctionType) or not isinstance(settings, dict):
         return value
     arguments = {k: v for k, v in settings.items() if k not in _NOT_ARGUMENTS}
-    trace = Trace([output, output], arguments, positional=_names(fn, ("y_true", "y_pred")))
+    trace = Trace(pair, arguments, positional=_names(fn, ("y_true", "y_pred")))
     try:
         encoded = EncodedFunction(serialize_function(fn, owner=owner, trace=trace))
     except ValueError:

@@ -100,6 +100,9 @@ class CompiledLoss:
         self.weights: list[float] = []
         self.built = False
         self._checked = False
+        self.target_specs: list[tuple[tuple[int, ...], torch.dtype] | None] = []
+        """Each output's target shape (without the batch) and dtype, from the first batch:
+        saving traces a loss or metric function of the user's own on them."""
 
     def build(self, model: Any) -> None:
         self.names = output_names(model)
@@ -134,6 +137,10 @@ class CompiledLoss:
 
     def check_shapes(self, y: list[Any], outputs: list[torch.Tensor]) -> None:
         """Raise when a target cannot be compared with its output by a built-in loss."""
+        self.target_specs = [
+            (tuple(t.shape[1:]), t.dtype) if isinstance(t, torch.Tensor) and t.ndim else None
+            for t in y
+        ]
         for i in self.active:
             fn, target, output = self.fns[i], y[i], outputs[i]
             name = self.names[i]
