@@ -195,3 +195,42 @@ def test_losses_are_traced_on_the_targets_of_training_and_per_output(tmp_path: P
         torch.from_numpy(y["label"]).reshape(-1),
     )
     assert got["label_loss"] == pytest.approx(float(expected), rel=1e-6)
+
+
+def focal_error(y_true: Any, y_pred: Any, gamma: float = 1.0) -> Any:
+    error = (y_true - y_pred).abs()
+    return (error**gamma * error).mean(dim=-1)
+
+
+def test_a_partial_loss_is_traced_with_its_bound_keywords(tmp_path: Path) -> None:
+    import functools
+
+    x = Input(shape=(3,))
+    model = Model(x, Dense(2)(x))
+    model.compile(optimizer="sgd", loss=functools.partial(focal_error, gamma=2.0))
+    model.save(tmp_path / "m.lamina")
+    config = json.loads(zipfile.ZipFile(tmp_path / "m.lamina").read("config.json"))
+    assert [m.group(1) for m in _KIND.finditer(json.dumps(config))] == ["partial", "graph"]
+    data = np.random.default_rng(1).normal(size=(8, 3)).astype(np.float32)
+    target = np.zeros((8, 2), np.float32)
+    loaded = load_model(tmp_path / "m.lamina")
+    assert loaded.evaluate(data, target, verbose=0) == model.evaluate(data, target, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "positional",
+    [["y_true"], ["y_true", "y_pred", "extra"], ["y_true", "y_true"], ["os.system", "y"], "ab"],
+)
+def test_graphs_with_bad_positional_names_are_refused(positional: Any) -> None:
+    from lamina.saving.functions import (
+        FunctionDeserializationError,
+        Trace,
+        deserialize_function,
+        serialize_function,
+    )
+
+    x = Input(shape=(3,))
+    config = serialize_function(gap, trace=Trace([x, x], {}, positional=("y_true", "y_pred")))
+    assert config["positional"] == ["y_true", "y_pred"]
+    with pytest.raises(FunctionDeserializationError, match="'positional' must name"):
+        deserialize_function({**config, "positional": positional})

@@ -26,6 +26,7 @@ trust, with a warning.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 from typing import Any
@@ -42,6 +43,7 @@ __all__ = ["trace_compile_config", "trace_settings"]
 
 _WEIGHT_ROLES = ("_regularizer", "_constraint", "_initializer")
 _NOT_ARGUMENTS = ("function", "name", "reduction", "dtype")
+_FUNCTIONS = (types.FunctionType, functools.partial)
 
 
 def trace_settings(layer: Any, owner: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +51,7 @@ def trace_settings(layer: Any, owner: str, config: dict[str, Any]) -> dict[str, 
     saved with a trace; the rest unchanged."""
     out = dict(config)
     for key, value in config.items():
-        if isinstance(value, types.FunctionType):
+        if isinstance(value, _FUNCTIONS):
             trace = _setting_trace(layer, key, value)
             if trace is not None:
                 out[key] = EncodedFunction(serialize_function(value, owner=owner, trace=trace))
@@ -164,7 +166,7 @@ def _traced(value: Any, pair: list[Any], owner: str) -> Any:
         return value
     settings = value.get("config")
     fn = settings.get("function") if isinstance(settings, dict) else None
-    if not isinstance(fn, types.FunctionType) or not isinstance(settings, dict):
+    if not isinstance(fn, _FUNCTIONS) or not isinstance(settings, dict):
         return value
     arguments = {k: v for k, v in settings.items() if k not in _NOT_ARGUMENTS}
     trace = Trace(pair, arguments, positional=_names(fn, ("y_true", "y_pred")))

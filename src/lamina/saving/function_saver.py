@@ -78,7 +78,12 @@ class _Saver:
                 keywords = {k: _encode(v) for k, v in fn.keywords.items()}
             except _Unencodable as err:
                 raise self.error(fn, f"a bound argument cannot be saved: {err}") from None
-            inner = replace(self, trace=None).save(fn.func)
+            # Bound keywords are arguments the inner function is traced with; bound positional
+            # arguments would shift what it is called on, so such a partial is not traced.
+            trace = self.trace
+            if trace is not None and not fn.args:
+                trace = replace(trace, arguments={**trace.arguments, **fn.keywords})
+            inner = replace(self, trace=None if fn.args else trace).save(fn.func)
             return {
                 "kind": "partial",
                 "version": VERSION,
