@@ -234,3 +234,48 @@ def test_graphs_with_bad_positional_names_are_refused(positional: Any) -> None:
     assert config["positional"] == ["y_true", "y_pred"]
     with pytest.raises(FunctionDeserializationError, match="'positional' must name"):
         deserialize_function({**config, "positional": positional})
+
+
+def scaled_tanh(x: Any) -> Any:
+    return torch.tanh(x) * 1.5
+
+
+def small_squares(w: Any) -> Any:
+    return 0.01 * w.square().sum()
+
+
+def clip_one(w: Any) -> Any:
+    return w.clamp(-1.0, 1.0)
+
+
+def small_normal(shape: Any, dtype: Any = None) -> Any:
+    return torch.randn(shape, dtype=dtype) * 0.1
+
+
+def _recurrent(kind: str) -> Any:
+    from lamina.layers import LSTM, Bidirectional, TimeDistributed
+
+    settings = {
+        "activation": scaled_tanh,
+        "recurrent_activation": scaled_tanh,
+        "recurrent_initializer": small_normal,
+        "recurrent_regularizer": small_squares,
+        "kernel_constraint": clip_one,
+    }
+    if kind == "lstm":
+        return LSTM(4, **settings)
+    if kind == "bidirectional":
+        return Bidirectional(LSTM(4, return_sequences=True, **settings))
+    return TimeDistributed(Dense(2, activation=scaled_tanh, kernel_regularizer=small_squares))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "bidirectional", "time_distributed"])
+def test_settings_of_cells_and_wrapped_layers_are_traced(kind: str, tmp_path: Path) -> None:
+    x = Input(shape=(5, 3))
+    model = Model(x, _recurrent(kind)(x))
+    model.save(tmp_path / "m.lamina")  # warnings are errors: every function is a graph
+    config = zipfile.ZipFile(tmp_path / "m.lamina").read("config.json").decode()
+    assert {m.group(1) for m in _KIND.finditer(config)} == {"graph"}
+    data = np.random.default_rng(2).normal(size=(4, 5, 3)).astype(np.float32)
+    loaded = load_model(tmp_path / "m.lamina")
+    np.testing.assert_array_equal(loaded.predict(data, verbose=0), model.predict(data, verbose=0))

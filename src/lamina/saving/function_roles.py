@@ -16,9 +16,9 @@ are traced (``function_trace``) on the same arguments:
   training (sample weights are applied outside the function, by the loss's or metric's
   reduction, as in Keras).
 
-The settings of a nested layer (a wrapper's layer, an RNN's cell) are traced the same way,
-but an activation only where that layer has been called on symbolic tensors itself (not
-inside ``Bidirectional`` or ``TimeDistributed``). A function lamina cannot find the arguments
+The settings of a nested layer (a wrapper's layer, an RNN's cell) are traced the same way; an
+activation there on the output shape the layer gives (on the ``meta`` device) for the shape it
+was built for. A function lamina cannot find the arguments
 of (a layer that was never called, a setting of another name, a subclassed model's loss) is
 saved as before: by name, or as source that needs
 trust, with a warning.
@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from lamina.core.dtypes import DTYPES
 from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor, flatten
 from lamina.saving.function_saver import Trace
@@ -74,9 +75,8 @@ def _sublayer(layer: Any, key: str, class_name: Any) -> Any:
 
 def _setting_trace(layer: Any, key: str, fn: Any) -> Trace | None:
     if key.endswith("activation") or key == "activity_regularizer":
-        nodes = getattr(layer, "_inbound_nodes", None)
-        output = nodes[0].outputs if nodes else None
-        if not isinstance(output, SymbolicTensor):
+        output = _output_spec(layer)
+        if output is None:
             return None
         return Trace([output], {}, positional=_names(fn, ("x",)))
     suffix = next((s for s in _WEIGHT_ROLES if key.endswith(s)), None)
@@ -92,6 +92,27 @@ def _setting_trace(layer: Any, key: str, fn: Any) -> Trace | None:
         )
     spec = torch.empty(weight.shape, dtype=weight.dtype, device="meta")
     return Trace([spec], {}, positional=_names(fn, ("w",)))
+
+
+def _output_spec(layer: Any) -> Any:
+    """The spec of the layer's output: from its first call on symbolic tensors, or, for a
+    layer only ever called inside another (a wrapper's layer), worked out on the ``meta``
+    device from the shape it was built for."""
+    nodes = getattr(layer, "_inbound_nodes", None)
+    output = nodes[0].outputs if nodes else None
+    if isinstance(output, SymbolicTensor):
+        return output
+    built_for = getattr(layer, "_build_input_shape", None)
+    if built_for is None or not getattr(layer, "built", False):
+        return None
+    try:
+        shape = layer.compute_output_shape(built_for)
+    except Exception:  # a layer that cannot say: its activation is saved as source
+        return None
+    if not isinstance(shape, tuple) or not all(d is None or type(d) is int for d in shape):
+        return None
+    dtype = DTYPES.get(str(getattr(layer, "compute_dtype", "")), torch.get_default_dtype())
+    return Spec(shape, dtype)
 
 
 def _weight(layer: Any, name: str, suffix: str, fn: Any) -> torch.Tensor | None:
