@@ -8,12 +8,12 @@ import numpy as np
 
 
 def uses_numpy(x: Any) -> Any:
-    """Not a safe expression (it calls numpy), so it saves as a reference to this module."""
+    """An op graph (numpy on a constant runs at trace time), though it is importable."""
     return x * float(np.sqrt(4.0))
 
 
 def safe_double(x: Any) -> Any:
-    """A safe expression, even though it lives in an importable module."""
+    """An op graph, even though it lives in an importable module."""
     return x * 2
 
 

@@ -270,8 +270,8 @@ def demo_vae(ctx: DemoContext) -> None:
 
 
 def demo_save_reload(ctx: DemoContext) -> None:
-    """Save both models and load them back safely: the function layers' code is checked and
-    run by lamina's own evaluator, never imported or executed from the file."""
+    """Save both models and load them back safely: the function layers are op graphs of ops
+    from a fixed table, never code imported or executed from the file."""
     import numpy as np
 
     from lamina.saving import inspect_file, load_model

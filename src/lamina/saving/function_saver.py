@@ -229,8 +229,8 @@ class _Saver:
         for name in sorted(_code_names(code) & used):
             if name in found:
                 continue
-            # Builtins and undefined names get no binding: the evaluator has its own builtins
-            # and refuses unknown names, and exec-ed source sees the real builtins.
+            # Builtins and undefined names get no binding: exec-ed source (a trusted load)
+            # sees the real builtins.
             if name in fn.__globals__:
                 found[name] = self.binding(fn, fn.__globals__[name])
         return found

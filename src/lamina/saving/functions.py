@@ -107,7 +107,7 @@ def serialize_function(
     """Stores a callable as a JSON-compatible config that ``deserialize_function`` loads.
 
     Args:
-        fn: A function, lambda, registered object, allowlisted torch function or
+        fn: A function, lambda, registered object, torch function in the op table or
             ``functools.partial`` of one of those.
         owner: Who owns the function, for messages, e.g. ``"Lambda 'lambda_1'"``.
         trace: What the function is called on (a function layer's input specs and

@@ -52,7 +52,8 @@ class LoadContext:
 
     Attributes:
         source: the file being loaded, for messages; empty for a config given in memory.
-        safe_mode: refuse functions that are not safe expressions (see `deserialize_function`).
+        safe_mode: refuse functions that are not op graphs or known by name (see
+            `deserialize_function`).
         custom_objects: names (or registered keys) of classes and functions to use.
         trusted_modules: modules whose functions may be imported in safe mode.
         limits: the bounds on sizes and counts (see `LoadLimits`).
