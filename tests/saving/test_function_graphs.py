@@ -46,6 +46,11 @@ SCRIPT = textwrap.dedent(
             y = helper(y)
             i += 1
         keys = sorted([3, 1, 2], key=lambda v: -v)
+        label = f"{len(keys)} keys, {x.shape[-1]} features"
+        try:
+            raise ValueError(label)
+        except ValueError as error:
+            assert str(error) == "3 keys, 4 features"
         scale = list(map(float, keys))[0] + float(np.sqrt(2.0))
         return pow(y, 2) * scale + eps
 
@@ -74,7 +79,7 @@ SCRIPT = textwrap.dedent(
         expected = np.load(sys.argv[3])
         got = loaded.predict(x, verbose=0)
         for i, g in enumerate(got):
-            np.testing.assert_allclose(g, expected[f"arr_{i}"], rtol=1e-6)
+            np.testing.assert_array_equal(g, expected[f"arr_{i}"])
         torch.manual_seed(1)
         y = loaded.layers[-1](torch.ones(7, 3, 4), training=True)
         torch.manual_seed(1)
