@@ -17,11 +17,10 @@ are traced (``function_trace``) on the same arguments:
   reduction, as in Keras).
 
 The settings of a nested layer (a wrapper's layer, an RNN's cell) are traced the same way; an
-activation there on the output shape the layer gives (on the ``meta`` device) for the shape it
-was built for. A function lamina cannot find the arguments
-of (a layer that was never called, a setting of another name, a subclassed model's loss) is
-saved as before: by name, or as source that needs
-trust, with a warning.
+activation there on the output shape the layer gives (on the ``meta`` device) for the shape
+it was built for. A function lamina cannot find the arguments of (a layer that was never
+called, a setting of another name, a subclassed model's loss) is saved as before: by name,
+or as source that needs trust, with a warning.
 """
 
 from __future__ import annotations
@@ -95,11 +94,11 @@ def _setting_trace(layer: Any, key: str, fn: Any) -> Trace | None:
 
 
 def _output_spec(layer: Any) -> Any:
-    """The spec of the layer's output: from its first call on symbolic tensors, or, for a
-    layer only ever called inside another (a wrapper's layer), worked out on the ``meta``
-    device from the shape it was built for."""
+    """The spec of the layer's (first) output: from its first call on symbolic tensors, or,
+    for a layer only ever called inside another (a wrapper's layer), worked out on the
+    ``meta`` device from the shape it was built for."""
     nodes = getattr(layer, "_inbound_nodes", None)
-    output = nodes[0].outputs if nodes else None
+    output = flatten(nodes[0].outputs)[0] if nodes and flatten(nodes[0].outputs) else None
     if isinstance(output, SymbolicTensor):
         return output
     built_for = getattr(layer, "_build_input_shape", None)
@@ -109,6 +108,8 @@ def _output_spec(layer: Any) -> Any:
         shape = layer.compute_output_shape(built_for)
     except Exception:  # a layer that cannot say: its activation is saved as source
         return None
+    if isinstance(shape, list) and shape and isinstance(shape[0], tuple):
+        shape = shape[0]  # an RNN's sequence and states
     if not isinstance(shape, tuple) or not all(d is None or type(d) is int for d in shape):
         return None
     dtype = DTYPES.get(str(getattr(layer, "compute_dtype", "")), torch.get_default_dtype())
