@@ -279,3 +279,29 @@ def test_settings_of_cells_and_wrapped_layers_are_traced(kind: str, tmp_path: Pa
     data = np.random.default_rng(2).normal(size=(4, 5, 3)).astype(np.float32)
     loaded = load_model(tmp_path / "m.lamina")
     np.testing.assert_array_equal(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
+
+
+def twice_squared(y_true: Any, y_pred: Any) -> Any:
+    return (y_true - y_pred).square().mean(dim=-1) * 2.0
+
+
+@__import__("lamina").saving.register_serializable(package="test_function_roles")
+class _Subclassed(Model):
+    def __init__(self, units: int = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+        self.dense = Dense(units)
+
+    def call(self, x: Any) -> Any:
+        return self.dense(x)
+
+
+def test_a_subclassed_models_loss_is_traced_on_what_training_saw(tmp_path: Path) -> None:
+    model = _Subclassed()
+    model.compile(optimizer="sgd", loss=twice_squared)
+    rng = np.random.default_rng(3)
+    data, target = rng.random((8, 3), np.float32), rng.random((8, 2), np.float32)
+    model.fit(data, target, epochs=1, verbose=0)
+    model.save(tmp_path / "m.lamina")  # warnings are errors: the loss is a graph
+    loaded = load_model(tmp_path / "m.lamina")
+    assert loaded.evaluate(data, target, verbose=0) == model.evaluate(data, target, verbose=0)

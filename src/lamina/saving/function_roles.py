@@ -19,7 +19,8 @@ are traced (``function_trace``) on the same arguments:
 The settings of a nested layer (a wrapper's layer, an RNN's cell) are traced the same way; an
 activation there on the output shape the layer gives (on the ``meta`` device) for the shape
 it was built for. A function lamina cannot find the arguments of (a layer that was never
-called, a setting of another name, a subclassed model's loss) is saved as before: by name,
+called, a setting of another name, the loss of a subclassed model never trained) is saved
+as before: by name,
 or as source that needs trust, with a warning.
 """
 
@@ -145,18 +146,23 @@ def trace_compile_config(model: Any, config: dict[str, Any], owner: str) -> dict
     """``compile``'s config with each user loss and metric function saved with a trace on the
     model output it applies to; the rest unchanged (``model_saver`` stores it by name where it
     cannot be saved)."""
-    if not getattr(model, "_functional", False):
-        return config
     from lamina.training.compile_utils import output_names
 
     names = output_names(model)
-    predictions = flatten(model.outputs)
+    # y_pred: the output's spec, from the graph or, for a subclassed model, from the first
+    # batch of training; y_true: the first batch's targets (integer labels for a sparse
+    # loss), or y_pred's spec when the model was never trained.
+    compiled = getattr(getattr(model, "_compile_state", None), "compiled_loss", None)
+    seen_outputs = getattr(compiled, "output_specs", None) or []
+    if getattr(model, "_functional", False):
+        predictions: list[Any] = flatten(model.outputs)
+    elif len(seen_outputs) == len(names) and None not in seen_outputs:
+        predictions = [Spec((None, *shape), dtype) for shape, dtype in seen_outputs]
+    else:
+        return config
     if len(predictions) != len(names):
         return config
-    # y_true: the spec of the first batch's targets (integer labels for a sparse loss), or
-    # the prediction's when the model was never trained.
-    state = getattr(model, "_compile_state", None)
-    seen = getattr(getattr(state, "compiled_loss", None), "target_specs", None) or []
+    seen = getattr(compiled, "target_specs", None) or []
     targets: list[Any] = list(predictions)
     for i, found in enumerate(seen[: len(names)]):
         if found is not None:
