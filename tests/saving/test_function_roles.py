@@ -158,6 +158,7 @@ def test_an_initializer_graph_refuses_another_shape(tmp_path: Path) -> None:
     model.save(tmp_path / "m.lamina")
     init = load_model(tmp_path / "m.lamina").get_layer("d").kernel_initializer
     assert torch.equal(init((3, 2), torch.float32), torch.full((3, 2), 0.5))
+    assert torch.equal(init((3, 2)), torch.full((3, 2), 0.5))
     with pytest.raises(TypeError, match=r"traced with arguments.*shape=\(5, 2\)"):
         init((5, 2), torch.float32)
 

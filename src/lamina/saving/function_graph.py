@@ -394,9 +394,12 @@ class GraphFunction:
             )
         given = dict(zip(names, args))
         for name in names[len(args) :]:
-            if name not in kwargs:
+            if name in kwargs:
+                given[name] = kwargs.pop(name)
+            elif name in self.arguments:  # a plain value left out: the traced one
+                given[name] = self.arguments[name]
+            else:
                 raise TypeError(f"{self.__name__}: missing argument {name!r}")
-            given[name] = kwargs.pop(name)
         if self.positional is None:
             inputs = given["inputs"]
         else:
