@@ -48,6 +48,9 @@ _TAGS = (
 )
 
 
+_PLAIN = (int, float, bool, str, type(None))
+
+
 class _Ref:
     __slots__ = ("index", "kind")
 
@@ -181,14 +184,17 @@ class _Graph:
         constants = [c.to(device) if isinstance(c, torch.Tensor) else c for c in self.constants]
 
         def fill(value: Any) -> Any:
-            if isinstance(value, _Ref):
+            kind = type(value)
+            if kind in _PLAIN:
+                return value
+            if kind is _Ref:
                 return slots[value.index] if value.kind == "tensor" else constants[value.index]
+            if kind is list:
+                return [fill(v) for v in value]
             if isinstance(value, _Batch):
                 return value.a * batch + value.c
             if value is _DEVICE:
                 return device
-            if isinstance(value, list):
-                return [fill(v) for v in value]
             if isinstance(value, tuple):
                 return tuple(fill(v) for v in value)
             if isinstance(value, dict):
@@ -202,6 +208,9 @@ class _Graph:
                 out = self.check_node(i, op, fn, fill(args), fill(kwargs), count, specs, batch)
             else:
                 out = fn(*fill(args), **fill(kwargs))
+            if count == 1 and isinstance(out, torch.Tensor):
+                slots.append(out)
+                continue
             leaves = [t for t in flatten(_plain(out)) if isinstance(t, torch.Tensor)]
             if len(leaves) != count:
                 raise FunctionDeserializationError(
