@@ -283,3 +283,76 @@ def test_a_progbar_logger_draws_the_bar_once(capsys: pytest.CaptureFixture[str])
     assert with_logger.count("loss") == plain.count("loss") > 0
     model.fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.ProgbarLogger()])
     assert capsys.readouterr().out == ""
+
+
+# ---------------------------------------------------------------------------- SwapEMAWeights
+def _ema_model(**ema: Any) -> tuple[Model, np.ndarray, np.ndarray]:
+    set_random_seed(1)
+    x = Input(shape=(3,))
+    model = Model(x, Dense(1)(Dense(6, activation="tanh")(x)))
+    model.compile(
+        optimizer=lamina.optimizers.SGD(learning_rate=0.1, use_ema=True, **ema), loss="mse"
+    )
+    data = np.random.default_rng(2).normal(size=(40, 3)).astype("float32")
+    return model, data, data.sum(axis=1, keepdims=True)
+
+
+def test_swap_ema_weights_validates_on_the_averages() -> None:
+    model, x, y = _ema_model(ema_momentum=0.8)
+    history = model.fit(
+        x, y, epochs=3, batch_size=8, verbose=0, validation_data=(x[:16], y[:16]),
+        callbacks=[callbacks.SwapEMAWeights()],
+    )  # fmt: skip
+    # fit ends with the averages in the model, the weights validation last ran with.
+    val = model.evaluate(x[:16], y[:16], verbose=0)
+    assert history.history["val_loss"][-1] == pytest.approx(val, rel=1e-6)
+    plain, x, y = _ema_model(ema_momentum=0.8)
+    history = plain.fit(x, y, epochs=3, batch_size=8, verbose=0, validation_data=(x, y))
+    assert history.history["val_loss"][-1] != pytest.approx(plain.evaluate(x, y, verbose=0))
+
+
+def test_swap_ema_weights_on_epoch_for_the_callbacks_after_it() -> None:
+    model, x, y = _ema_model(ema_momentum=0.5)
+    at_end: list[list[np.ndarray]] = []
+    at_begin: list[list[np.ndarray]] = []
+    swap = callbacks.SwapEMAWeights(swap_on_epoch=True)
+    record = callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: at_end.append(model.get_weights()),
+        on_epoch_begin=lambda epoch, logs: at_begin.append(model.get_weights()),
+    )
+    trained: list[list[np.ndarray]] = []
+    before = callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: trained.append(model.get_weights())
+    )
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[before, swap, record])
+    averages = model.optimizer._ema
+    # epoch 1: `record` saw the averages, and epoch 2 began from the trained weights again
+    assert not np.allclose(at_end[0][0], trained[0][0])
+    np.testing.assert_array_equal(at_begin[1][0], trained[0][0])
+    # after the last epoch the model keeps the averages it was given at that epoch's end
+    for final, seen, average in zip(model.get_weights(), at_end[1], averages):
+        np.testing.assert_array_equal(final, seen)
+        np.testing.assert_array_equal(final, average.numpy())
+
+
+def test_swap_ema_weights_restores_after_predict_and_evaluate() -> None:
+    model, x, y = _ema_model()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.optimizer._ema = [torch.zeros_like(p) for p in model.optimizer._params]
+    before = model.get_weights()
+    swap = callbacks.SwapEMAWeights()
+    swap.set_model(model)
+    out = model.predict(x[:4], verbose=0, callbacks=[swap])
+    np.testing.assert_array_equal(out, np.zeros((4, 1), "float32"))  # all-zero weights
+    model.evaluate(x, y, verbose=0, callbacks=[swap])
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_swap_ema_weights_needs_use_ema() -> None:
+    x = Input(shape=(2,))
+    model = Model(x, Dense(1)(x))
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="SwapEMAWeights needs an optimizer with use_ema=True"):
+        model.evaluate(np.ones((4, 2)), np.ones((4, 1)), verbose=0,
+                       callbacks=[callbacks.SwapEMAWeights()])  # fmt: skip

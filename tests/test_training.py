@@ -583,3 +583,21 @@ def test_saved_torch_losses_name_only_torch_loss_classes() -> None:
     for name in ("torch.nn.Linear", "torch.nn.modules.loss._Loss", "torch.nn.os"):
         with pytest.raises(ValueError, match=r"expected one of torch\.nn's loss classes"):
             deserialize({"class_name": name, "config": {}})
+
+
+def test_loss_tracker_holds_the_logged_loss() -> None:
+    # Keras's model.metrics[0] is the loss Mean; the fused loop sets it from its own sums.
+    set_random_seed(0)
+    x = Input(shape=(3,))
+    model = Model(x, Dense(2)(x))
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    data = np.random.default_rng(0).normal(size=(50, 3)).astype("float32")
+    target = np.random.default_rng(1).normal(size=(50, 2)).astype("float32")
+    history = model.fit(data, target, epochs=2, batch_size=16, verbose=0)
+    tracker = model.metrics[0]
+    assert tracker.name == "loss"
+    assert float(tracker.result()) == pytest.approx(history.history["loss"][-1], rel=1e-6)
+    loss, _ = model.evaluate(data[:20], target[:20], batch_size=7, verbose=0)
+    assert float(tracker.result()) == pytest.approx(loss, rel=1e-6)
+    logs = model.train_on_batch(data[:8], target[:8], return_dict=True)
+    assert float(tracker.result()) == pytest.approx(logs["loss"], rel=1e-6)

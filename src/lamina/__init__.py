@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from lamina import config as config
     from lamina import constraints as constraints
     from lamina import datasets as datasets
+    from lamina import distribution as distribution
     from lamina import losses as losses
     from lamina import metrics as metrics
     from lamina import models as models
@@ -52,6 +53,7 @@ else:
         "config",
         "constraints",
         "datasets",
+        "distribution",
         "losses",
         "metrics",
         "models",
@@ -89,6 +91,7 @@ __all__ = [
     "config",
     "constraints",
     "datasets",
+    "distribution",
     "initializers",
     "layers",
     "load_model",

@@ -15,6 +15,8 @@ import torch
 
 from lamina import Input, Model, Sequential, ops
 from lamina.layers import Dense, Lambda
+from lamina.saving import checksums
+from lamina.saving.checksums import block_digests
 
 ENTRIES = ("config.json", "metadata.json", "model.safetensors")
 
@@ -56,8 +58,9 @@ def read_entries(path: Path) -> dict[str, bytes]:
 def write_zip(
     path: Path, entries: list[tuple[str, bytes]] | dict[str, bytes], *, compress: bool = True
 ) -> Path:
-    """Write `entries` (name, bytes) as a zip, JSON deflated and weights stored."""
-    items = entries.items() if isinstance(entries, dict) else entries
+    """Write `entries` (name, bytes) as a zip, JSON deflated and weights stored; with the
+    checksums in `config.json` made to match the weights, as anyone who edits a file can."""
+    items = _resealed(entries).items() if isinstance(entries, dict) else entries
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in items:
@@ -69,6 +72,36 @@ def write_zip(
             archive.writestr(info, data)
     path.write_bytes(buffer.getvalue())
     return path
+
+
+def _resealed(entries: dict[str, bytes]) -> dict[str, bytes]:
+    """`entries` with the checksums in `config.json` (when it has them) recomputed from the
+    weights, or dropped where the weights are too broken to hash."""
+    weights = entries.get("model.safetensors")
+    try:
+        config = json.loads(entries["config.json"])
+    except (KeyError, ValueError, RecursionError):
+        return entries
+    if not isinstance(config, dict) or "checksums" not in config or weights is None:
+        return entries
+    try:
+        start = 8 + int.from_bytes(weights[:8], "little")
+        header = json.loads(weights[8:start])
+        header.pop("__metadata__", None)
+        tensors = {
+            name: block_digests(
+                weights[start + spec["data_offsets"][0] : start + spec["data_offsets"][1]]
+            )
+            for name, spec in header.items()
+        }
+        sums = checksums.encode(block_digests(weights[:start]), tensors)
+    except Exception:  # a hostile header: no checksums, as in a file from an older lamina
+        del config["checksums"]
+    else:
+        if sums == config["checksums"]:
+            return entries
+        config["checksums"] = sums
+    return {**entries, "config.json": json.dumps(config).encode()}
 
 
 def with_config(source: Path, target: Path, change: Callable[[dict[str, Any]], None]) -> Path:

@@ -34,7 +34,7 @@ SECONDS = 2.0
 
 CHILD = textwrap.dedent(
     """
-    import json, os, resource, sys, time
+    import json, os, resource, sys, threading, time
     resource.setrlimit(resource.RLIMIT_CPU, (120, 120))
     resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
     import numpy as np
@@ -56,7 +56,21 @@ CHILD = textwrap.dedent(
         start = time.perf_counter()
         outcome = {}
         try:
-            if how == "inspect":
+            if how == "truncate":  # the file shrinks under the first read of tensor data
+                preadv, cut = os.preadv, int(path.rsplit("_", 1)[1].split(".")[0])
+                once = []
+
+                def shrinking(fd, buffers, offset):
+                    if not once and threading.current_thread() is not threading.main_thread():
+                        once.append(os.truncate(path, min(cut, offset + 7)))
+                    return preadv(fd, buffers, offset)
+
+                os.preadv = shrinking
+                try:
+                    lamina.load_model(path)
+                finally:
+                    os.preadv = preadv
+            elif how == "inspect":
                 report = inspect_file(path)
                 outcome["text"] = str(report) + json.dumps(_plain(report))
             else:
@@ -285,15 +299,36 @@ def _flip(folder: Path, ref: Path, name: str, position: int) -> Path:
     return path
 
 
-@case("wrong", "CRC-32")
+@case("wrong", "tensor 'dense.bias', bytes 0-12, has the xxh3_64 checksum")
 def _last_byte(folder: Path, ref: Path) -> Path:
     return _flip(folder, ref, "last_byte", -1)
 
 
-@case("wrong", "CRC-32")
+@case("wrong", "tensor 'dense.kernel', bytes 0-48, has the xxh3_64 checksum")
 def _first_weight_byte(folder: Path, ref: Path) -> Path:
     weights = read_entries(ref)["model.safetensors"]
     return _flip(folder, ref, "first_weight_byte", 8 + int.from_bytes(weights[:8], "little"))
+
+
+def _without_checksums(folder: Path, ref: Path, name: str) -> Path:
+    """`ref` as lamina wrote it before it kept checksums: only the zip's CRC-32."""
+    config = _config(ref)
+    del config["checksums"]
+    return _with_config(folder, ref, name, config)
+
+
+@case("wrong", "CRC-32")
+def _old_file_last_byte(folder: Path, ref: Path) -> Path:
+    return _flip(folder, _without_checksums(folder, ref, "old"), "old_file_last_byte", -1)
+
+
+@case("wrong", "CRC-32")
+def _old_file_first_weight_byte(folder: Path, ref: Path) -> Path:
+    old = _without_checksums(folder, ref, "old_first")
+    weights = read_entries(old)["model.safetensors"]
+    return _flip(
+        folder, old, "old_file_first_weight_byte", 8 + int.from_bytes(weights[:8], "little")
+    )
 
 
 @case("wrong", "")
@@ -308,6 +343,112 @@ def _alias_bias_to_kernel(folder: Path, ref: Path) -> Path:
     config = _config(ref)
     config["weights"]["aliases"] = {"dense.kernel": "dense.bias"}
     return _with_config(folder, ref, "alias_bias_to_kernel", config)
+
+
+@case("crashes", "bytes early, in tensor 'dense.kernel'", how="truncate")
+def _truncated_mid_tensor_999999(folder: Path, ref: Path) -> Path:
+    """Truncated inside the first tensor while it is read (a mapped copy died of SIGBUS)."""
+    return write_zip(folder / "truncated_mid_tensor_999999.lamina", read_entries(ref))
+
+
+@case("crashes", "was it truncated or replaced while loading", how="truncate")
+def _truncated_to_nothing_0(folder: Path, ref: Path) -> Path:
+    return write_zip(folder / "truncated_to_nothing_0.lamina", read_entries(ref))
+
+
+# ---------------------------------------------- real builds and the bytes builds make
+def _huge_dense(config: dict[str, Any]) -> None:
+    layer_entry(config, "dense")["config"]["units"] = 1 << 30
+
+
+@case("build", "max_build_bytes")
+def _unknown_class_in_model_config(folder: Path, ref: Path) -> Path:
+    """An unknown class_name anywhere used to force a real build, which then allocated the
+    huge kernel: now the build stays on meta, and the kernel is refused before it is made."""
+    config = _config(ref)
+    config["model"]["config"]["extra"] = {"class_name": "NoSuchClass", "config": {}}
+    _huge_dense(config)
+    return _with_config(folder, ref, "unknown_class_in_model_config", config)
+
+
+@case("build", "max_build_bytes")
+def _unknown_class_in_layer_entry(folder: Path, ref: Path) -> Path:
+    config = _config(ref)
+    layer_entry(config, "dense")["extra"] = [{"class_name": "Nope", "module": "os"}]
+    _huge_dense(config)
+    return _with_config(folder, ref, "unknown_class_in_layer_entry", config)
+
+
+@case("build", "Dense 'dense': weight 'kernel' of shape (4, 1000000000)")
+def _dense_of_a_billion(folder: Path, ref: Path) -> Path:
+    config = _config(ref)
+    layer_entry(config, "dense")["config"]["units"] = 10**9
+    return _with_config(folder, ref, "dense_of_a_billion", config)
+
+
+@case("build", "Embedding 'dense': weight 'embeddings'")
+def _embedding_of_a_terabyte(folder: Path, ref: Path) -> Path:
+    config = _config(ref)
+    entry = layer_entry(config, "dense")
+    entry["class_name"] = "Embedding"
+    entry["config"] = {"name": "dense", "input_dim": 10**11, "output_dim": 3}
+    return _with_config(folder, ref, "embedding_of_a_terabyte", config)
+
+
+def _build_config(folder: Path, ref: Path, name: str, specs: Any) -> Path:
+    config = _config(ref)
+    layer_entry(config, "dense")["build_config"] = {"input_specs": specs}
+    return _with_config(folder, ref, name, config)
+
+
+@case("build", "max_build_bytes")
+def _complex128_build_input(folder: Path, ref: Path) -> Path:
+    """1 << 27 values: within the old cap on elements, 2 GiB as complex128."""
+    return _build_config(
+        folder, ref, "complex128_build_input", ["spec", [None, 1 << 27], "complex128"]
+    )
+
+
+@case("build", "max_build_bytes")
+def _complex128_build_inputs(folder: Path, ref: Path) -> Path:
+    spec = ["spec", [None, 1 << 25], "complex128"]
+    return _build_config(folder, ref, "complex128_build_inputs", {"list": [spec, spec, spec]})
+
+
+@case("build", "no valid output spec")
+def _node_without_spec(folder: Path, ref: Path) -> Path:
+    config = _config(ref)
+    del layer_entry(config, "dense")["inbound_nodes"][0]["outputs"]
+    return _with_config(folder, ref, "node_without_spec", config)
+
+
+@case("build", "no valid output spec")
+def _node_with_bad_spec(folder: Path, ref: Path) -> Path:
+    config = _config(ref)
+    layer_entry(config, "scale")["inbound_nodes"][0]["outputs"] = ["spec", [None, -1], "float32"]
+    return _with_config(folder, ref, "node_with_bad_spec", config)
+
+
+def _compiled_with(folder: Path, name: str, key: str, value: Any) -> Path:
+    path = _optimizer_file(folder, name, lambda t: None)
+    config = _config(path)
+    config["compile_config"][key] = value
+    return _with_config(folder, path, name, config)
+
+
+_HUGE_LAYER = {
+    "__layer__": {"class_name": "Dense", "config": {"name": "big", "units": 1 << 30}},
+}
+
+
+@case("build", "compile config holds a layer")
+def _layer_as_loss(folder: Path, ref: Path) -> Path:
+    return _compiled_with(folder, "layer_as_loss", "loss", _HUGE_LAYER)
+
+
+@case("build", "compile config holds a layer")
+def _layer_in_metrics(folder: Path, ref: Path) -> Path:
+    return _compiled_with(folder, "layer_in_metrics", "metrics", ["mae", [_HUGE_LAYER]])
 
 
 # ----------------------------------------------------------------------------- terminal
@@ -349,7 +490,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
 
 def test_every_category_has_two_attacks() -> None:
     categories = [category for category, *_ in CASES.values()]
-    for category in ("imports", "memory", "crashes", "wrong", "terminal"):
+    for category in ("imports", "memory", "crashes", "wrong", "build", "terminal"):
         assert categories.count(category) >= 2, category
 
 

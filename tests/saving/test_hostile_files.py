@@ -242,7 +242,7 @@ def _torch_save(folder: Path, ref: Path, sentinel: str) -> Path:
     return folder / "m.lamina"
 
 
-@case("weights-corrupted-crc", "CRC-32", verify=True)
+@case("weights-corrupted-crc", "checksum", verify=True)
 def _crc(folder: Path, ref: Path, sentinel: str) -> Path:
     data = bytearray(ref.read_bytes())
     weights = read_entries(ref)["model.safetensors"]
@@ -635,10 +635,10 @@ def test_decompression_bomb_is_refused_before_inflating(reference: Path, tmp_pat
 def test_a_flipped_bit_in_the_weights_is_an_error_by_default(
     reference: Path, tmp_path: Path
 ) -> None:
-    """A default load checks the CRC: the damaged byte is refused, naming the file;
-    `verify=False` skips the check and takes the damaged value as is."""
+    """A default load checks the checksums: the damaged byte is refused, naming the file
+    and the tensor; `verify=False` skips the check and takes the damaged value as is."""
     path = _crc(tmp_path, reference, "")
-    with pytest.raises(LoadError, match="CRC-32") as caught:
+    with pytest.raises(LoadError, match=r"is corrupt: tensor .*xxh3_64 checksum") as caught:
         lamina.load_model(path)
     assert str(path) in str(caught.value)
     good, bad = lamina.load_model(reference), lamina.load_model(path, verify=False)
@@ -650,14 +650,27 @@ def test_a_flipped_bit_in_the_weights_is_an_error_by_default(
     assert len(differing) == 1
     assert inspect_file(reference, verify=True).weights_verified
     assert not inspect_file(path).weights_verified
-    with pytest.raises(LoadError, match="CRC-32"):
+    with pytest.raises(LoadError, match=r"is corrupt: tensor .*xxh3_64 checksum"):
         inspect_file(path, verify=True)
-    with pytest.raises(LoadError, match="CRC-32"):
+    with pytest.raises(LoadError, match=r"is corrupt: tensor .*xxh3_64 checksum"):
         good.load_weights(path)
     good.load_weights(path, verify=False)  # unverified: the damaged value is taken as is
     assert not torch.equal(
         good.state_dict()[differing[0]], lamina.load_model(reference).state_dict()[differing[0]]
     )
+
+
+def test_a_file_without_checksums_is_checked_with_its_crc(reference: Path, tmp_path: Path) -> None:
+    """A file written before lamina kept checksums still loads, checked with the zip's
+    CRC-32; a damaged byte in it is refused."""
+    old = with_config(reference, tmp_path / "old.lamina", lambda c: c.pop("checksums"))
+    model = lamina.load_model(old)
+    expected = lamina.load_model(reference).state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())
+    damaged = _crc(tmp_path, old, "")
+    with pytest.raises(LoadError, match="CRC-32"):
+        lamina.load_model(damaged)
+    lamina.load_model(damaged, verify=False)
 
 
 # ------------------------------------------------------------------------------ Model subclasses
@@ -693,7 +706,8 @@ def test_a_subclass_named_in_a_file_is_never_imported(reference: Path, tmp_path:
 @pytest.mark.parametrize(
     ("specs", "says"),
     [
-        (["spec", [None, 1 << 40], "float32"], "at most"),
+        (["spec", [None, 1 << 40], "float32"], "LoadLimits.max_build_bytes"),
+        (["spec", [None, 1 << 26], "complex128"], "LoadLimits.max_build_bytes"),
         (["spec", [None, 3], "no_such_dtype"], "must hold the input specs"),
         ("not specs", "must hold the input specs"),
     ],
@@ -712,3 +726,28 @@ def test_a_hostile_build_config_is_refused_before_allocating(
     with pytest.raises(LoadError, match=says) as caught:
         lamina.load_model(path)
     assert str(path) in str(caught.value)
+
+
+def test_max_build_bytes_counts_what_the_file_does_not_pay_for(
+    reference: Path, tmp_path: Path
+) -> None:
+    """The file's own tensor bytes pay for the weights they fill, so a real model loads with
+    no allowance at all; a weight the file cannot fill is refused before it is made, naming
+    the layer and the limit, and loads once the limit is raised."""
+    from lamina.saving import LoadLimits
+
+    lamina.load_model(reference, limits=LoadLimits(max_build_bytes=0))
+    wide = with_config(
+        reference, tmp_path / "wide.lamina", lambda c: _units(c, 100_000)
+    )  # a 4 x 100,000 float32 kernel: 1.6 MB, in a file of a few hundred bytes
+    with pytest.raises(LoadError, match=r"Dense 'dense'.*LoadLimits.max_build_bytes") as caught:
+        lamina.load_model(wide, limits=LoadLimits(max_build_bytes=1 << 20))
+    assert str(wide) in str(caught.value)
+    assert "load_model(..., limits=LoadLimits(max_build_bytes=...))" in str(caught.value)
+    # Within the limit the build goes on, and the file's weights are what do not match.
+    with pytest.raises(LoadError, match="does not match the model"):
+        lamina.load_model(wide, limits=LoadLimits(max_build_bytes=4 << 20))
+
+
+def _units(config: dict[str, Any], units: int) -> None:
+    layer_entry(config, "dense")["config"]["units"] = units

@@ -29,6 +29,7 @@ from lamina.callbacks.callback import Callback as Callback
 from lamina.callbacks.callback import CallbackList as CallbackList
 from lamina.callbacks.callback import History as History
 from lamina.callbacks.callback import LambdaCallback as LambdaCallback
+from lamina.callbacks.ema import SwapEMAWeights as SwapEMAWeights
 from lamina.callbacks.files import CSVLogger as CSVLogger
 from lamina.callbacks.files import ModelCheckpoint as ModelCheckpoint
 from lamina.callbacks.learning_rate import LearningRateScheduler as LearningRateScheduler
@@ -50,6 +51,7 @@ __all__ = [
     "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "SwapEMAWeights",
     "TensorBoard",
     "TerminateOnNaN",
 ]

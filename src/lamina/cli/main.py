@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument(
         "--verify",
         action="store_true",
-        help="also read every byte of the weights and check the archive's CRC-32",
+        help="also read every byte of the weights and check their checksums",
     )
     inspect.set_defaults(run=cmd_inspect)
 

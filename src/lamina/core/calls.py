@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from lamina.core import module_calls
+
 
 class _CallState(threading.local):
     """What one thread's current top-level call (a user calling a layer or model, or one
@@ -66,7 +68,11 @@ except ImportError:  # pragma: no cover
 
 
 def global_hooks_active() -> bool:
-    return _GLOBAL_HOOKS is None or any(_GLOBAL_HOOKS)
+    """Whether torch has global module hooks other than lamina's own (module_calls.py), which
+    act only on plain torch modules and so do not make lamina's layers take the slow path."""
+    return _GLOBAL_HOOKS is None or (
+        any(_GLOBAL_HOOKS) and sum(map(len, _GLOBAL_HOOKS)) > module_calls.installed()
+    )
 
 
 def hooked(module: nn.Module) -> bool:

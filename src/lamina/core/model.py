@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from lamina.core import module_calls
 from lamina.core.calls import run_collecting_losses
 from lamina.core.construct import _accepted_keywords
 from lamina.core.layer import Layer, unique_name
@@ -140,6 +141,7 @@ class Model(ModelForwards):
         self._input_names = [t.name for t in flat_in]
         self.built = True
         self._build_input_shape = map_structure(lambda t: t.shape, inputs)
+        module_calls.disarm()  # the model is defined: see core/module_calls.py
 
     def _input_layer_of(self, tensor: SymbolicTensor) -> Layer:
         """The layer listed for an input: its `InputLayer`, or for an intermediate tensor (a
@@ -357,9 +359,12 @@ class Model(ModelForwards):
         moving the model instead).
         """
         super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
-        torch_optimizer = getattr(getattr(self, "optimizer", None), "torch_optimizer", None)
+        optimizer = getattr(self, "optimizer", None)
+        torch_optimizer = getattr(optimizer, "torch_optimizer", None)
         if isinstance(torch_optimizer, torch.optim.Optimizer) and torch_optimizer.state:
             torch_optimizer.load_state_dict(torch_optimizer.state_dict())
+        if getattr(optimizer, "_ema", None):  # use_ema's averages follow their weights
+            optimizer._follow_params()  # type: ignore[union-attr]
         return self
 
     # ---------------------------------------------------------------- notebooks (plot.py)

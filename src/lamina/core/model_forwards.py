@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lamina.core import module_calls
 from lamina.core.construct import construct
 from lamina.core.layer import Layer
 
@@ -93,42 +94,49 @@ class ModelForwards(Layer):
         """Configure training; see `lamina.training.compile`."""
         from lamina import training
 
+        module_calls.disarm()  # the model is defined: see core/module_calls.py
         training.compile(self, *args, **kwargs)
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         """Train the model; see `lamina.training.fit`. Returns a `History`."""
         from lamina import training
 
+        module_calls.disarm()  # the model is defined: see core/module_calls.py
         return training.fit(self, *args, **kwargs)
 
     def evaluate(self, *args: Any, **kwargs: Any) -> Any:
         """Loss and metrics on data; see `lamina.training.evaluate`."""
         from lamina import training
 
+        module_calls.disarm()  # the model is defined: see core/module_calls.py
         return training.evaluate(self, *args, **kwargs)
 
     def predict(self, x: Any, *, batch_size: int = 32, verbose: Any = "auto", **kwargs: Any) -> Any:
         """Run the model on `x` in batches, without gradients; numpy in, numpy out."""
         from lamina import training
 
+        module_calls.disarm()  # the model is defined: see core/module_calls.py
         return training.predict(self, x, batch_size=batch_size, verbose=verbose, **kwargs)
 
     def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
         """One gradient step on one batch; see `lamina.training.train_on_batch`."""
         from lamina import training
 
+        module_calls.disarm()  # the model is defined: see core/module_calls.py
         return training.train_on_batch(self, *args, **kwargs)
 
     def test_on_batch(self, *args: Any, **kwargs: Any) -> Any:
         """Loss and metrics on one batch; see `lamina.training.test_on_batch`."""
         from lamina import training
 
+        module_calls.disarm()  # the model is defined: see core/module_calls.py
         return training.test_on_batch(self, *args, **kwargs)
 
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch, as numpy."""
         from lamina import training
 
+        module_calls.disarm()  # the model is defined: see core/module_calls.py
         return training.predict(self, x, batch_size=1 << 62, verbose=0)
 
     # ---------------------------------------------------------------- steps (custom_steps.py)

@@ -62,9 +62,9 @@ class Sequential(Model):
                 f"Sequential '{self.name}': expected a Layer, received {type(layer).__name__}."
             )
         if not isinstance(layer, Layer):
-            from lamina.layers.torch_module import TorchModuleWrapper
+            from lamina.layers.torch_module import wrapper_for
 
-            layer = TorchModuleWrapper(layer)
+            layer = wrapper_for(layer)
         if any(kept.name == layer.name for kept in self._stack):
             raise ValueError(
                 f"Sequential '{self.name}': all layers added to a Sequential model should have "

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina.core.budget import BuildLimitError
 from lamina.core.errors import LayerError, format_shape
 from lamina.core.tensor import Shape, SymbolicTensor, flatten, map_structure, pack_like
 
@@ -70,11 +71,15 @@ class ShapeInference(nn.Module):
         try:
             with _random_state_kept():
                 runs = [self._placeholder_run(inputs, kwargs, size, meta=True) for size in (2, 3)]
+        except BuildLimitError:
+            raise  # a load's limit, not a layer that cannot run on meta
         except Exception:
             self._materialize_sublayers_built_on_meta()
             try:
                 with _random_state_kept(), torch.no_grad():
                     runs = [self._placeholder_run(inputs, kwargs, s, meta=False) for s in (2, 3)]
+            except BuildLimitError:
+                raise
             except Exception as error:
                 return self._declared_output_specs(inputs, error)
         else:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
+from lamina.core import module_calls
+
 if TYPE_CHECKING:
     from lamina.core.layer import Layer
 
@@ -77,20 +79,24 @@ class SymbolicTensor:
 
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        # A plain torch module (or a torch function) reached a symbolic tensor: say how to
-        # make it a layer rather than let torch report a type error.
+        # A torch function reached a symbolic tensor (plain torch modules called on one are
+        # wrapped before their forward runs, see core/module_calls.py): say where it belongs.
         name = getattr(func, "__name__", str(func))
         raise TypeError(
-            f"torch.{name} received a symbolic tensor. Torch modules become layers when "
-            "wrapped: TorchModuleWrapper(module)(x) (lamina.layers.TorchModuleWrapper; a "
-            "Sequential wraps them itself); torch functions go in Lambda(function)(x)."
+            f"torch.{name} received a symbolic tensor: torch functions run on real tensors, "
+            "so they belong in a layer: Lambda(function)(x) (lamina.layers.Lambda), or the "
+            "lamina.ops function of the same name. (A torch module is wrapped by itself when "
+            "called on symbolic tensors made since the last Model(...) was built; on older "
+            "ones, wrap it: lamina.layers.TorchModuleWrapper(module)(x).)"
         )
 
     def dim(self) -> int:
-        """The rank, as `torch.Tensor.dim` (torch modules check it before any operation)."""
+        """The rank, as `torch.Tensor.dim` (torch code checks it before any operation)."""
         raise TypeError(
-            "A torch module received a symbolic tensor. Wrap it to make it a layer: "
-            "lamina.layers.TorchModuleWrapper(module)(x) (a Sequential wraps it itself)."
+            f"Symbolic tensor {self.name} reached torch code that runs on real tensors. Put "
+            "that code in a Lambda. A torch module is wrapped by itself when called on "
+            "symbolic tensors made since the last Model(...) was built; on older ones, wrap "
+            "it: lamina.layers.TorchModuleWrapper(module)(x)."
         )
 
     # Let `ndarray + symbolic` reach our __radd__ instead of numpy broadcasting over us.
@@ -105,6 +111,7 @@ class SymbolicTensor:
         node: Node | None = None,
         index: int = 0,
     ) -> None:
+        module_calls.arm()  # a model is being defined: plain torch modules become layers
         self.shape = tuple(shape)
         self.dtype = dtype
         self.name = name
@@ -154,6 +161,9 @@ class SymbolicTensor:
 
     def __invert__(self) -> SymbolicTensor:
         return _apply("invert", self)
+
+
+module_calls.register_symbolic_type(SymbolicTensor)
 
 
 def _binary(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:

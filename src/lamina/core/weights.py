@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from lamina import constraints, initializers, regularizers
+from lamina.core.budget import charge
 
 
 class Variable(nn.Parameter):
@@ -146,7 +147,9 @@ class LayerWeights(nn.Module):
         if name is None:
             name = f"weight_{len(self._parameters)}"
         shape = tuple(int(d) for d in shape)
-        value = initializers.get(initializer)(shape, dtype or self._dtype)
+        dtype = dtype or self._dtype
+        charge(f"{type(self).__name__} '{self.name}': weight '{name}'", shape, dtype)
+        value = initializers.get(initializer)(shape, dtype)
         param = Variable.make(
             value,
             path=f"{self.name}/{name}",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from lamina.core.construct import _accepted_keywords
 from lamina.core.errors import LayerError, format_shape, warn
@@ -152,6 +154,10 @@ class Lambda(Layer):
         bound = getattr(function, "__self__", None)
         if isinstance(bound, nn.Module):
             found["self"] = bound
+        if isinstance(function, functools.partial):
+            found.update((f"partial_{i}", v) for i, v in enumerate(function.args))
+            found.update((f"partial_{k}", v) for k, v in function.keywords.items())
+            function = function.func
         code = getattr(function, "__code__", None)
         closure = getattr(function, "__closure__", None) or ()
         if code is not None:
@@ -160,7 +166,12 @@ class Lambda(Layer):
             found.update({n: module_globals[n] for n in code.co_names if n in module_globals})
         for i, default in enumerate(getattr(function, "__defaults__", None) or ()):
             found[f"default_{i}"] = default
+        for key, value in list(found.items()):  # modules in a list, tuple or dict, one level
+            if isinstance(value, (list, tuple, dict)) and len(value) <= 64:
+                items = value.items() if isinstance(value, dict) else enumerate(value)
+                found.update((f"{key}_{k}", v) for k, v in items if _trainable(v))
         for key, value in found.items():
+            key = "".join(c if c.isalnum() or c == "_" else "_" for c in key)
             if isinstance(value, nn.Parameter):
                 self.register_parameter(f"captured_{key}", value)
             elif isinstance(value, nn.Module) and not isinstance(value, Lambda):
@@ -172,6 +183,26 @@ class Lambda(Layer):
                     "could not be trained. Wrap it in torch.nn.Parameter, or write a Layer "
                     "subclass that creates it with add_weight() in build()."
                 )
+
+    def _infer_output_specs(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
+        # A function may reach weights through objects lamina does not look into (an
+        # attribute of an object it closes over): the run that infers the shapes watches the
+        # tensors torch functions receive, and refuses trainable ones the layer does not own,
+        # which fit would otherwise silently never train.
+        with _UntrackedWeights(self) as watch:
+            specs = super()._infer_output_specs(inputs, kwargs)
+        untracked = watch.untracked()
+        if untracked:
+            shapes = ", ".join(format_shape(tuple(t.shape)) for t in untracked[:3])
+            raise LayerError(
+                f"Lambda '{self.name}': {function_label(self.function)} uses trainable "
+                f"tensors the layer does not track (shapes {shapes}), reached through an "
+                "object lamina does not look into, so fit would never train them. Pass the "
+                "module through arguments={'module': module} or close over the module "
+                "itself, or call the module on the symbolic tensor directly (a torch module "
+                "becomes a layer)."
+            )
+        return specs
 
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         if not (self._pass_training or self._pass_mask or self._argument_buffers):
@@ -231,6 +262,42 @@ class Lambda(Layer):
         parts = [function_label(self.function)]
         parts += [f"{k}={format_constant(v)}" for k, v in self.arguments.items()]
         return ", ".join(parts)
+
+
+def _trainable(value: Any) -> bool:
+    return isinstance(value, (nn.Module, nn.Parameter))
+
+
+class _UntrackedWeights(TorchFunctionMode):
+    """Collects the trainable leaf tensors torch functions receive that `layer` does not own.
+
+    `meta` tensors are left out: a meta run swaps the layer's own weights for `meta` copies,
+    and sublayers first built by it make theirs there. A weight a sublayer makes during the
+    run is the layer's by the end of it, which `untracked` checks.
+    """
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.layer = layer
+        self.own = {id(t) for t in layer.parameters()}
+        self.seen: dict[int, torch.Tensor] = {}
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        for value in (*args, *(kwargs or {}).values()):
+            for leaf in value if isinstance(value, (list, tuple)) else (value,):
+                if (
+                    isinstance(leaf, torch.Tensor)
+                    and leaf.requires_grad
+                    and leaf.is_leaf
+                    and not leaf.is_meta
+                    and id(leaf) not in self.own
+                ):
+                    self.seen[id(leaf)] = leaf
+        return func(*args, **(kwargs or {}))
+
+    def untracked(self) -> list[torch.Tensor]:
+        own = {id(t) for t in self.layer.parameters()}
+        return [t for key, t in self.seen.items() if key not in own]
 
 
 def _shapes_match(declared: Any, inferred: Any) -> bool:

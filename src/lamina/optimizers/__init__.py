@@ -11,7 +11,11 @@ RMSprop's `alpha`; Keras's defaults are kept (`epsilon=1e-7` rather than torch's
 `learning_rate=0.01`). `weight_decay` on Adam is decoupled, as in Keras, so `Adam` with a
 weight decay runs `torch.optim.AdamW`; the other optimizers use torch's own `weight_decay`.
 The update rules are torch's, which place `epsilon` slightly differently from Keras's
-(torch adds it after bias correction); trained results match to within that.
+(torch adds it after bias correction); trained results match to within that. torch has no
+Lion, Lamb or Ftrl and another Adafactor, so those four run Keras 3's own formulas (`rules`),
+with Keras's decoupled `weight_decay` (`w -= w * weight_decay * lr` before each update).
+
+Every optimizer takes Keras's `use_ema`, `ema_momentum` and `ema_overwrite_frequency`.
 
 `compile` also accepts a torch optimizer class (`torch.optim.SGD`, built with its defaults or
 the `kwargs` of `TorchOptimizer`) or an instance already built on the model's weights.
@@ -25,7 +29,8 @@ Example:
     ('Adam', 0.001)
 
 The package holds `optimizer` (the `Optimizer` base class, the bridge to `torch.optim`) and
-`classes` (Keras's optimizers and `TorchOptimizer`); this module re-exports them and looks
+`classes` (Keras's optimizers that map onto torch's, and `TorchOptimizer`), `extra` (Adafactor,
+Lion, Lamb, Ftrl, on the Keras update rules of `rules`); this module re-exports them and looks
 optimizers up by name (`get`, `serialize`, `deserialize`).
 """
 
@@ -45,16 +50,24 @@ from lamina.optimizers.classes import AdamW as AdamW
 from lamina.optimizers.classes import Nadam as Nadam
 from lamina.optimizers.classes import RMSprop as RMSprop
 from lamina.optimizers.classes import TorchOptimizer as TorchOptimizer
+from lamina.optimizers.extra import Adafactor as Adafactor
+from lamina.optimizers.extra import Ftrl as Ftrl
+from lamina.optimizers.extra import Lamb as Lamb
+from lamina.optimizers.extra import Lion as Lion
 from lamina.optimizers.loss_scale import LossScaleOptimizer as LossScaleOptimizer
 from lamina.optimizers.optimizer import Optimizer as Optimizer
 
 __all__ = [
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
+    "Ftrl",
+    "Lamb",
+    "Lion",
     "LossScaleOptimizer",
     "Nadam",
     "Optimizer",
@@ -68,7 +81,10 @@ __all__ = [
 
 _CLASSES: dict[str, type[Optimizer]] = {
     cls.__name__: cls
-    for cls in (SGD, Adam, AdamW, Adamax, Nadam, RMSprop, Adagrad, Adadelta, TorchOptimizer)
+    for cls in (
+        *(SGD, Adam, AdamW, Adamax, Nadam, RMSprop, Adagrad, Adadelta),
+        *(Adafactor, Lion, Lamb, Ftrl, TorchOptimizer),
+    )
 }
 _NAMES = {name.lower(): cls for name, cls in _CLASSES.items() if cls is not TorchOptimizer}
 

@@ -27,6 +27,14 @@ class Optimizer:
         clipnorm: clip each weight's gradient to this norm.
         clipvalue: clip gradient values to `[-clipvalue, clipvalue]`.
         global_clipnorm: clip the gradients of all weights together to this norm.
+        use_ema: keep an exponential moving average (EMA) of the trained weights, updated
+            after each step: `average = ema_momentum * average + (1 - ema_momentum) * weight`
+            (the first step copies the weights). `fit` ends by writing the averages into the
+            weights (`finalize_variable_values`); `lamina.callbacks.SwapEMAWeights` evaluates
+            with them during training.
+        ema_momentum: the momentum of the average, in [0, 1].
+        ema_overwrite_frequency: with `use_ema`, write the averages into the weights every
+            this many steps; `None` only at the end of `fit`.
         name: the optimizer's name.
         fused: use torch's fused kernel (one kernel for all weights). `None` (the default)
             uses it where torch has one for this optimizer and these weights (SGD, Adam,
@@ -46,6 +54,9 @@ class Optimizer:
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
         name: str | None = None,
         fused: bool | None = None,
     ) -> None:
@@ -58,6 +69,23 @@ class Optimizer:
             raise ValueError(
                 f"{type(self).__name__}: learning_rate must be >= 0, received {learning_rate!r}."
             )
+        if use_ema and not 0.0 <= ema_momentum <= 1.0:
+            raise ValueError(
+                f"{type(self).__name__}: ema_momentum must be in [0, 1], received {ema_momentum}."
+            )
+        if (
+            use_ema
+            and ema_overwrite_frequency
+            and (not isinstance(ema_overwrite_frequency, int) or ema_overwrite_frequency < 1)
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: ema_overwrite_frequency must be an int >= 1 or None, "
+                f"received {ema_overwrite_frequency!r}."
+            )
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = float(ema_momentum)
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self._ema: list[torch.Tensor] = []
         self._schedule = learning_rate if callable(learning_rate) else None
         self._learning_rate = 0.0 if callable(learning_rate) else float(learning_rate)
         self.weight_decay = weight_decay
@@ -105,6 +133,9 @@ class Optimizer:
             )
         self._params = params
         self.torch_optimizer = self._make_torch(params)
+        if self.use_ema:  # Keras starts from zeros; the weights are the better thing to swap in
+            with torch.no_grad():
+                self._ema = [p.detach().clone() for p in params]
         if self._pending_state is not None:
             state, self._pending_state = self._pending_state, None
             self.load_state_dict(state)
@@ -131,7 +162,50 @@ class Optimizer:
         if self.global_clipnorm is not None:
             torch.nn.utils.clip_grad_norm_(self._params, self.global_clipnorm)
         optimizer.step()
+        if self.use_ema:
+            self._update_ema()
         self.iterations += 1
+
+    # ---------------------------------------------------------------- moving average
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """Keras's order: the average is taken after the update, with `iterations` not yet
+        counting it (so the first step copies the weights), then maybe written back."""
+        if self.iterations == 0:
+            torch._foreach_copy_(self._ema, self._weights())
+        else:
+            torch._foreach_lerp_(self._ema, self._weights(), 1.0 - self.ema_momentum)
+        every = self.ema_overwrite_frequency
+        if every and (self.iterations + 1) % every == 0:
+            torch._foreach_copy_(self._weights(), self._ema)
+
+    def _weights(self) -> list[torch.Tensor]:
+        return list(self._params)
+
+    def finalize_variable_values(self, var_list: Iterable[Any] | None = None) -> None:
+        """With `use_ema`, write the moving averages into the weights (`fit` calls this after
+        its last epoch, as Keras's does)."""
+        if self.use_ema and self._ema:
+            with torch.no_grad():
+                torch._foreach_copy_(self._weights(), self._ema)
+
+    def _swap_ema_weights(self) -> None:
+        """Exchange the weights and their moving averages (`SwapEMAWeights`)."""
+        if not self.use_ema:
+            raise ValueError(
+                f"Optimizer '{self.name}': swapping in the EMA weights needs use_ema=True "
+                f"(received use_ema={self.use_ema}); create the optimizer with use_ema=True."
+            )
+        if not self._ema:
+            return  # not built: nothing has been trained yet
+        with torch.no_grad():
+            held = [p.detach().clone() for p in self._params]
+            torch._foreach_copy_(self._weights(), self._ema)
+            torch._foreach_copy_(self._ema, held)
+
+    def _follow_params(self) -> None:
+        """Move the averages to their weights' device and dtype (after `model.to()`)."""
+        self._ema = [e.to(p.device, p.dtype) for e, p in zip(self._ema, self._params)]
 
     def _current_schedule_rate(self) -> float:
         assert self._schedule is not None
@@ -215,7 +289,10 @@ class Optimizer:
         `load_state_dict`. Before `build`, whatever state is waiting to be loaded."""
         if self.torch_optimizer is None:
             return dict(self._pending_state or {"state": {}, "param_groups": []})
-        return {**self.torch_optimizer.state_dict(), "iterations": self.iterations}
+        state = {**self.torch_optimizer.state_dict(), "iterations": self.iterations}
+        if self._ema:
+            state["ema"] = list(self._ema)
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a `state_dict()`; before `build` it is kept and loaded by `build`."""
@@ -223,10 +300,34 @@ class Optimizer:
             self._pending_state = dict(state_dict)
             return
         state = dict(state_dict)
-        self.iterations = int(state.pop("iterations", self.iterations))
+        ema = state.pop("ema", None)
+        iterations = int(state.pop("iterations", self.iterations))
         if state.get("param_groups"):
             _check_state(self.torch_optimizer, state)
+        if ema is not None:
+            self._load_ema(ema)
+        self.iterations = iterations
+        if state.get("param_groups"):
             self.torch_optimizer.load_state_dict(state)
+
+    def _load_ema(self, ema: Any) -> None:
+        if not isinstance(ema, list) or len(ema) != len(self._params):
+            raise ValueError(
+                f"the saved moving averages are {len(ema) if isinstance(ema, list) else 0} "
+                f"tensors; the optimizer holds {len(self._params)} weights."
+            )
+        for i, (value, param) in enumerate(zip(ema, self._params)):
+            fits = isinstance(value, torch.Tensor) and value.dtype == param.dtype
+            if not fits or value.shape != param.shape:
+                shown: Any = type(value).__name__
+                if isinstance(value, torch.Tensor):
+                    shown = (tuple(value.shape), value.dtype)
+                raise ValueError(
+                    f"moving average {i} is {str(shown)[:60]}; its weight is "
+                    f"{tuple(param.shape)} {param.dtype}."
+                )
+        if self.use_ema:
+            self._ema = [v.to(p.device).clone() for v, p in zip(ema, self._params)]
 
     # ---------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
@@ -246,6 +347,9 @@ class Optimizer:
             "clipnorm": self.clipnorm,
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
             "fused": self.fused,
         }
 

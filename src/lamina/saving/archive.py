@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
+from lamina.saving.checksums import BLOCK, block_digests, digest
 from lamina.saving.reader import Reader
 from lamina.saving.tensorfile import WeightsFile, parse_weights
 from lamina.saving.values import LoadContext, parse_json
@@ -75,28 +76,35 @@ def atomic_write(path: str) -> Iterator[IO[bytes]]:
             os.close(dir_descriptor)
 
 
-def write_stored(entry: IO[bytes], chunks: Iterable[Any]) -> None:
+def write_stored(entry: IO[bytes], chunks: Iterable[Any]) -> list[list[int]]:
     """Write the bytes of a stored (uncompressed) zip entry opened with `ZipFile.open(.., "w")`,
-    computing its CRC-32 on a second thread while the main one writes (see `stream`).
+    computing its CRC-32 and each chunk's block digests (`checksums.py`) on a second thread
+    while the main one writes (see `stream`); return the digests, one list per chunk.
 
     zipfile computes the CRC and writes one after the other; both release the GIL, so
     overlapping them saves most of the CRC's cost (about 10 ms per 40 MB). This uses three
     attributes of zipfile's entry writer (`_fileobj`, `_file_size`, `_crc`), unchanged since
-    Python 3.6; where they are missing it falls back to plain writes.
+    Python 3.6; where they are missing it writes through zipfile, which computes the CRC.
     """
     raw = getattr(entry, "_fileobj", None)
     if raw is None or not all(hasattr(entry, a) for a in ("_file_size", "_crc")):
+        digests = []
         for chunk in chunks:
             entry.write(chunk)
-        return
-    size, crc = stream(raw, chunks, crc=True)
+            digests.append(block_digests(chunk))
+        return digests
+    size, crc, digests = stream(raw, chunks, crc=True, digests=True)
     entry._file_size += size  # type: ignore[attr-defined]
     entry._crc = crc  # type: ignore[attr-defined]
+    return digests
 
 
-def stream(handle: IO[bytes], chunks: Iterable[Any], *, crc: bool = False) -> tuple[int, int]:
-    """Write `chunks` (buffers) to the file `handle`; return the bytes written and, with
-    `crc`, their CRC-32 (computed on a second thread, overlapping with the writes).
+def stream(
+    handle: IO[bytes], chunks: Iterable[Any], *, crc: bool = False, digests: bool = False
+) -> tuple[int, int, list[list[int]]]:
+    """Write `chunks` (buffers) to the file `handle`; return the bytes written, with `crc`
+    their CRC-32, and with `digests` the digests of each chunk's `BLOCK`s (both computed on
+    a second thread, overlapping with the writes).
 
     On Linux, the disk write of each 8 MiB piece is started as soon as it is written
     (`sync_file_range`, as databases do before a checkpoint's fsync), so `atomic_write`'s
@@ -105,24 +113,29 @@ def stream(handle: IO[bytes], chunks: Iterable[Any], *, crc: bool = False) -> tu
     writeback = _writeback_for(handle)
     position = handle.tell() if writeback else 0
     size = 0
+    pending: list[list[concurrent.futures.Future[int]]] = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         checksum: concurrent.futures.Future[int] | None = None
         for chunk in chunks:
             view = memoryview(chunk).cast("B")
+            pending.append([])
             for start in range(0, view.nbytes, _PIECE):
                 piece = view[start : start + _PIECE]
                 if crc:
                     checksum = pool.submit(_chain_crc, piece, checksum)
+                if digests:
+                    pending[-1].append(pool.submit(digest, piece))
                 handle.write(piece)
                 if writeback is not None:
                     handle.flush()
                     writeback = writeback(position, piece.nbytes)
                     position += piece.nbytes
             size += view.nbytes
-        return size, checksum.result() if checksum is not None else 0
+        found = [[future.result() for future in chunk] for chunk in pending]
+        return size, checksum.result() if checksum is not None else 0, found
 
 
-_PIECE = 8 << 20
+_PIECE = BLOCK  # 8 MiB: the pieces written are the blocks hashed
 _SYNC_FILE_RANGE_WRITE = 2
 
 

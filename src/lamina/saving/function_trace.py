@@ -170,8 +170,8 @@ class _Recorder(TorchFunctionMode):
             isinstance(value, torch.Tensor) and value.requires_grad
         ):
             raise Untraceable(
-                "it uses a trainable tensor from outside the function (a graph stores "
-                "constants, which would stop training)"
+                "it uses a trainable tensor from outside the function (a parameter, or a "
+                "module's weights: a graph stores constants, which would stop training)"
             )
         index = self.constant_ids.get(id(value))
         if index is None:

@@ -18,6 +18,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from lamina.core.layer import Layer
 from lamina.core.shape_inference import Spec
 from lamina.core.tensor import SymbolicTensor, map_structure
@@ -99,7 +101,8 @@ def serialize_layer(layer: Layer) -> dict[str, Any]:
     from lamina.layers.function import Lambda
 
     if isinstance(layer, Lambda) and isinstance(raw, dict) and "function" in raw:
-        raw = _traced_lambda_config(layer, owner, raw)
+        if not isinstance(layer.function, torch.nn.Module):  # a module saves as its entry
+            raw = _traced_lambda_config(layer, owner, raw)
     elif isinstance(raw, dict):
         raw = _traced_settings(layer, owner, raw)
     return _entry(layer, owner, raw)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lamina.optimizers import Optimizer
 from lamina.saving.keras_weights import optimizer_arrays
 from lamina.saving.values import LoadContext
 
@@ -42,9 +43,11 @@ def _object(value: Any, family: Any, ctx: LoadContext, what: str) -> Any:
         raise ctx.error(f"compile settings: {what} '{name[:80]}' is not one lamina knows.")
     config = dict(value.get("config") or {})
     try:
-        parameters = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+        parameters = dict(inspect.signature(cls.__init__).parameters)  # type: ignore[misc]
     except (TypeError, ValueError):
         return cls(**config)
+    if issubclass(cls, Optimizer):  # the common options (clipping, EMA) go to the base class
+        parameters.update(inspect.signature(Optimizer.__init__).parameters)
     kept = {}
     for key, item in config.items():
         if key in parameters:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LoadLimits", "count_layers"]
+from lamina.core.budget import BuildBudget
+
+__all__ = ["LoadLimits", "build_budget", "count_layers"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,11 @@ class LoadLimits:
         max_header_elements: most JSON values in the safetensors header.
         max_tensors: most tensors in the weights.
         max_layers: most layers, counting those of nested models.
-        max_build_bytes: most bytes the tensors a rebuild declares may take (weights and
-            stored shapes); the rebuild itself runs on the `meta` device.
+        max_build_bytes: most bytes that the weights and inputs made while rebuilding the
+            model and its compile settings may take beyond the bytes of the file's own
+            tensors (which pay for the weights they fill): each weight is counted before it
+            is made, on any device, so `Dense(10**9)` in a small file is refused before
+            anything is allocated. The rebuild runs on the `meta` device where it can.
 
     Example:
         >>> LoadLimits().max_layers
@@ -43,7 +48,18 @@ class LoadLimits:
     max_header_elements: int = 2_000_000
     max_tensors: int = 200_000
     max_layers: int = 10_000
-    max_build_bytes: int = 64 << 30
+    max_build_bytes: int = 1 << 30
+
+
+def build_budget(limits: LoadLimits, file_bytes: int) -> BuildBudget:
+    """The budget of a load whose file holds `file_bytes` of tensors (see `max_build_bytes`)."""
+    limit = limits.max_build_bytes + file_bytes
+    how = (
+        f"LoadLimits.max_build_bytes is {limits.max_build_bytes:,} beyond the file's "
+        f"{file_bytes:,} bytes of tensors; for a file you trust, raise it: "
+        "load_model(..., limits=LoadLimits(max_build_bytes=...))."
+    )
+    return BuildBudget(limit, limit, how)
 
 
 def json_elements(data: bytes | str) -> int:
@@ -55,14 +71,17 @@ def json_elements(data: bytes | str) -> int:
 
 def count_layers(entry: Any) -> int:
     """How many layer entries a model config holds, nested models included."""
-    count, stack = 0, [entry]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            layers = item.get("layers")
-            if isinstance(layers, list):
-                count += len(layers)
-            stack.extend(v for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, dict | list))
+    count, level = 0, [entry]
+    while level:
+        children: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is dict:
+                layers = item.get("layers")
+                if type(layers) is list:
+                    count += len(layers)
+                children.extend(item.values())
+            elif kind is list:
+                children.extend(item)
+        level = children
     return count

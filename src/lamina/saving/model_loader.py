@@ -4,8 +4,9 @@
 Loading builds the model on the `meta` device (no memory, no initialization) when it is made of
 lamina's own layers, while a worker thread reads the tensors straight into the memory the
 model will keep; every weight's name, shape and dtype is checked against the file's header
-before the tensors are put in place. The weights' CRC-32 is checked by default (`verify=False`
-skips it); every size and count read from the file is bounded by `LoadLimits`.
+before the tensors are put in place. The weights' checksums are checked by default, a few
+percent of a load (`verify=False` skips them; see `checksums.py`); every size and count read
+from the file is bounded by `LoadLimits`.
 """
 
 from __future__ import annotations
@@ -22,17 +23,16 @@ from lamina.saving.archive import (
     METADATA,
     Archive,
 )
-from lamina.saving.errors import LoadError, UnknownClassError
+from lamina.saving.checksums import Checksums
 from lamina.saving.functions import FunctionDeserializationError
-from lamina.saving.graph import builtin_classes
-from lamina.saving.limits import LoadLimits, count_layers
+from lamina.saving.limits import LoadLimits, build_budget, count_layers
 from lamina.saving.model_saver import _ALIASES_KEY, _ORDER_KEY
 from lamina.saving.rebuild import build_model, check_format_version
 from lamina.saving.tensorfile import (
     WeightsFile,
     open_weights_file,
 )
-from lamina.saving.values import FUNCTION, LoadContext, decode_value, parse_json
+from lamina.saving.values import FUNCTION, LAYER, LoadContext, decode_value, parse_json
 from lamina.saving.weights import (
     apply_weights,
     copy_weights,
@@ -71,9 +71,11 @@ def load_model(
             you trust (their functions' source is then run with `exec`).
         compile: restore the compile settings and optimizer state, when saved.
         trusted_modules: modules whose functions may be imported even in safe mode.
-        verify: check the weights' CRC-32, so a changed byte is an error (on by default;
-            `False` skips it). The zip directory, the weights' header, offsets, sizes,
-            names, shapes and dtypes are always checked.
+        verify: check the weights' xxh3_64 checksums, so a changed byte is an error naming
+            the tensor (on by default, a few percent of a load; `False` skips it). A file
+            written before lamina kept checksums is checked with its zip CRC-32, which costs
+            about as much as the load. The zip directory, the weights' header, offsets,
+            sizes, names, shapes and dtypes are always checked.
         limits: bounds on sizes and counts read from the file (`LoadLimits()` by default).
         device: the device the weights go to, straight from the file (`"cuda"`); the CPU by
             default. `map_location` is the same, under `torch.load`'s name.
@@ -91,14 +93,17 @@ def load_model(
     with open(path, "rb") as handle:
         archive = Archive(handle, ctx)
         weights = archive.weights()
+        config = _read_config(archive, ctx)
+        sums = _checksums(config, weights, ctx) if verify else None
         # The tensors are read on a worker thread while the graph is rebuilt here (the
         # read releases the GIL throughout); nothing uses them before every weight's name,
         # shape and dtype is checked against the file's header.
-        with weights.read_in_background(verify=verify) as read:
-            config = _read_config(archive, ctx)
+        with weights.read_in_background(verify=verify, checksums=sums) as read:
             archive.read_json(METADATA)
             file_aliases, order = _file_aliases(config, ctx), _saved_order(config, ctx)
-            model = _build(config["model"], ctx)
+            budget = build_budget(ctx.limits, weights.data_size)
+            with budget.active():
+                model = _build(config["model"], ctx)
             expected, model_aliases = model_state(model)
             sources = match_weights(
                 expected,
@@ -114,13 +119,17 @@ def load_model(
         loaded = {key: tensor.to(target) for key, tensor in loaded.items()}
     apply_weights(model, expected, loaded, sources, file_aliases, model_aliases)
     if leftover_meta_tensors(model):
-        model = build_model(config["model"], ctx)
+        # Tensors a custom layer made outside its state, which the file cannot fill: built
+        # again for real (no data runs through it), under a budget of its own.
+        with build_budget(ctx.limits, weights.data_size).active():
+            model = build_model(config["model"], ctx)
         expected, model_aliases = model_state(model)
         apply_weights(model, expected, loaded, sources, file_aliases, model_aliases)
     compile_config = config.get("compile_config") if compile else None
     if compile_config is not None:
         optimizer_json = config.get("optimizer")
-        _restore_compile(model, compile_config, optimizer_json, loaded, ctx)
+        with build_budget(ctx.limits, 0).active():
+            _restore_compile(model, compile_config, optimizer_json, loaded, ctx)
     if target is not None:
         model.to(target)  # what the file does not hold (non-persistent buffers) follows
     return model
@@ -158,6 +167,16 @@ def _read_config(archive: Archive, ctx: LoadContext) -> dict[str, Any]:
     return config
 
 
+def _checksums(config: dict[str, Any], weights: WeightsFile, ctx: LoadContext) -> Checksums | None:
+    """The weights' checksums `config.json` records, checked; None for a file written before
+    lamina kept them (its zip CRC-32 is checked instead)."""
+    value = config.get("checksums")
+    if value is None:
+        return None
+    sizes = {info.name: info.end - info.begin for info in weights.tensors.values()}
+    return Checksums.parse(value, sizes, weights.data_start, ctx)
+
+
 def _file_aliases(config: dict[str, Any], ctx: LoadContext) -> dict[str, str]:
     weights = config.get("weights", {})
     aliases = weights.get("aliases", {}) if isinstance(weights, dict) else None
@@ -190,10 +209,10 @@ def _checked_order(order: Any, what: str, ctx: LoadContext) -> list[str] | None:
 
 
 def _meta_safe(entry: Any, ctx: LoadContext) -> bool:
-    """Whether every layer is one of lamina's own classes, whose building is known to work on
-    the `meta` device (a custom layer's `__init__` or `build` might keep a tensor that
-    loading cannot fill)."""
-    builtin = builtin_classes()
+    """Whether no class in the config is the user's own (from `custom_objects` or the
+    registry), whose `__init__` or `build` might keep a tensor that loading cannot fill; a
+    name that is neither the user's nor lamina's is no reason to build for real (it is an
+    unknown class, or a plain dict value)."""
     stack = [entry]
     while stack:
         item = stack.pop()
@@ -203,10 +222,9 @@ def _meta_safe(entry: Any, ctx: LoadContext) -> bool:
             if FUNCTION in item:
                 continue
             name = item.get("class_name")
-            if isinstance(name, str) and (
-                name not in builtin
-                or "module" in item
-                or registry.get_registered_object(name, ctx.custom_objects) is not None
+            if (
+                isinstance(name, str)
+                and registry.get_registered_object(name, ctx.custom_objects) is not None
             ):
                 return False
             stack.extend(item.values())
@@ -214,17 +232,14 @@ def _meta_safe(entry: Any, ctx: LoadContext) -> bool:
 
 
 def _build(entry: dict[str, Any], ctx: LoadContext) -> Any:
-    """The model with no weights yet: on the meta device (no memory, no initialization) when
-    every layer is lamina's own, else for real."""
-    if _meta_safe(entry, ctx):
-        try:
-            with torch.device("meta"):
-                return build_model(entry, ctx)
-        except UnknownClassError:
-            raise
-        except LoadError:
-            pass  # a layer that cannot be built on meta: build it for real
-    return build_model(entry, ctx)
+    """The model with no weights yet: on the meta device (no memory, no initialization)
+    unless it holds the user's own classes, which are built for real (their weights counted
+    against `LoadLimits.max_build_bytes`); never run on data. A model of lamina's classes
+    that cannot be built on meta is an error, not a real build."""
+    if not _meta_safe(entry, ctx):
+        return build_model(entry, ctx)
+    with torch.device("meta"):
+        return build_model(entry, ctx)
 
 
 def _restore_compile(
@@ -236,6 +251,11 @@ def _restore_compile(
 ) -> None:
     from lamina.training import compile_from_config
 
+    if _holds(compile_config, LAYER):
+        raise ctx.error(
+            "the compile config holds a layer ('__layer__'), which lamina never saves there "
+            "(it would be built for real while loading). Load with compile=False."
+        )
     try:
         settings = decode_value(compile_config, ctx, "compile config")
     except FunctionDeserializationError as error:
@@ -265,6 +285,20 @@ def _restore_compile(
         ) from error
 
 
+def _holds(value: Any, key: str) -> bool:
+    """Whether a JSON value holds a dict with `key`, at any depth."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if key in item:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def load_weights(
     model: Any,
     filepath: str | os.PathLike[str],
@@ -290,7 +324,7 @@ def load_weights(
             skips missing and unexpected weights (shapes and dtypes are always checked).
         skip_mismatch: leave the weights whose shape differs from the file's as they are,
             with a warning, instead of raising (Keras's argument).
-        verify: check the CRC-32 of a `.lamina` file's weights (see `load_model`); a
+        verify: check the checksums of a `.lamina` file's weights (see `load_model`); a
             `.safetensors` file has no checksum to check.
         limits: bounds on sizes and counts read from the file (`LoadLimits()` by default).
 
@@ -307,7 +341,9 @@ def load_weights(
             config = _read_config(archive, ctx)
             file_aliases, order = _file_aliases(config, ctx), _saved_order(config, ctx)
             weights = archive.weights()
+            sums = _checksums(config, weights, ctx) if verify else None
         else:
+            sums = None
             weights = open_weights_file(handle, ctx)
             file_aliases = _metadata_aliases(weights, ctx)
             order = _metadata_order(weights, ctx)
@@ -329,7 +365,7 @@ def load_weights(
             cast=True,
             skip_mismatch=skip_mismatch,
         )
-        loaded = weights.read(set(sources.values()), verify=verify)
+        loaded = weights.read(set(sources.values()), verify=verify, checksums=sums)
     copy_weights(expected, loaded, sources)
 
 

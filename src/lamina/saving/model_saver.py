@@ -4,8 +4,11 @@ reads them back.
 A `.lamina` file is a zip of three entries:
 
 - `config.json`: `format_version`, `lamina_version`, `model` (the model's entry: class and
-  config, see `graph.py`), `weights` (aliases of tensors stored once), and, for a compiled
-  model, `compile_config` and `optimizer` (the non-tensor part of `optimizer.state_dict()`).
+  config, see `graph.py`), `weights` (aliases of tensors stored once), for a compiled
+  model, `compile_config` and `optimizer` (the non-tensor part of `optimizer.state_dict()`),
+  and `checksums`, the xxh3_64 of every 8 MiB block of the weights (`checksums.py`; files
+  written before them have none, and are checked with the zip's CRC-32). It is written
+  after the weights, whose checksums are computed while they are written.
 - `model.safetensors`, stored uncompressed: a safetensors file of the weights by
   `state_dict()` name, and the optimizer's tensors under `optimizer/`. No pickle anywhere.
   It is streamed from the tensors' memory (`archive.stream`), and any safetensors
@@ -25,7 +28,7 @@ from typing import Any
 import torch
 
 from lamina.core.errors import warn
-from lamina.saving import registry
+from lamina.saving import checksums, registry
 from lamina.saving.archive import (
     CONFIG,
     METADATA,
@@ -40,6 +43,7 @@ from lamina.saving.errors import SaveError
 from lamina.saving.function_roles import trace_compile_config
 from lamina.saving.graph import FORMAT_VERSION, serialize_layer
 from lamina.saving.tensorfile import (
+    layout_names,
     safetensors_chunks,
     safetensors_header,
 )
@@ -110,11 +114,16 @@ def save_model(model: Any, filepath: str | os.PathLike[str], *, overwrite: bool 
         **_versions(),
     }
     with atomic_write(path) as handle, zipfile.ZipFile(handle, "w") as archive:
-        archive.writestr(zip_entry(CONFIG, compress=True), config_bytes)
-        archive.writestr(zip_entry(METADATA, compress=True), json.dumps(metadata).encode("utf-8"))
+        # The weights first: their checksums, computed while they are written, go into
+        # config.json after them (readers find entries by name, in any order).
         info, zip64 = aligned_entry(WEIGHTS, weights_size, handle.tell())
         with archive.open(info, "w", force_zip64=zip64) as entry:
-            write_stored(entry, safetensors_chunks(tensors, header))
+            digests = write_stored(entry, safetensors_chunks(tensors, header))
+        sums = checksums.encode(digests[0], dict(zip(layout_names(tensors), digests[1:])))
+        # json.dumps of a dict ends with "}": the checksums are its last key.
+        config_bytes = config_bytes[:-1] + b', "checksums": ' + json.dumps(sums).encode() + b"}"
+        archive.writestr(zip_entry(CONFIG, compress=True), config_bytes)
+        archive.writestr(zip_entry(METADATA, compress=True), json.dumps(metadata).encode("utf-8"))
 
 
 def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

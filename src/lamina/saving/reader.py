@@ -1,29 +1,53 @@
-"""Reading byte ranges of a file into tensors, fast and without holding the GIL.
+"""Reading byte ranges of a file into tensors, fast, without holding the GIL, and safely when
+the file changes underneath.
 
-`WeightsFile` (tensorfile.py) checks a safetensors header; this copies the bytes. From a file,
-the file is mapped copy-on-write for the duration of the copy and copied from with one
-`torch._foreach_copy_` per thread (the GIL released throughout; fresh pages faulted in on
-several cores); where mapping is impossible, `preadv` reads them; bytes already in memory (a
-deflated zip entry) are copied.
+`WeightsFile` (tensorfile.py) checks a safetensors header; this copies the bytes, with
+positional reads (`os.preadv`) straight into the tensors' memory, on a few threads, each
+hashing each 1 MiB it just read while it is still in the core's cache (`checksums.py`).
+
+Not a memory mapping: a file truncated while it is mapped kills the process with SIGBUS
+when a copy touches a page past its new end; a read just returns fewer bytes, which is an
+error naming the file and the tensor.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import mmap
 import os
 import threading
 from collections.abc import Callable
-from typing import IO
+from dataclasses import dataclass, field
+from typing import IO, Any
 
 import torch
+import xxhash
 
-__all__ = ["Cleanup", "Reader"]
+from lamina.saving.checksums import BLOCK
+
+__all__ = ["Digests", "Reader"]
+
+Digests = dict[tuple[str, int], int]
+"""The digest of each block read, by (tensor name, block index)."""
+
+
+@dataclass
+class _Task:
+    """One `preadv`: consecutive blocks of tensors, back to back in the file."""
+
+    position: int
+    views: list[memoryview] = field(default_factory=list)
+    blocks: list[tuple[str, int]] = field(default_factory=list)
+    nbytes: int = 0
 
 
 class Reader:
-    """Reads byte ranges of a file (or of bytes in memory) into given buffers."""
+    """Reads byte ranges of a file (or of bytes in memory) into given buffers.
+
+    Args:
+        handle: the open file (or None, with `data`).
+        data: the bytes, when they are in memory.
+        offset: where the byte ranges start in the file.
+        size: how many bytes there are from `offset`.
+    """
 
     def __init__(
         self, handle: IO[bytes] | None, data: bytes | None, offset: int, size: int
@@ -32,98 +56,97 @@ class Reader:
 
     def read(self, start: int, length: int) -> bytes:
         buffer = bytearray(length)
-        self.readinto(start, [memoryview(buffer)])
+        self.readinto(start, [memoryview(buffer)], ["the header"])
         return bytes(buffer)
 
-    def copier(self, parts: list[tuple[int, torch.Tensor]]) -> Callable[[], Cleanup]:
-        """A function copying the bytes at each `(start, flat uint8 tensor)` into the tensor;
-        it returns what is left to release afterwards (see `_mapped_copier`), or None.
+    def copier(
+        self, parts: list[tuple[str, int, torch.Tensor]], *, hashed: bool
+    ) -> Callable[[], Digests]:
+        """A function copying the bytes at each `(name, start, flat uint8 tensor)` into the
+        tensor, which returns the digest of each `BLOCK` of each tensor when `hashed`.
 
-        Everything is prepared here, so that running the function on a worker thread is
-        one call that releases the GIL throughout: the worker never waits for the main
-        thread. From a file, the file is mapped (copy-on-write, so nothing writes through
-        to it) and copied from with one torch call, a user-space copy from the page cache
-        that beats `read` into fresh memory (about 3.7 vs 5 ms per 40 MB here); where
-        mapping is impossible, the bytes are read with `preadv`.
+        Everything is prepared here, so that the function, run on a worker thread, spends its
+        time in calls that release the GIL (`preadv`, xxh3): it does not wait for a main
+        thread that is busy rebuilding the model.
         """
-        if not parts:
-            return lambda: None
-        mapped = self._mapped_copier(parts) if self.handle is not None else None
-        if mapped is not None:
-            return mapped
-        runs: list[tuple[int, list[memoryview]]] = []
+        tasks: list[_Task] = []
         end = -1
-        for start, tensor in parts:
-            view = tensor.numpy().data
-            if start != end:
-                runs.append((start, []))
-            runs[-1][1].append(view)
-            end = start + view.nbytes
+        for name, start, tensor in parts:
+            flat = tensor.numpy()
+            for index, first in enumerate(range(0, flat.nbytes, BLOCK)):
+                view = flat[first : first + BLOCK].data
+                position = start + first
+                task = tasks[-1] if tasks else None
+                if (
+                    task is None
+                    or position != end
+                    or task.nbytes + view.nbytes > BLOCK
+                    or len(task.views) == _IOV_MAX
+                ):
+                    task = _Task(position)
+                    tasks.append(task)
+                task.views.append(view)
+                task.blocks.append((name, index))
+                task.nbytes += view.nbytes
+                end = position + view.nbytes
+        threads = _threads(sum(t.nbytes for t in tasks)) if hasattr(os, "preadv") else 1
+        groups = _in_groups(tasks, threads)
+        reads = {id(task): _pieces(task) for task in tasks}
 
-        def read() -> Cleanup:
-            for start, views in runs:
-                self.readinto(start, views)
-            return None
+        def run(group: list[_Task], found: Digests) -> None:
+            for task in group:
+                hashers: dict[tuple[str, int], Any] = {}
+                for position, views, blocks in reads[id(task)]:
+                    self.readinto(position, views, [name for name, _ in blocks])
+                    if hashed:
+                        for block, view in zip(blocks, views):
+                            hasher = hashers.get(block)
+                            if hasher is None:
+                                hasher = hashers[block] = xxhash.xxh3_64()
+                            hasher.update(view)
+                for block, hasher in hashers.items():
+                    found[block] = hasher.intdigest()
 
-        return read
+        def copy() -> Digests:
+            found: list[Digests] = [{} for _ in groups]
+            errors: list[BaseException] = []
 
-    def _mapped_copier(self, parts: list[tuple[int, torch.Tensor]]) -> Callable[[], Cleanup] | None:
-        assert self.handle is not None
-        try:
-            mapping = mmap.mmap(self.handle.fileno(), 0, access=mmap.ACCESS_COPY)
-        except (OSError, ValueError, io.UnsupportedOperation):
-            return None
-        if len(mapping) < self.offset + self.size:  # shrunk since it was checked: read()
-            mapping.close()  # reports it
-            return None
-        # The mapping lives only for the copy, a few milliseconds: the tensors own their
-        # memory afterwards (unlike safetensors' lazy load_file), so the file can be replaced
-        # or deleted at once, on Windows too, and a later truncation cannot touch the model.
-        source = torch.frombuffer(mapping, dtype=torch.uint8)
-        targets, sources = [], []
-        for start, tensor in parts:
-            begin, size = self.offset + start, tensor.numel()
-            # Copied as the widest integers the alignment allows: 8-byte words copy about
-            # 1.5x as fast as bytes (lamina aligns the weights in its zip, see archive.py).
-            width = next(w for w in (8, 4, 2, 1) if begin % w == 0 and size % w == 0)
-            targets.append(tensor.view(_WORDS[width]))
-            sources.append(source[begin : begin + size].view(_WORDS[width]))
-        del source
-        groups = _in_groups(list(zip(targets, sources)), _copy_threads(self.size))
-        del targets, sources
+            def helper(group: list[_Task], into: Digests) -> None:
+                try:
+                    run(group, into)
+                except BaseException as error:
+                    errors.append(error)
 
-        def release() -> None:
-            nonlocal groups
-            groups = []
-            with contextlib.suppress(BufferError):  # a view still alive: freed with it
-                mapping.close()
-
-        def copy() -> Cleanup:
+            helpers = [
+                threading.Thread(target=helper, args=(group, into))
+                for group, into in zip(groups[1:], found[1:])
+            ]
+            for thread in helpers:
+                thread.start()
             try:
-                _copy_in_threads(groups)
-            except BaseException:
-                release()
-                raise
-            # Unmapping 40 MB that several threads touched takes about 1.2 ms (page tables,
-            # TLB shootdowns): the caller does it after handing the tensors over. Not on
-            # Windows, where a file cannot be replaced while it is mapped.
-            if os.name == "nt":
-                release()
-                return None
-            return release
+                if groups:
+                    run(groups[0], found[0])
+            finally:
+                for thread in helpers:
+                    thread.join()
+            if errors:
+                raise errors[0]
+            return {key: value for part in found for key, value in part.items()}
 
         return copy
 
-    def readinto(self, start: int, targets: list[memoryview]) -> None:
-        """Fill `targets`, one after the other, from the bytes at `start`.
+    def readinto(self, start: int, targets: list[memoryview], names: list[str]) -> None:
+        """Fill `targets`, one after the other, from the bytes at `start`; `names` (one per
+        target) say which tensor is short when the file ends early.
 
-        From a file this is one `preadv` call per 1,024 buffers where the OS has it: the GIL
-        is released for the whole read, so a worker thread reading the weights never waits
-        for the main thread between tensors (one `readinto` per tensor did, up to the 5 ms
-        switch interval each time).
+        From a file this is one `preadv` call where the OS has it (the GIL is released for
+        the whole read), else a seek and `readinto` per target (Windows; the caller then
+        reads on one thread).
         """
         if self.data is not None:
             source = memoryview(self.data)
+            if start + sum(t.nbytes for t in targets) > len(source):
+                raise EOFError(f"the data ends before tensor '{names[0][:80]}'")
             for target in targets:
                 target[:] = source[start : start + target.nbytes]
                 start += target.nbytes
@@ -132,82 +155,77 @@ class Reader:
         position = self.offset + start
         if not hasattr(os, "preadv"):  # Windows
             self.handle.seek(position)
-            for target in targets:
-                _read_fully(self.handle, target)
+            for target, name in zip(targets, names):
+                _read_fully(self.handle, target, name)
             return
-        pending = [t for t in targets if t.nbytes]
+        pending = [(t, n) for t, n in zip(targets, names) if t.nbytes]
         descriptor = self.handle.fileno()
         while pending:
-            count = os.preadv(descriptor, pending[:_IOV_MAX], position)
+            count = os.preadv(descriptor, [t for t, _ in pending], position)
             if not count:
-                missing = sum(t.nbytes for t in pending)
-                raise EOFError(f"the file ends {missing} bytes early")
+                raise EOFError(_short(pending[0][1], sum(t.nbytes for t, _ in pending)))
             position += count
-            while count and count >= pending[0].nbytes:
-                count -= pending.pop(0).nbytes
+            while pending and count >= pending[0][0].nbytes:
+                count -= pending.pop(0)[0].nbytes
             if count:
-                pending[0] = pending[0][count:]
+                pending[0] = (pending[0][0][count:], pending[0][1])
 
 
-_WORDS = {8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.uint8}
-_MAX_COPY_THREADS = 4
-_BYTES_PER_COPY_THREAD = 8 << 20
-
-Pairs = list[tuple[torch.Tensor, torch.Tensor]]
-Cleanup = Callable[[], None] | None
-
-
-def _copy_threads(size: int) -> int:
-    """Threads for copying `size` bytes: a fresh tensor's pages are faulted in by whichever
-    thread first writes them, so the copy scales with threads (40 MB: 20 ms on one thread,
-    12 ms on two, here), up to the cores or 4."""
-    return max(1, min(_MAX_COPY_THREADS, os.cpu_count() or 1, size // _BYTES_PER_COPY_THREAD))
-
-
-def _in_groups(pairs: Pairs, count: int) -> list[Pairs]:
-    """`(target, source)` pairs of flat tensors cut into `count` groups of about equal bytes,
-    splitting a tensor where a group ends."""
-    total = sum(target.nbytes for target, _ in pairs)
-    ends = [total * k // count // 64 * 64 for k in range(1, count)] + [total]
-    groups: list[Pairs] = [[] for _ in range(count)]
-    group = position = 0
-    for target, source in pairs:
-        itemsize, first, length = target.element_size(), 0, target.numel()
-        while first < length:
-            while position >= ends[group] and group < count - 1:
-                group += 1
-            take = min(length - first, max(1, (ends[group] - position) // itemsize))
-            groups[group].append((target[first : first + take], source[first : first + take]))
-            first += take
-            position += take * itemsize
-    return [g for g in groups if g]
-
-
-def _copy_in_threads(groups: list[Pairs]) -> None:
-    """One `_foreach_copy_` per group (a single call, which releases the GIL throughout),
-    the first on this thread and the others on threads of their own."""
-
-    def copy(group: Pairs) -> None:
-        torch._foreach_copy_([t for t, _ in group], [s for _, s in group])
-
-    helpers = [threading.Thread(target=copy, args=(group,)) for group in groups[1:]]
-    for helper in helpers:
-        helper.start()
-    try:
-        if groups:
-            copy(groups[0])
-    finally:
-        for helper in helpers:
-            helper.join()
-
-
+_MAX_THREADS = 4
+_BYTES_PER_THREAD = 8 << 20
 _IOV_MAX = 1024  # POSIX guarantees at least 16; Linux, macOS and the BSDs allow 1,024
 
 
-def _read_fully(handle: IO[bytes], target: memoryview) -> None:
+_PIECE = 1 << 20
+
+
+def _pieces(task: _Task) -> list[tuple[int, list[memoryview], list[tuple[str, int]]]]:
+    """A task cut into reads of at most 1 MiB each, `(position, views, blocks)`: each read
+    is hashed right after it, while it is still in the core's cache (with 8 MiB reads the
+    hash costed about 18% of a 2-thread read of 1 GB here, with 1 MiB reads 6%)."""
+    out: list[tuple[int, list[memoryview], list[tuple[str, int]]]] = []
+    position, size = task.position, _PIECE
+    for view, block in zip(task.views, task.blocks):
+        for first in range(0, view.nbytes, _PIECE):
+            part = view[first : first + _PIECE]
+            if size + part.nbytes > _PIECE or len(out[-1][1]) == _IOV_MAX:
+                out.append((position, [], []))
+                size = 0
+            out[-1][1].append(part)
+            out[-1][2].append(block)
+            size += part.nbytes
+            position += part.nbytes
+    return out
+
+
+def _short(name: str, missing: int) -> str:
+    return (
+        f"the file ends {missing} bytes early, in tensor '{name[:80]}' (was it truncated or "
+        "replaced while loading?)"
+    )
+
+
+def _threads(size: int) -> int:
+    """Threads for reading `size` bytes: a fresh tensor's pages are faulted in by whichever
+    thread first writes them, so reading scales with threads, up to the cores or 4."""
+    return max(1, min(_MAX_THREADS, os.cpu_count() or 1, size // _BYTES_PER_THREAD))
+
+
+def _in_groups(tasks: list[_Task], count: int) -> list[list[_Task]]:
+    """`tasks` cut into at most `count` runs of about equal bytes, in file order."""
+    total = sum(task.nbytes for task in tasks)
+    groups: list[list[_Task]] = [[] for _ in range(count)]
+    done = 0
+    for task in tasks:
+        groups[min(count - 1, done * count // max(total, 1))].append(task)
+        done += task.nbytes
+    return [g for g in groups if g]
+
+
+def _read_fully(handle: IO[bytes], target: memoryview, name: str) -> None:
     done = 0
     while done < target.nbytes:
         count = handle.readinto(target[done:])  # type: ignore[attr-defined]
         if not count:
-            raise EOFError(f"the file ends {target.nbytes - done} bytes early")
+            raise EOFError(_short(name, target.nbytes - done))
         done += count

@@ -228,6 +228,11 @@ def _sequential_from_config(
         specs = stored if isinstance(stored, list) and len(stored) == len(entries) else []
         for i, entry in enumerate(entries):
             spec = decode_specs(specs[i]) if specs and source is not None else None
+            if spec is None and source is not None and ctx.source:
+                raise ctx.error(
+                    f"Sequential {owner}: layer {i} has no valid output spec in 'outputs'; a "
+                    "saved file stores one per layer, and loading never runs a layer to find it."
+                )
             model._add(deserialize_layer(entry, ctx), spec)
     except (LoadError, FunctionDeserializationError):
         raise
@@ -375,6 +380,14 @@ def _run_node(
     if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
         raise ctx.error(f"{where}: 'kwargs' must be a dict with string keys.")
     specs = decode_specs(node.get("outputs"))
+    if specs is None and ctx.source:
+        # Inferring them would run the layer, on placeholders of declared shapes, for real
+        # where the model is not built on meta: a file never needs that.
+        raise ctx.error(
+            f"{where}: the node has no valid output spec ('outputs': "
+            f"{str(node.get('outputs'))[:60]}); a saved file stores one for every call, and "
+            "loading never runs a layer to find it."
+        )
     try:
         if specs is None:
             result = layer(inputs, **kwargs)

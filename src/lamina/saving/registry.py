@@ -25,6 +25,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import torch
+
 __all__ = [
     "custom_object_scope",
     "get_custom_objects",
@@ -88,7 +90,13 @@ def register_serializable(package: str = "Custom", name: str | None = None) -> C
                 f"register_serializable: cannot tell the name of {obj!r} (it has no __name__); "
                 f"pass one: register_serializable(package={package!r}, name='my_name')(obj)."
             )
-        if isinstance(obj, type) and not hasattr(obj, "get_config"):
+        # A torch module class needs none: its constructor arguments are read from the
+        # instance's attributes (saving/torch_modules.py), or refused there with the fix.
+        if (
+            isinstance(obj, type)
+            and not hasattr(obj, "get_config")
+            and not issubclass(obj, torch.nn.Module)
+        ):
             raise ValueError(
                 f"register_serializable: class {obj.__qualname__} has no get_config() method, "
                 f"so lamina could not save its instances. Add get_config() (and from_config() if "

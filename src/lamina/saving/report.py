@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.saving.archive import METADATA, Archive
-from lamina.saving.model_loader import _context, _read_config
+from lamina.saving.model_loader import _checksums, _context, _read_config
 from lamina.saving.values import FUNCTION, LAYER
 from lamina.saving.weights import OPTIMIZER
 
@@ -61,7 +61,8 @@ class FileReport:
     functions: list[FunctionReport] = field(default_factory=list)
     compiled: bool = False
     weights_verified: bool = False
-    """Whether every byte of the weights was read and matched the archive's CRC-32."""
+    """Whether every byte of the weights was read and matched its checksums (or, in a file
+    from before lamina kept them, the archive's CRC-32)."""
 
     def __str__(self) -> str:
         """The report, every string from the file escaped by `printable`."""
@@ -72,7 +73,7 @@ class FileReport:
             f"lamina {p(self.lamina_version)}" + (f" on {p(saved_at)}" if saved_at else ""),
             f"model '{p(self.model_name)}' ({p(self.model_class)}): {len(self.layers)} layers, "
             f"{self.param_count:,} parameters" + (", compiled" if self.compiled else ""),
-            *(["weights: every byte read, CRC-32 matches"] if self.weights_verified else []),
+            *(["weights: every byte read, checksums match"] if self.weights_verified else []),
         ]
         width = max((len(p(layer.name)) for layer in self.layers), default=0)
         for layer in self.layers:
@@ -102,8 +103,8 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> FileR
 
     Args:
         path: the file.
-        verify: also read every byte of the weights and check them against the archive's
-            CRC-32 (`load_model` checks only the structure unless asked).
+        verify: also read every byte of the weights and check them against their
+            checksums (or, in a file from before lamina kept them, the zip's CRC-32).
 
     Raises:
         LoadError: naming the file, for a file that is not a valid lamina file, or a
@@ -119,7 +120,7 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> FileR
         metadata = archive.read_json(METADATA)
         weights = archive.weights()
         if verify:
-            weights.read(verify=True)
+            weights.read(verify=True, checksums=_checksums(config, weights, ctx))
     sizes = {k: info.numel for k, info in weights.tensors.items() if not k.startswith(OPTIMIZER)}
     entry = config["model"]
     report = FileReport(

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from lamina.core.budget import BuildLimitError, charge
 from lamina.core.dtypes import DTYPES
 from lamina.core.layer import Layer
 from lamina.core.shape_inference import Spec
@@ -24,7 +25,6 @@ __all__ = ["decode_specs"]
 
 
 _MAX_RANK = 64
-_MAX_BUILD_ELEMENTS = 1 << 27  # one sample: 512 MiB of float32, far above any real input
 
 
 def decode_specs(value: Any) -> Any:
@@ -66,18 +66,26 @@ def _decode_specs(value: Any) -> Any:
 
 def _build_by_calling(layer: Layer, build_config: Any, ctx: LoadContext, owner: str) -> None:
     """Create a subclassed model's weights the way it first did: call it, here on zeros of
-    the shapes and dtypes it was first called on (batch 1 where the batch was free)."""
+    the shapes and dtypes it was first called on (batch 1 where the batch was free), their
+    bytes counted against the load's budget (`LoadLimits.max_build_bytes`) first."""
     specs = (
         decode_specs(build_config.get("input_specs")) if isinstance(build_config, dict) else None
     )
     if specs is None:
         raise ctx.error(f"model {owner}: 'build_config' must hold the input specs it was built on.")
-    sizes = [math.prod(1 if d is None else d for d in spec.shape) for spec in flatten(specs)]
-    if sum(sizes) > _MAX_BUILD_ELEMENTS:
-        raise ctx.error(
-            f"model {owner}: 'build_config' asks for inputs of {sum(sizes):,} values; at most "
-            f"{_MAX_BUILD_ELEMENTS:,} are made to build a model (one sample of each input)."
-        )
+    shapes = [([1 if d is None else d for d in s.shape], s.dtype) for s in flatten(specs)]
+    total = sum(math.prod(shape) * dtype.itemsize for shape, dtype in shapes)
+    limit = ctx.limits.max_build_bytes
+    try:
+        if total > limit:
+            raise BuildLimitError(
+                f"'build_config' asks for inputs of {total:,} bytes, over the limit of "
+                f"{limit:,} (LoadLimits.max_build_bytes)."
+            )
+        for shape, dtype in shapes:
+            charge("an input of 'build_config'", shape, dtype)
+    except BuildLimitError as error:
+        raise ctx.error(f"model {owner}: {error}") from None
     zeros = map_structure(
         lambda spec: torch.zeros([1 if d is None else d for d in spec.shape], dtype=spec.dtype),
         specs,

@@ -22,14 +22,16 @@ from typing import IO, Any
 import torch
 
 from lamina.core.dtypes import dtype_named
+from lamina.saving.checksums import BLOCK, Checksums, block_digests
 from lamina.saving.errors import SaveError
-from lamina.saving.reader import Reader
+from lamina.saving.reader import Digests, Reader
 from lamina.saving.values import LoadContext, parse_json
 
 __all__ = [
     "DTYPES",
     "TensorInfo",
     "WeightsFile",
+    "layout_names",
     "open_weights_file",
     "parse_weights",
     "safetensors_chunks",
@@ -93,7 +95,8 @@ def _layout(tensors: Mapping[str, torch.Tensor]) -> list[tuple[str, torch.Tensor
 
 def safetensors_chunks(tensors: Mapping[str, torch.Tensor], header: bytes) -> Iterator[Any]:
     """The safetensors file of `tensors` (contiguous CPU tensors, see
-    `weights.tensors_for_saving`) as buffers: the header, then each tensor's own memory.
+    `weights.tensors_for_saving`) as buffers: the header, then each tensor's own memory (in
+    `layout_names` order, an empty buffer for an empty tensor).
 
     This is the safetensors format byte for byte (tests read it back with the safetensors
     library); it is streamed here rather than built with `safetensors.torch.save`, which first
@@ -101,8 +104,12 @@ def safetensors_chunks(tensors: Mapping[str, torch.Tensor], header: bytes) -> It
     """
     yield header
     for _, tensor in _layout(tensors):
-        if tensor.numel():
-            yield tensor.reshape(-1).view(torch.uint8).numpy().data
+        yield tensor.reshape(-1).view(torch.uint8).numpy().data
+
+
+def layout_names(tensors: Mapping[str, torch.Tensor]) -> list[str]:
+    """The tensors' names in the order `safetensors_chunks` writes them."""
+    return [name for name, _ in _layout(tensors)]
 
 
 @dataclass(frozen=True)
@@ -138,42 +145,59 @@ class WeightsFile:
     ctx: LoadContext
     what: str
 
+    @property
+    def data_size(self) -> int:
+        """The bytes of all the tensors."""
+        return sum(info.end - info.begin for info in self.tensors.values())
+
     def read(
-        self, wanted: set[str] | None = None, *, verify: bool = False
+        self,
+        wanted: set[str] | None = None,
+        *,
+        verify: bool = False,
+        checksums: Checksums | None = None,
     ) -> dict[str, torch.Tensor]:
         """Read the tensors named in `wanted` (all by default) into fresh CPU tensors.
 
         Args:
             wanted: the names to read; the others are skipped.
-            verify: also check the zip entry's CRC-32 (when it has one), which reads every
-                byte and costs about 10 ms per 40 MB. Off by default, as in `torch.load`
-                and safetensors: the header, every offset and the sizes are always checked,
-                which catches a truncated or mangled file, but not a flipped bit.
+            verify: check what is read against `checksums` (the xxh3_64 of every block, see
+                `checksums.py`: a few percent of a load), or, for a file written before
+                lamina kept them, against the zip entry's CRC-32 (one more pass over every
+                byte). The header, every offset and the sizes are always checked, which
+                catches a truncated or mangled file, but not a flipped bit.
+            checksums: what the file's `config.json` records.
 
         Raises:
-            LoadError: naming the file, when reading fails or the CRC does not match.
+            LoadError: naming the file (and the tensor), when reading fails, the file ends
+                early, or a checksum does not match.
         """
-        with self.read_in_background(wanted, verify=verify) as result:
+        with self.read_in_background(wanted, verify=verify, checksums=checksums) as result:
             return result()
 
     @contextlib.contextmanager
     def read_in_background(
-        self, wanted: set[str] | None = None, *, verify: bool = False
+        self,
+        wanted: set[str] | None = None,
+        *,
+        verify: bool = False,
+        checksums: Checksums | None = None,
     ) -> Iterator[Callable[[], dict[str, torch.Tensor]]]:
         """`read`, on a worker thread: yields a function that waits for the tensors.
 
-        The worker allocates the tensors, then fills them with one call that releases the
-        GIL, so the caller's own work (rebuilding the model) overlaps with it. (Allocating
-        there also lets repeated loads reuse the worker's freed memory, where the main
-        thread's allocator often hands 40 MB back to the OS and faults it in again: 4 vs
-        20 ms per 40 MB here.) Leaving the block waits for the copy, so nothing reads the
-        file after it is closed.
+        The worker allocates the tensors, then fills them with calls that release the GIL,
+        so the caller's own work (rebuilding the model) overlaps with it. (Allocating there
+        also lets repeated loads reuse the worker's freed memory, where the main thread's
+        allocator often hands 40 MB back to the OS and faults it in again: 4 vs 20 ms per
+        40 MB here.) Leaving the block waits for the copy, so nothing reads the file after
+        it is closed.
         """
-        if verify and self.crc is not None:
+        crc = verify and checksums is None and self.crc is not None
+        if crc:
             wanted = None  # the CRC covers every byte
+        hashed = verify and checksums is not None
         started, done = threading.Event(), threading.Event()
         outcome: list[Any] = []
-        cleanups: list[Callable[[], None]] = []
 
         def fill() -> dict[str, torch.Tensor]:
             try:
@@ -183,17 +207,22 @@ class WeightsFile:
                     if wanted is None or info.name in wanted
                 }
                 parts = [
-                    (self.data_start + info.begin, out[info.name].reshape(-1).view(torch.uint8))
+                    (
+                        info.name,
+                        self.data_start + info.begin,
+                        out[info.name].reshape(-1).view(torch.uint8),
+                    )
                     for info in self.tensors.values()
                     if info.name in out and info.end > info.begin
                 ]
-                copy = self.reader.copier(parts)
+                copy = self.reader.copier(parts, hashed=hashed)
             finally:
                 started.set()
-            cleanup = copy()
-            if cleanup is not None:
-                cleanups.append(cleanup)
-            if verify and self.crc is not None:
+            found = copy()
+            if hashed:
+                assert checksums is not None
+                self._check_digests(out, found, checksums)
+            if crc:
                 self._check_crc(out)
             return _normalized(out)
 
@@ -204,14 +233,11 @@ class WeightsFile:
                 outcome.append(error)
             finally:
                 done.set()
-                for cleanup in cleanups:
-                    cleanup()
 
-        # Not a daemon: the interpreter waits for its last unmapping at exit (a daemon
-        # thread stopped inside torch at exit aborts the process).
+        # Not a daemon: a daemon thread stopped inside torch at interpreter exit aborts the process.
         worker = threading.Thread(target=work, name="lamina-weights-reader")
         worker.start()
-        # Let the worker take the GIL to set up its copy; otherwise it would wait for the
+        # Let the worker take the GIL to set up its reads; otherwise it would wait for the
         # caller's next release (up to the 5 ms switch interval).
         started.wait()
 
@@ -226,12 +252,32 @@ class WeightsFile:
 
         try:
             yield result
-        except BaseException:
-            worker.join()
-            raise
-        # The copy is over; the worker may still be unmapping the file, which is safe
-        # after the file is closed.
-        done.wait()
+        finally:
+            # Nothing reads the file after it is closed.
+            done.wait()
+
+    def _check_digests(
+        self, out: dict[str, torch.Tensor], found: Digests, checksums: Checksums
+    ) -> None:
+        header = block_digests(self.reader.read(0, self.data_start))
+        if tuple(header) != checksums.header:
+            raise self.ctx.error(
+                f"{self.what} is corrupt: its header does not match the checksums in "
+                "config.json. The file was damaged after it was written; save the model "
+                "again, or copy the file again."
+            )
+        for name in out:
+            expected = checksums.tensors[name]
+            for index, value in enumerate(expected):
+                if found[(name, index)] != value:
+                    begin = index * BLOCK
+                    end = min(begin + BLOCK, out[name].numel() * out[name].element_size())
+                    raise self.ctx.error(
+                        f"{self.what} is corrupt: tensor '{name[:80]}', bytes {begin}-{end}, "
+                        f"has the xxh3_64 checksum {found[(name, index)]:016x}, config.json "
+                        f"records {value:016x}. The file was damaged after it was written; "
+                        "save the model again, or copy the file again."
+                    )
 
     def _check_crc(self, out: dict[str, torch.Tensor]) -> None:
         total = zlib.crc32(self.reader.read(0, self.data_start))

@@ -9,6 +9,10 @@ yields batches. A batch from a loader or generator is `x`, `(x,)`, `(x, y)` or
 Arrays are converted once and moved to the device before the first epoch; each batch is then
 a slice (or, shuffled, an `index_select`) of tensors already there, so the training loop does
 no numpy work per batch.
+
+Under `torchrun` a `Shard` (`sharding.py`) says which part each rank reads: slices of each
+global batch of arrays, a loader rebuilt with a distributed sampler, a `PyDataset`'s batches
+dealt in turn.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from lamina.core.tensor import flatten, map_structure
 from lamina.training.py_dataset import PyDataset
+from lamina.training.sharding import Shard, shard_source, source_keys
 
 __all__ = ["Batch", "DataHandler", "num_samples", "to_tensors", "unpack"]
 
@@ -143,6 +148,8 @@ class DataHandler:
         steps: batches per epoch; default one pass over the data.
         class_weight: `{class: weight}`, turned into per-sample weights from `y`.
         where: the calling function's name, for error messages.
+        shard: this rank's part under `torchrun` (`training/sharding.py`); `batch_size`
+            is then the global batch.
     """
 
     def __init__(
@@ -157,8 +164,11 @@ class DataHandler:
         steps: int | None = None,
         class_weight: dict[int, float] | None = None,
         where: str = "fit",
+        shard: Shard | None = None,
     ) -> None:
         self.model = model
+        self.shard = shard
+        self._passes = 0  # passes begun: a DistributedSampler's epoch, a shard's shuffle
         self.device = model._device()
         self.where = where
         self.batch_size = int(batch_size or 32)
@@ -186,6 +196,8 @@ class DataHandler:
                     f"{type(x).__name__}; yield (x, y) or (x, y, sample_weight) batches instead."
                 )
             self.source = self._loader(x)
+            if shard is not None:
+                self.source = shard_source(self.source, shard, where)
             length = _length(self.source)
             self.steps = steps if steps is not None else length
             return
@@ -203,8 +215,24 @@ class DataHandler:
                     raise ValueError(_lengths_message(where, self.count, other_count, name))
         if self.count == 0:
             raise ValueError(f"{where}: received no samples (x has length 0).")
-        self.pass_steps = math.ceil(self.count / self.batch_size)
-        self.steps = steps if steps is not None else self.pass_steps
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """The batches per pass and per epoch, and the stream, for the current arrays."""
+        shard = self.shard
+        if shard is None:
+            self.pass_steps = math.ceil(self.count / self.batch_size)
+        else:
+            shard.per_rank(self.batch_size, self.where)
+            self.pass_steps = shard.steps(self.count, self.batch_size)
+            if shard.training and not self.pass_steps:
+                raise ValueError(
+                    f"{self.where}: {self.count} samples do not fill one global batch of "
+                    f"{self.batch_size} over {shard.world} ranks, and training drops an "
+                    "incomplete one; pass a smaller batch_size."
+                )
+        requested = self.requested_steps
+        self.steps = requested if requested is not None else self.pass_steps
         self._iterator = self._array_stream()
 
     # ---------------------------------------------------------------- arrays
@@ -237,32 +265,46 @@ class DataHandler:
         rest.count = self.count - split_at
         rest.shuffle = False
         rest._class_weight = None  # class weights apply to training only, as in Keras
-        rest.pass_steps = math.ceil(rest.count / rest.batch_size)
-        rest.steps = rest.pass_steps
-        rest._iterator = rest._array_stream()
+        rest.requested_steps = None
+        rest.shard = self.shard and self.shard.evaluation()
+        rest._arrange()
         self.x, self.y, self.sample_weight = (
             map_structure(head, v) for v in (self.x, self.y, self.sample_weight)
         )
         self.count = split_at
-        self.pass_steps = math.ceil(split_at / self.batch_size)
-        self.steps = self.requested_steps or self.pass_steps
-        self._iterator = self._array_stream()
+        self._arrange()
         return rest
 
     def _array_stream(self) -> Iterator[Batch]:
         x, y, weights = self.x, self.y, self.sample_weight
-        count, size, steps = self.count, self.batch_size, self.pass_steps
+        count, size, shard = self.count, self.batch_size, self.shard
         single = isinstance(x, torch.Tensor) and (y is None or isinstance(y, torch.Tensor))
         while True:
             perm = None
-            order: Any = range(steps)
-            if self.shuffle == "batch":
-                order = torch.randperm(steps).tolist()
-            elif self.shuffle:
-                perm = torch.randperm(count, device=self.device)
+            if shard is None:
+                steps = self.pass_steps
+                order: Any = range(steps)
+                if self.shuffle == "batch":
+                    order = torch.randperm(steps).tolist()
+                elif self.shuffle:
+                    perm = torch.randperm(count, device=self.device)
+            else:
+                # One order for all ranks (drawn from the shared seed), cut into global
+                # batches; this rank takes its slice of each.
+                steps = shard.global_steps(count, size)
+                order = range(steps)
+                generator = shard.generator(self._begin_pass())
+                if self.shuffle == "batch":
+                    order = torch.randperm(steps, generator=generator).tolist()
+                elif self.shuffle:
+                    perm = torch.randperm(count, generator=generator).to(self.device)
             for step in order:
-                start = step * size
-                stop = min(start + size, count)
+                if shard is None:
+                    start, stop = step * size, min(step * size + size, count)
+                else:
+                    start, stop = shard.bounds(step, count, size)
+                    if start == stop:  # the last global batch did not reach this rank
+                        continue
                 if perm is None:
                     index: Any = slice(start, stop)
 
@@ -282,6 +324,26 @@ class DataHandler:
                     by = map_structure(take, y)
                     bw = map_structure(take, weights)
                 yield bx, by, self._weigh(by, bw), stop - start
+
+    def _begin_pass(self) -> int:
+        """Count a new pass over the data; a sampler with `set_epoch` (`DistributedSampler`)
+        is told its number."""
+        number = self._passes
+        self._passes += 1
+        set_epoch = getattr(getattr(self, "source", None), "sampler", None)
+        set_epoch = getattr(set_epoch, "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(number)
+        return number
+
+    def keys(self, sizes: list[int]) -> torch.Tensor | None:
+        """Sortable positions, in the whole data, of the rows of this rank's first batches
+        (`sizes` rows each) of an unshuffled evaluation shard; None when a source lamina did
+        not split leaves them unknown. `predict` orders the ranks' rows by them."""
+        if self.stream:
+            return source_keys(self.source, sizes)
+        assert self.shard is not None
+        return self.shard.keys(self.count, self.batch_size, sizes)
 
     # ---------------------------------------------------------------- loaders, generators
     def _loader(self, x: Any) -> Any:
@@ -304,6 +366,7 @@ class DataHandler:
         restarted = False
         while True:
             if self._iterator is None:
+                self._begin_pass()
                 self._iterator = iter(self.source)
                 restarted = True
             try:
@@ -313,8 +376,11 @@ class DataHandler:
                 if restarted or hasattr(self.source, "__next__"):
                     raise
 
-    def epoch(self) -> Iterator[Batch]:
-        """The batches of one epoch."""
+    def epoch(self, number: int | None = None) -> Iterator[Batch]:
+        """The batches of one epoch (`number`: the epoch's index, which numbers the passes
+        begun from here on: a `DistributedSampler`'s `set_epoch`, a shard's shuffle)."""
+        if number is not None:
+            self._passes = max(self._passes, number)
         if not self.stream:
             assert self._iterator is not None and self.steps is not None
             for _ in range(self.steps):
@@ -323,6 +389,7 @@ class DataHandler:
         if self.requested_steps is None and not hasattr(self.source, "__next__"):
             # One full pass over a re-iterable loader per epoch.
             self._iterator = None
+            self._begin_pass()
             for data in self.source:
                 yield self._convert(data)
             return

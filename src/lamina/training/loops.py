@@ -7,6 +7,7 @@ one-batch variants are in `on_batch.py`.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -67,7 +68,9 @@ def fit(
             `Dataset` or `DataLoader`, or a generator yielding `(x, y)` /
             `(x, y, sample_weight)` batches.
         y: targets, shaped like the outputs (arrays only; loaders yield their own).
-        batch_size: samples per batch (arrays and datasets).
+        batch_size: samples per batch (arrays and datasets); under `torchrun` the global
+            batch, of which each rank takes `batch_size / world_size` (see
+            `lamina.training.distributed`).
         epochs: the index of the last epoch (training runs `initial_epoch..epochs-1`).
         verbose: 0 silent, 1 a live bar per epoch, 2 a line per epoch, `"auto"` 1 on a
             terminal and 2 otherwise.
@@ -98,11 +101,8 @@ def fit(
     """
     _require_compiled(model, "fit")
     parallel = distributed.active()
+    shard = distributed.sharding(training=True) if parallel else None
     if parallel:
-        if not is_stream(x):  # a loader or generator is the user's to shard (DistributedSampler)
-            x, y, sample_weight, batch_size = distributed.shard(
-                x, y, sample_weight, batch_size or 32
-            )
         callbacks = distributed.rank_zero_callbacks(list(callbacks or []))
         verbose = verbose if distributed.rank() == 0 else 0
     verbose = resolve_verbose(verbose, where="fit")
@@ -120,11 +120,16 @@ def fit(
         steps=steps_per_epoch,
         class_weight=class_weight,
         where="fit",
+        shard=shard,
     )
     val_data: DataHandler | None = None
     if validation_data is not None:
         val_data = _validation_handler(
-            model, validation_data, validation_batch_size or batch_size, validation_steps
+            model,
+            validation_data,
+            validation_batch_size or batch_size,
+            validation_steps,
+            shard and shard.evaluation(),
         )
     elif validation_split:
         val_data = data.split(validation_split)
@@ -141,12 +146,15 @@ def fit(
     history.params = params
     quiet_nan = any(isinstance(c, callbacks_module.TerminateOnNaN) for c in user_callbacks)
     runner = runner_for(model, "train_step")
+    synced: Any = contextlib.nullcontext()
     if parallel and isinstance(runner, _Runner):
         runner.forward = distributed.wrap_forward(model)
+    elif parallel:  # the model's own train_step: no forward of lamina's to wrap
+        synced = distributed.averaged_gradients(model)
     val_runner = runner_for(model, "test_step") if val_data is not None else runner
     model.stop_training = False
     model.history = history
-    with flush_denormal(), _mode(model, True):
+    with flush_denormal(), _mode(model, True), synced:
         model._initial_epoch = None
         callback_list.call("on_train_begin", None)
         # A callback that restored a backup (BackupAndRestore) says where to go on from.
@@ -173,21 +181,27 @@ def fit(
                 break
             logs = tracker.logs()
             if parallel:
-                logs = distributed.average_logs(logs)
+                logs = distributed.reduce_logs(runner, tracker, model._device())
             if not quiet_nan:
                 _check_finite(model, tracker, epoch, epochs, data.steps)
             if val_data is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
                 with _mode(model, False):
                     val_logs = _test_loop(
-                        val_runner, val_data, callback_list, Progress(verbose=0, target=None)
+                        val_runner,
+                        val_data,
+                        callback_list,
+                        Progress(verbose=0, target=None),
+                        reduce=parallel,
                     )
-                if parallel:
-                    val_logs = distributed.average_logs(val_logs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.call("on_epoch_end", epoch, logs)
             progress.finish(steps_done, logs)
             if model.stop_training:
                 break
+        if epochs > 0:  # with use_ema, the weights become their moving averages (Keras)
+            finalize = getattr(model.optimizer, "finalize_variable_values", None)
+            if finalize is not None:
+                finalize(model.trainable_weights)
         callback_list.call("on_train_end", logs)
     model._compile_state.metrics_names = [k for k in logs if not k.startswith("val_")]
     return history
@@ -206,7 +220,7 @@ def _train_epoch(
     tracker = runner.tracker()
     hooks = callback_list.train_batch_hooks
     step = 0
-    for step, (bx, by, bw, size) in enumerate(data.epoch(), start=1):
+    for step, (bx, by, bw, size) in enumerate(data.epoch(epoch), start=1):
         if hooks:
             callback_list.batch(hooks, "on_train_batch_begin", step - 1, {})
         tracker.add(runner.train(bx, by, bw), size)  # type: ignore[arg-type]
@@ -240,15 +254,12 @@ def _check_finite(
 
 
 def _validation_handler(
-    model: Any, validation_data: Any, batch_size: int | None, steps: int | None
+    model: Any, validation_data: Any, batch_size: int | None, steps: int | None, shard: Any
 ) -> DataHandler:
+    where = "fit's validation_data"
     if is_stream(validation_data):
         return DataHandler(
-            model,
-            validation_data,
-            batch_size=batch_size,
-            steps=steps,
-            where="fit's validation_data",
+            model, validation_data, batch_size=batch_size, steps=steps, where=where, shard=shard
         )
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError(
@@ -257,7 +268,7 @@ def _validation_handler(
         )
     vx, vy, vw = unpack(tuple(validation_data))
     return DataHandler(
-        model, vx, vy, vw, batch_size=batch_size, steps=steps, where="fit's validation_data"
+        model, vx, vy, vw, batch_size=batch_size, steps=steps, where=where, shard=shard
     )
 
 
@@ -267,7 +278,11 @@ def _test_loop(
     data: DataHandler,
     callback_list: callbacks_module.CallbackList,
     progress: Progress,
+    *,
+    reduce: bool = False,
 ) -> dict[str, float]:
+    """One pass of `runner`'s test step over `data`; `reduce`: the logs are over the samples
+    of every rank (under torchrun)."""
     runner.reset()
     tracker = runner.tracker()
     hooks = callback_list.test_batch_hooks
@@ -288,6 +303,8 @@ def _test_loop(
         progress.close()
         raise
     logs = tracker.logs()
+    if reduce:
+        logs = distributed.reduce_logs(runner, tracker, runner.model._device())
     callback_list.call("on_test_end", logs)
     progress.finish(step, logs)
     return logs
@@ -318,11 +335,24 @@ def evaluate(
 
     Returns:
         The loss as a float when there are no metrics, else `[loss, *metrics]`, or a dict.
+        Under `torchrun` the ranks share the samples and every rank gets the values over
+        all of them.
     """
     _require_compiled(model, "evaluate")
+    parallel = distributed.active()
+    if parallel:
+        callbacks = distributed.rank_zero_callbacks(list(callbacks or []))
+        verbose = verbose if distributed.rank() == 0 else 0
     verbose = resolve_verbose(verbose, where="evaluate")
     data = DataHandler(
-        model, x, y, sample_weight, batch_size=batch_size, steps=steps, where="evaluate"
+        model,
+        x,
+        y,
+        sample_weight,
+        batch_size=batch_size,
+        steps=steps,
+        where="evaluate",
+        shard=distributed.sharding(training=False) if parallel else None,
     )
     callback_list = callbacks_module.CallbackList(
         callbacks, model=model, params={"verbose": verbose, "steps": data.steps}
@@ -333,6 +363,7 @@ def evaluate(
             data,
             callback_list,
             Progress(verbose=verbose, target=data.steps),
+            reduce=parallel,
         )
     return _logs_result(model, logs, return_dict)
 
@@ -367,10 +398,17 @@ def predict(
         callbacks: callbacks receiving the `on_predict_*` hooks.
 
     Returns:
-        numpy arrays in the structure of the model's outputs.
+        numpy arrays in the structure of the model's outputs. Under `torchrun` the ranks
+        share the work and every rank gets every row, in the data's order (a generator's or
+        other source lamina cannot split gives each rank its own rows).
     """
+    parallel = distributed.active()
+    if parallel:
+        callbacks = distributed.rank_zero_callbacks(list(callbacks or []))
+        verbose = verbose if distributed.rank() == 0 else 0
     verbose = resolve_verbose(verbose, where="predict")
-    data = DataHandler(model, x, batch_size=batch_size, steps=steps, where="predict")
+    shard = distributed.sharding(training=False) if parallel else None
+    data = DataHandler(model, x, batch_size=batch_size, steps=steps, where="predict", shard=shard)
     callback_list = callbacks_module.CallbackList(
         callbacks, model=model, params={"verbose": verbose, "steps": data.steps}
     )
@@ -381,12 +419,13 @@ def predict(
     compiled_forward = forward if isinstance(forward, CompiledForward) else None
     progress = Progress(verbose=verbose, target=data.steps)
     batches: list[Any] = []
+    sizes: list[int] = []
     with flush_denormal(), _mode(model, False):
         callback_list.call("on_predict_begin", None)
         progress.start()
         try:
             with torch.inference_mode(), precision.autocast(model):
-                for step, (bx, _, _, _) in enumerate(data.epoch(), start=1):
+                for step, (bx, _, _, size) in enumerate(data.epoch(), start=1):
                     if hooks:
                         callback_list.batch(hooks, "on_predict_batch_begin", step - 1, {})
                     if own_step is not None:
@@ -396,6 +435,7 @@ def predict(
                     else:
                         outputs, _ = compiled_forward(bx, False)
                     batches.append(outputs)
+                    sizes.append(size)
                     if hooks:
                         callback_list.batch(
                             hooks, "on_predict_batch_end", step - 1, {"outputs": outputs}
@@ -407,9 +447,16 @@ def predict(
             raise
         callback_list.call("on_predict_end", None)
         progress.finish(len(batches), {})
-    if not batches:
-        raise ValueError(f"Model '{model.name}': predict received no samples.")
     leaves = [flatten(b) for b in batches]
-    merged = [torch.cat([b[i] for b in leaves]).cpu().numpy() for i in range(len(leaves[0]))]
+    merged = (
+        [torch.cat([b[i] for b in leaves]).cpu() for i in range(len(leaves[0]))] if leaves else []
+    )
+    # The outputs' structure, its leaves placeholders (what gather_rows sends to the ranks).
+    template = map_structure(lambda _: 0, batches[0]) if batches else None
+    keys = data.keys(sizes) if shard is not None else None
+    if keys is not None:  # every rank's rows, in the data's order
+        merged, template = distributed.gather_rows(merged, keys, template)
+    if template is None:
+        raise ValueError(f"Model '{model.name}': predict received no samples.")
     it = iter(merged)
-    return map_structure(lambda _: next(it), batches[0])
+    return map_structure(lambda _: next(it).numpy(), template)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from lamina.core.errors import warn
@@ -72,17 +72,24 @@ class PyDataset:
 
     def __iter__(self) -> Iterator[Any]:
         """One pass over the batches, in order, with the epoch hooks around it."""
+        return self._batches(range(len(self)))
+
+    def _batches(self, indices: Sequence[int]) -> Iterator[Any]:
+        """The batches at `indices`, in that order, with the epoch hooks around them (under
+        `torchrun` each rank reads its own indices: `training/sharding.py`)."""
         self.on_epoch_begin()
-        count = len(self)
+        count = len(indices)
         if self.workers == 1:
-            for index in range(count):
+            for index in indices:
                 yield self[index]
         else:
             with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
                 ahead = min(self.max_queue_size, count)
-                pending = collections.deque(pool.submit(self.__getitem__, i) for i in range(ahead))
-                for index in range(count):
-                    if index + ahead < count:
-                        pending.append(pool.submit(self.__getitem__, index + ahead))
+                pending = collections.deque(
+                    pool.submit(self.__getitem__, indices[i]) for i in range(ahead)
+                )
+                for i in range(count):
+                    if i + ahead < count:
+                        pending.append(pool.submit(self.__getitem__, indices[i + ahead]))
                     yield pending.popleft().result()
         self.on_epoch_end()

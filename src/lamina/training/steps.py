@@ -100,6 +100,7 @@ class _Runner:
 
     def reset(self) -> None:
         self.metrics.reset()
+        self.model._compile_state.loss_tracker.reset_state()
 
     def tracker(self) -> _Tracker:
         return _Tracker(self)
@@ -134,7 +135,12 @@ class _Runner:
 
 
 class _Tracker:
-    """Running means of the loss (and per-output losses), kept as tensors until read."""
+    """Running means of the loss (and per-output losses), kept as tensors until read.
+
+    The model's loss `Mean` (`model.metrics[0]`, which a custom step updates itself) is set
+    from the sums whenever the logs are read, rather than updated at every batch: the same
+    result, and the batch loop stays as it is.
+    """
 
     def __init__(self, runner: _Runner) -> None:
         self.runner = runner
@@ -178,6 +184,9 @@ class _Tracker:
         logs: dict[str, float] = {}
         if self.sums:
             logs["loss"] = self.sums[0] / self.count
+            loss_tracker = self.runner.model._compile_state.loss_tracker
+            loss_tracker.total = torch.tensor(self.sums[0])
+            loss_tracker.count = float(self.count)
             if len(self.sums) > 1:
                 names = [self.runner.names[i] for i in self.runner.loss.active]
                 for name, total in zip(names, self.sums[1:]):

@@ -191,10 +191,13 @@ def _row_layers(model: Any, expand_nested: bool) -> list[Layer]:
 
 
 def _optimizer_state(model: Any) -> list[Any]:
-    """The compiled optimizer's state tensors (moments, steps), once it has taken a step."""
-    torch_optimizer = getattr(getattr(model, "optimizer", None), "torch_optimizer", None)
+    """The compiled optimizer's state tensors (moments, steps, `use_ema`'s averages), once it
+    has taken a step."""
+    optimizer = getattr(model, "optimizer", None)
+    torch_optimizer = getattr(optimizer, "torch_optimizer", None)
     state = getattr(torch_optimizer, "state", None) or {}
-    return [v for values in state.values() for v in values.values() if hasattr(v, "numel")]
+    tensors = [v for values in state.values() for v in values.values() if hasattr(v, "numel")]
+    return tensors + list(getattr(optimizer, "_ema", None) or []) if tensors else tensors
 
 
 def print_summary(
