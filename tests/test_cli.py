@@ -51,9 +51,9 @@ def test_demo_runs_the_seed_examples_end_to_end(tmp_path: Path) -> None:
     assert "training on 2000 Fashion-MNIST images" in done.stdout and "Epoch 2/2" in done.stdout
     for name in ("vae_latent.png", "vae_decoded_grid.png"):
         assert (tmp_path / "out" / name).read_bytes()[:8] == PNG_MAGIC
-    # both models saved and reloaded safely, their functions loading as safe expressions
-    assert "lambda.function: slice -- safe expression" in done.stdout
-    assert "sampling -- safe expression" in done.stdout
+    # both models saved and reloaded safely, their functions loading as op graphs
+    assert "lambda.function: slice -- op graph (safe)" in done.stdout
+    assert "sampling -- op graph (safe)" in done.stdout
     assert done.stdout.count("with safe_mode=True: predictions identical") == 2
     assert (tmp_path / "out" / "vae.lamina").is_file()
 
@@ -187,7 +187,7 @@ def test_summary_plot_inspect_of_a_saved_file(tmp_path: Path) -> None:
     assert ">slice(index=0)</text>" in svg and ">(None, 4)</text>" in svg
     inspect = run("-m", "lamina", "inspect", str(path), cwd=tmp_path)
     assert inspect.returncode == 0, inspect.stderr
-    assert "lambda.function: slice -- safe expression" in inspect.stdout
+    assert "lambda.function: slice -- op graph (safe)" in inspect.stdout
 
 
 def test_inspect_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -289,7 +289,8 @@ def test_unsafe_function_advice_names_the_flags(
 
     x = Input(shape=(2,))
     path = tmp_path / "numpy.lamina"
-    Model(x, Lambda(fn_helpers.uses_numpy)(x)).save(path)
+    with pytest.warns(UserWarning, match="reads a tensor's values"):
+        Model(x, Lambda(fn_helpers.reads_values)(x)).save(path)
     capsys.readouterr()
     assert main(["summary", str(path)]) == 1
     error = capsys.readouterr().err

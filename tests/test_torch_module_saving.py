@@ -226,7 +226,9 @@ def test_a_lambda_given_a_module_through_arguments_trains_and_saves(tmp_path: Pa
     model.compile(optimizer="sgd", loss="mse")
     model.fit(x, y, epochs=1, verbose=0)
     assert not torch.equal(before, linear.weight)
-    model.save(tmp_path / "m.lamina")
+    # The module's weights would be constants of an op graph: the function is saved as code.
+    with pytest.warns(UserWarning, match=r"apply_module.*module's weights.*need trust"):
+        model.save(tmp_path / "m.lamina")
     # The module is rebuilt in safe mode; calling it is code, so the function must be known.
     loaded = lamina.models.load_model(
         tmp_path / "m.lamina", custom_objects={"apply_module": apply_module}

@@ -39,13 +39,13 @@ def model_from_json(
 ) -> Model:
     """Rebuild a model (with fresh weights) from `model.to_json()` text.
 
-    Unlike Keras's, it is safe by default: functions that are not safe expressions are refused
+    Unlike Keras's, it is safe by default: functions that are not op graphs are refused
     unless `safe_mode=False`.
 
     Args:
         text: the JSON text.
         custom_objects: classes and functions by name (or registered key), tried first.
-        safe_mode: refuse functions that are not safe expressions.
+        safe_mode: refuse functions that are not op graphs or known by name.
 
     Raises:
         LoadError: for malformed JSON or config, naming what is wrong.

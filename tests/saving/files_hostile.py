@@ -26,7 +26,7 @@ def scale(x, factor):
 
 
 def reference_model() -> Model:
-    """A small model with a Lambda (a safe expression), an Operation and Dense weights."""
+    """A small model with a Lambda (an op graph), an Operation and Dense weights."""
     torch.manual_seed(0)
     x = Input(shape=(4,), name="x")
     h = Dense(3, name="dense")(x)

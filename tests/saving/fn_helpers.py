@@ -8,12 +8,12 @@ import numpy as np
 
 
 def uses_numpy(x: Any) -> Any:
-    """Not a safe expression (it calls numpy), so it saves as a reference to this module."""
+    """An op graph (numpy on a constant runs at trace time), though it is importable."""
     return x * float(np.sqrt(4.0))
 
 
 def safe_double(x: Any) -> Any:
-    """A safe expression, even though it lives in an importable module."""
+    """An op graph, even though it lives in an importable module."""
     return x * 2
 
 
@@ -21,3 +21,8 @@ class Namespace:
     @staticmethod
     def halve(x: Any) -> Any:
         return x / 2
+
+
+def reads_values(x: Any) -> Any:
+    """Not an op graph (it reads a tensor's value), so it saves as a reference to this module."""
+    return x * float(x.sum().item() > 0)

@@ -572,7 +572,12 @@ def test_hostile_file_is_refused_and_nothing_runs(
         lamina.load_model(path, **hostile.load_kwargs)
     message = str(caught.value)
     assert str(path) in message, message
-    assert hostile.says in message, message
+    if "function" in hostile.name and "older lamina" in message:
+        # Source in a file is never parsed in safe mode any more: whatever it does, the
+        # answer is the same refusal, which says how to load a trusted file.
+        assert "safe_mode=False" in message, message
+    else:
+        assert hostile.says in message, message
     assert not sentinel.exists()
 
 
@@ -589,7 +594,7 @@ def test_inspecting_a_hostile_file_runs_nothing(
     else:
         if hostile.name.startswith("function-"):
             (scale,) = [f for f in report.functions if f.layer == "scale" and f.field == "function"]
-            assert scale.loads != "safe expression"
+            assert scale.loads != "op graph (safe)"
     assert not sentinel.exists()
 
 
@@ -604,7 +609,7 @@ def test_hostile_function_loads_nothing_even_with_trusted_modules(
             c, expression(f"lambda x, factor: open('{sentinel}', 'w')", globals={})
         ),
     )
-    with pytest.raises(REFUSED, match="open"):
+    with pytest.raises(REFUSED, match="safe_mode=False"):
         lamina.load_model(path, trusted_modules=["os", "builtins"])
     assert not sentinel.exists()
 

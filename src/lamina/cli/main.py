@@ -270,8 +270,8 @@ def demo_vae(ctx: DemoContext) -> None:
 
 
 def demo_save_reload(ctx: DemoContext) -> None:
-    """Save both models and load them back safely: the function layers' code is checked and
-    run by lamina's own evaluator, never imported or executed from the file."""
+    """Save both models and load them back safely: the function layers are op graphs of ops
+    from a fixed table, never code imported or executed from the file."""
     import numpy as np
 
     from lamina.saving import inspect_file, load_model
@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser(
         "inspect", parents=[debug], help="describe a saved file without loading its functions",
         description="Show a saved file's format version, layers, parameter count, and how each "
-        "function layer would load (safe expression, needs trust, registered).",
+        "function layer would load (op graph (safe), registered, source: needs trust).",
     )  # fmt: skip
     inspect.add_argument("file", metavar="FILE", help="a .lamina file")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -16,14 +16,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from lamina.saving import allowlist
-from lamina.saving._safe_eval import (
-    FunctionDeserializationError,
-    UnsafeFunctionError,
-)
+from lamina.saving import op_table
 
-VERSION = 1
-KINDS = ("registered", "named", "partial", "expression", "module", "source")
+VERSION = 2
+"""Version 2 saves function layers as op graphs; version 1's safe expressions need trust."""
+KINDS = ("registered", "named", "partial", "graph", "module", "source", "expression")
+_DTYPE_NAMES = {dtype: name for name, dtype in op_table.DTYPES.items()}
+
+
+class FunctionDeserializationError(ValueError):
+    """A saved function config is malformed or refers to something that does not exist."""
+
+
+class UnsafeFunctionError(FunctionDeserializationError):
+    """Safe mode refused a saved function: it is code that needs trust to load."""
+
+
 MAX_CONSTANT_ELEMENTS = 1_000_000
 _MAX_NESTING = 8  # helper functions inside helper functions
 _MAX_VALUE_DEPTH = 32
@@ -57,10 +65,8 @@ def _encode(value: Any, depth: int = 0) -> Any:
     if type(value) is dict:
         items = [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in value.items()]
         return {_TAG: "dict", "items": items}
-    if isinstance(value, torch.dtype):
-        entry = allowlist.path_of(value)
-        if entry is not None:
-            return {_TAG: "ref", "path": entry.path}
+    if isinstance(value, torch.dtype) and value in _DTYPE_NAMES:
+        return {_TAG: "ref", "path": f"torch.{_DTYPE_NAMES[value]}"}
     if isinstance(value, (np.ndarray, np.generic)):
         return _encode_array(np.asarray(value), "ndarray", value.dtype.name)
     if isinstance(value, torch.Tensor):
@@ -121,12 +127,10 @@ def _decode(value: Any, where: str, depth: int = 0) -> Any:
         return float(value["value"])
     if tag == "ref":
         path = value.get("path")
-        entry = allowlist.lookup(path) if isinstance(path, str) else None
-        if entry is None or entry.kind != "constant":
-            raise UnsafeFunctionError(
-                f"{where}: reference {value.get('path')!r} is not an allowlisted constant"
-            )
-        return entry.obj
+        name = path.removeprefix("torch.") if isinstance(path, str) else None
+        if name not in op_table.DTYPES:
+            raise UnsafeFunctionError(f"{where}: reference {str(path)[:80]!r} is not a dtype")
+        return op_table.DTYPES[name]
     if tag in ("ndarray", "tensor"):
         return _decode_array(value, tag, where)
     raise FunctionDeserializationError(

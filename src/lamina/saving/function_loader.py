@@ -1,9 +1,9 @@
 """Turning a config back into a callable, safely by default.
 
-``_Loader`` checks a config's version and kind and loads it: by registered key or allowlisted
-name, as a partial, by import (trusted modules or ``safe_mode=False`` only), or by compiling
-its source on lamina's evaluator, ``lamina.saving._safe_eval``; ``exec`` is reached only with
-``safe_mode=False``. The saver uses the same checks before it writes an expression.
+``_Loader`` checks a config's version and kind and loads it: by registered key or by a name in
+``op_table``, as a partial, as an op graph (``function_graph``), by import (trusted modules or
+``safe_mode=False`` only), or, with ``safe_mode=False`` only, by running its source with
+``exec``. Safe mode never parses, compiles or runs saved source.
 """
 
 from __future__ import annotations
@@ -19,28 +19,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lamina.saving import allowlist, registry
-from lamina.saving._safe_eval import (
-    Binding,
-    Callee,
-    Forbidden,
-    FunctionDeserializationError,
-    Module,
-    Refusal,
-    SafeFunction,
-    UnsafeFunctionError,
-    Value,
-    compile_function,
-    parse_function_source,
-    safe_builtins,
-)
+from lamina.saving import op_table, registry
 from lamina.saving.function_config import (
     _MAX_NESTING,
     KINDS,
     VERSION,
+    FunctionDeserializationError,
+    UnsafeFunctionError,
     _decode,
-    function_label,
 )
+from lamina.saving.function_graph import GraphFunction
 
 # --------------------------------------------------------------------------- loading
 
@@ -122,15 +110,16 @@ class _Loader:
 
     def load_named(self, config: dict[str, Any], name: str) -> Callable[..., Any]:
         path = self.text(config, "path", name)
-        entry = allowlist.lookup(path)
-        if entry is None or entry.kind != "function":
-            hint = " (lamina.ops could not be imported)" if path.startswith("lamina.") else ""
+        found = op_table.lookup(path)
+        if found is None:
+            if not self.ctx.safe_mode:
+                return self.check_callable(self.import_path(path, name), name)
             raise self.fail(
-                f"function {name!r} refers to {path!r}, which is not on lamina's allowlist of "
-                f"functions{hint}. {_fix(name, self.source)}",
+                f"function {name!r} refers to {path!r}, which is not in lamina's table of ops. "
+                f"{_fix(name, self.source)}",
                 unsafe=True,
             )
-        return self.check_callable(entry.obj, name)
+        return self.check_callable(found, name)
 
     def load_partial(self, config: dict[str, Any], name: str) -> Callable[..., Any]:
         args, keywords = config.get("args", []), config.get("keywords", {})
@@ -177,35 +166,40 @@ class _Loader:
             raise self.fail(f"function {name!r}: module {module!r} has no {qualname!r}.") from None
         return obj
 
-    def load_expression(self, config: dict[str, Any], name: str) -> Callable[..., Any]:
+    def load_graph(self, config: dict[str, Any], name: str) -> Callable[..., Any]:
         try:
-            node = parse_function_source(config.get("source"), name)
-        except Refusal as refusal:
-            raise self.fail(f"function {name!r} is malformed: {refusal.message}.") from None
-        try:
-            return self.compile(config, name, node)
-        except Refusal as refusal:
-            found = registry.find_registered(str(config.get("module")), str(config.get("qualname")))
-            if found is not None:
-                return self.check_callable(found, name)
-            if not self.ctx.safe_mode:
-                return self.exec_source(config, name, node)
-            raise self.fail(self.refusal_message(config, name, refusal), unsafe=True) from None
+            return GraphFunction(config, self.ctx.where)
+        except UnsafeFunctionError as err:
+            raise self.fail(f"function {name!r}: {err}", unsafe=True) from None
+        except FunctionDeserializationError:
+            raise
+        except RecursionError:
+            raise
+        except Exception as err:  # a hostile graph may make an op fail in odd ways
+            raise self.fail(f"function {name!r}: malformed op graph: {err}") from None
 
-    load_source = load_expression
+    def load_source(self, config: dict[str, Any], name: str) -> Callable[..., Any]:
+        found = registry.find_registered(str(config.get("module")), str(config.get("qualname")))
+        if found is not None:
+            return self.check_callable(found, name)
+        if not self.ctx.safe_mode:
+            return self.exec_source(config, name)
+        if config.get("kind") == "expression":
+            why = (
+                f"function {name!r} was saved by an older lamina (function format 1) as source "
+                f"for the safe evaluator, which lamina no longer has: safe mode loads only op "
+                f"graphs. If you trust the file, load it with safe_mode=False and save it "
+                f"again; the new file loads in safe mode."
+            )
+        else:
+            reason = str(config.get("reason") or "")[:300]
+            why = (
+                f"function {name!r} was saved as source, not as an op graph"
+                f"{f' ({reason})' if reason else ''}, and safe mode never runs saved source."
+            )
+        raise self.fail(f"{why}\n{_fix(name, self.source)}", unsafe=True)
 
-    def refusal_message(self, config: dict[str, Any], name: str, refusal: Refusal) -> str:
-        where, snippet = "", ""
-        source = config.get("source")
-        if refusal.lineno is not None and isinstance(source, str):
-            lines = source.splitlines()
-            if 0 < refusal.lineno <= len(lines):
-                where = f"line {refusal.lineno}: "
-                snippet = f"\n    {refusal.lineno} | {lines[refusal.lineno - 1].strip()[:120]}"
-        return (
-            f"function {name!r} cannot be loaded in safe mode: {where}{refusal.message}."
-            f"{snippet}\n{_fix(name, self.source)}"
-        )
+    load_expression = load_source
 
     def names(self, config: dict[str, Any], field: str, name: str) -> dict[str, Any]:
         table = config.get(field, {})
@@ -226,84 +220,58 @@ class _Loader:
             {str(k): _decode(v, where) for k, v in kwdefaults.items()},
         )
 
-    def compile(self, config: dict[str, Any], name: str, node: Any) -> SafeFunction:
-        refs = self.names(config, "globals", name)
-        constants = self.names(config, "constants", name)
-        clash = set(refs) & set(constants)
-        if clash:
-            raise self.fail(f"function {name!r}: {sorted(clash)} in both globals and constants.")
-        bindings: dict[str, Binding] = {key: Callee(fn, key) for key, fn in safe_builtins().items()}
-        where = f"{self.ctx.where}function {name!r}"
-        for alias, value in constants.items():
-            bindings[alias] = Value(_decode(value, where))
-        for alias, ref in refs.items():
-            bindings[alias] = self.safe_ref(alias, ref, name)
-        defaults, kwdefaults = self.defaults(config, name)
-        return compile_function(
-            node,
-            bindings=bindings,
-            resolve=_resolve_path,
-            attributes=allowlist.TENSOR_ATTRIBUTES,
-            defaults=defaults,
-            kwdefaults=kwdefaults,
-            config=copy.deepcopy(config),
-        )
+    def import_path(self, path: str, name: str) -> Any:
+        """A dotted name, imported (trusted loads only)."""
+        parts = path.split(".")
+        for i in range(len(parts), 0, -1):
+            module = ".".join(parts[:i])
+            try:
+                found = importlib.util.find_spec(module)
+            except (ImportError, ValueError):
+                found = None
+            if found is not None:
+                return self.import_object(module, ".".join(parts[i:]), name)
+        raise self.fail(f"function {name!r}: cannot import {path!r}.")
 
-    def safe_ref(self, alias: str, ref: Any, name: str) -> Binding:
+    def unsafe_ref(self, alias: str, ref: Any, name: str) -> Any:
         if isinstance(ref, dict):
-            inner = self.child().load(ref)
-            return Callee(inner, function_label(inner))
+            return self.child().load(ref)
         if not isinstance(ref, str):
             raise self.fail(f"function {name!r}: global {alias!r} must be a string or a config.")
         if ref.startswith("registered:"):
             obj = registry.get_registered_object(ref[11:], self.ctx.custom_objects)
-            if obj is None or not callable(obj):
+            if obj is None:
                 raise self.fail(
                     f"function {name!r} calls {alias!r}, saved as the registered object "
                     f"{ref[11:]!r}, which is not registered in this program. Import the module "
                     f"that registers it, or pass custom_objects={{{ref[11:]!r}: function}}."
                 )
-            return Callee(obj, ref)
-        binding = _resolve_path(ref)
-        if binding is None:
-            return Forbidden(
-                f"'{alias}' refers to {ref[:80]!r}, which is not on lamina's allowlist of safe "
-                f"modules, functions and constants"
-            )
-        return binding
-
-    def unsafe_ref(self, alias: str, ref: Any, name: str) -> Any:
-        if isinstance(ref, str) and ref.startswith("import:"):
+            return obj
+        if ref.startswith("import:"):
             module, _, qualname = ref[7:].partition(":")
             return self.import_object(module, qualname, name)
-        binding = self.safe_ref(alias, ref, name)
-        if isinstance(binding, Forbidden):  # a dotted name off the allowlist: import it
-            parts = str(ref).split(".")
-            for i in range(len(parts), 0, -1):
-                module = ".".join(parts[:i])
-                try:
-                    found = importlib.util.find_spec(module)
-                except (ImportError, ValueError):
-                    found = None
-                if found is not None:
-                    return self.import_object(module, ".".join(parts[i:]), name)
-            raise self.fail(f"function {name!r}: cannot import {ref!r} for {alias!r}.")
-        if isinstance(binding, Module):
-            entry = allowlist.lookup(binding.path)
-            return entry.obj if entry is not None else None
-        return binding.obj
+        found = op_table.lookup(ref)
+        return found if found is not None else self.import_path(ref, name)
 
-    def exec_source(self, config: dict[str, Any], name: str, node: Any) -> Callable[..., Any]:
+    def exec_source(self, config: dict[str, Any], name: str) -> Callable[..., Any]:
         """Runs trusted source with ``exec`` (only reached with ``safe_mode=False``)."""
+        source = config.get("source")
+        if not isinstance(source, str):
+            raise self.fail(f"function {name!r} has no source to run.")
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as err:
+            raise self.fail(f"function {name!r} is malformed: {err}.") from None
+        nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.Lambda))]
+        if not nodes:
+            raise self.fail(f"function {name!r}: its source holds no def or lambda.")
+        node: Any = nodes[0]
         namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "lamina_loaded"}
         where = f"{self.ctx.where}function {name!r}"
         for alias, value in self.names(config, "constants", name).items():
             namespace[alias] = _decode(value, where)
         for alias, ref in self.names(config, "globals", name).items():
-            try:
-                namespace[alias] = self.unsafe_ref(alias, ref, name)
-            except Refusal as refusal:
-                raise self.fail(f"function {name!r}: {refusal.message}.") from None
+            namespace[alias] = self.unsafe_ref(alias, ref, name)
         defaults, kwdefaults = self.defaults(config, name)
         # The saved default values replace the source's default expressions, which may name
         # things that were not saved.
@@ -326,14 +294,3 @@ class _Loader:
         source = str(config.get("source"))
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         return fn  # type: ignore[no-any-return]
-
-
-def _resolve_path(path: str) -> Binding | None:
-    entry = allowlist.lookup(path)
-    if entry is None:
-        return None
-    if entry.kind == "module":
-        return Module(entry.path)
-    if entry.kind == "function":
-        return Callee(entry.obj, entry.path)
-    return Value(entry.obj)

@@ -1,8 +1,9 @@
-"""Turning a callable into a config: by name, as a safe expression, or as trusted code.
+"""Turning a callable into a config: by name, as an op graph, or as trusted code.
 
-``_Saver`` tries the kinds of ``lamina.saving.functions`` in order and records what each free
-name of a function refers to (helper functions become nested configs). A function saved as an
-expression is checked with exactly the loader's checks first, so what saves as one loads.
+``_Saver`` tries the kinds of ``lamina.saving.functions`` in order. A function layer's function
+(given a ``Trace``) is traced into an op graph (``function_trace``); one that cannot be is saved
+as source with a warning naming it and its file:line, recording what its free names refer to
+(helper functions become nested configs) for a trusted load.
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from lamina.saving import allowlist, registry
-from lamina.saving._safe_eval import (
-    FunctionDeserializationError,
-    Refusal,
-)
+from lamina.core.errors import warn
+from lamina.saving import op_table, registry
 from lamina.saving.function_config import (
     _MAX_NESTING,
     VERSION,
@@ -29,8 +27,8 @@ from lamina.saving.function_config import (
     _Unencodable,
     function_label,
 )
-from lamina.saving.function_loader import _Context, _Loader
 from lamina.saving.function_source import _code_names, _find_node
+from lamina.saving.function_trace import Untraceable, trace_function
 
 
 class FunctionSerializationError(ValueError):
@@ -40,10 +38,22 @@ class FunctionSerializationError(ValueError):
 # --------------------------------------------------------------------------- saving
 
 
+@dataclass(frozen=True)
+class Trace:
+    """What tracing a function needs: the specs of the tensors it is called on, its other
+    arguments, and its keywords (see ``function_trace.trace_function``)."""
+
+    specs: Any
+    arguments: dict[str, Any]
+    keywords: tuple[str, ...] = ()
+    positional: tuple[str, ...] | None = None
+
+
 @dataclass
 class _Saver:
     owner: str
     stack: tuple[int, ...] = ()
+    trace: Trace | None = None
 
     def error(self, fn: Any, message: str) -> FunctionSerializationError:
         prefix = f"{self.owner}: " if self.owner else ""
@@ -59,16 +69,21 @@ class _Saver:
         key = registry.registered_key(fn)
         if key is not None:
             return {"kind": "registered", "version": VERSION, "name": name, "key": key}
-        entry = allowlist.path_of(fn)
-        if entry is not None and entry.kind == "function":
-            return {"kind": "named", "version": VERSION, "name": name, "path": entry.path}
+        path = op_table.name_of(fn)
+        if path is not None and not path.startswith("Tensor."):
+            return {"kind": "named", "version": VERSION, "name": name, "path": path}
         if isinstance(fn, functools.partial):
             try:
                 args = [_encode(a) for a in fn.args]
                 keywords = {k: _encode(v) for k, v in fn.keywords.items()}
             except _Unencodable as err:
                 raise self.error(fn, f"a bound argument cannot be saved: {err}") from None
-            inner = self.save(fn.func)
+            # Bound keywords are arguments the inner function is traced with; bound positional
+            # arguments would shift what it is called on, so such a partial is not traced.
+            trace = self.trace
+            if trace is not None and not fn.args:
+                trace = replace(trace, arguments={**trace.arguments, **fn.keywords})
+            inner = replace(self, trace=None if fn.args else trace).save(fn.func)
             return {
                 "kind": "partial",
                 "version": VERSION,
@@ -101,6 +116,10 @@ class _Saver:
         bindings: dict[str, tuple[str, Any]] = {}
         if isinstance(found, str):
             reason = found
+            if self.trace is not None:  # a graph needs no source (typed at a prompt, exec-ed)
+                graph = self.traced(fn, base)
+                if isinstance(graph, dict):
+                    return graph
         else:
             base["source"] = found[1]
             bindings = self.bindings(fn, found[0])
@@ -119,17 +138,13 @@ class _Saver:
                     if kind == "missing"
                     else f"it uses '{name}' ({detail}), which safe mode does not resolve"
                 )
-            if not reason:
-                # Exactly the check loading will do, so what saves as an expression loads.
-                try:
-                    _Loader(_Context(safe_mode=True)).compile(base, fn.__name__, found[0])
-                    return base
-                except Refusal as refusal:
-                    line = f"line {refusal.lineno} of {fn.__name__}: " if refusal.lineno else ""
-                    reason = f"{line}{refusal.message} (defined at {found[2]})"
-                except FunctionDeserializationError as err:  # e.g. from a helper's config
-                    reason = str(err).split("\n", 1)[0]
+            # Why it is not a graph is what matters now: safe mode resolves no source at all.
+            graph = self.traced(fn, base)
+            if isinstance(graph, dict):
+                return graph
+            reason = graph
         if self.importable(fn):
+            self.warn_trust(fn, reason, f"trusted_modules=[{module.split('.')[0]!r}]")
             return {
                 "kind": "module",
                 "version": VERSION,
@@ -153,10 +168,42 @@ class _Saver:
                 f"it uses '{name}', {detail}. Pass such values through the Lambda's arguments, "
                 f"or register the function with @register_serializable().",
             )
+        self.warn_trust(fn, reason, "safe_mode=False")
         base["kind"] = "source"
         base["globals"].update({n: v for n, (k, v) in bindings.items() if k == "import"})
         base["reason"] = reason
         return base
+
+    def traced(self, fn: types.FunctionType, base: dict[str, Any]) -> dict[str, Any] | str:
+        """The ``"graph"`` config of ``fn``, or why it cannot be one."""
+        if self.trace is None:
+            return (
+                "lamina does not know what it is called on (a layer that was never called, "
+                "or a setting other than a function layer's function, a loss, a metric, an "
+                "activation, an initializer, a regularizer or a constraint)"
+            )
+        try:
+            trace = self.trace
+            fields = trace_function(
+                fn, trace.specs, trace.arguments, trace.keywords, trace.positional
+            )
+            arguments = {k: _encode(v) for k, v in self.trace.arguments.items()}
+        except (Untraceable, _Unencodable) as err:
+            return str(err)
+        config = {**base, "kind": "graph", "arguments": arguments, **fields}
+        for key in ("globals", "constants", "defaults", "kwdefaults"):
+            config.pop(key, None)
+        return config
+
+    def warn_trust(self, fn: types.FunctionType, reason: str, how: str) -> None:
+        if self.stack:
+            return  # a helper of a function saved as source: that one's warning covers it
+        code = fn.__code__
+        warn(
+            f"{self.owner}: function {fn.__qualname__!r} ({code.co_filename}:"
+            f"{code.co_firstlineno}) is saved as source, not as an op graph, because {reason}. "
+            f"Loading it will need trust ({how}, or custom_objects)."
+        )
 
     def importable(self, fn: types.FunctionType) -> bool:
         module = sys.modules.get(fn.__module__ or "")
@@ -182,16 +229,16 @@ class _Saver:
         for name in sorted(_code_names(code) & used):
             if name in found:
                 continue
-            # Builtins and undefined names get no binding: the evaluator has its own builtins
-            # and refuses unknown names, and exec-ed source sees the real builtins.
+            # Builtins and undefined names get no binding: exec-ed source (a trusted load)
+            # sees the real builtins.
             if name in fn.__globals__:
                 found[name] = self.binding(fn, fn.__globals__[name])
         return found
 
     def binding(self, fn: Any, value: Any) -> tuple[str, Any]:
-        entry = allowlist.path_of(value)
-        if entry is not None:
-            return "ref", entry.path
+        path = op_table.name_of(value)
+        if path is not None and not path.startswith("Tensor."):
+            return "ref", path
         key = registry.registered_key(value)
         if key is not None:
             return "ref", f"registered:{key}"
@@ -210,7 +257,7 @@ class _Saver:
             if len(self.stack) >= _MAX_NESTING:
                 return "missing", "helper functions nested too deeply"
             try:
-                inner = replace(self, stack=(*self.stack, id(fn))).save(value)
+                inner = replace(self, stack=(*self.stack, id(fn)), trace=None).save(value)
             except FunctionSerializationError as err:
                 return "missing", f"a helper function that cannot be saved ({err})"
             return "config", inner
@@ -239,7 +286,7 @@ def _why_not_a_function(fn: Any) -> str:
     ):
         return (
             "it is built in (compiled code without Python source) and not on lamina's "
-            "allowlist; wrap it in a function (def f(x): return np.exp(x)) or register it "
+            "table of ops; wrap it in a function (def f(x): return np.exp(x)) or register it "
             "with register_serializable()(fn)"
         )
     if callable(fn):

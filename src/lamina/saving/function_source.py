@@ -17,10 +17,20 @@ import textwrap
 import types
 import warnings
 
-from lamina.saving._safe_eval import (
-    Refusal,
-    parse_function_source,
-)
+
+def _parse(source: str) -> ast.Lambda | ast.FunctionDef | None:
+    """The one ``def`` or ``lambda`` in ``source`` (parsed, never run), or None."""
+    try:
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if len(body) != 1:
+        return None
+    node = body[0]
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Lambda):
+        return node.value
+    return node if isinstance(node, ast.FunctionDef) else None
+
 
 # --------------------------------------------------------------------------- finding source
 
@@ -149,10 +159,7 @@ def _locate(
         source = textwrap.dedent(segment) + "\n" if segment is not None else None
     if source is None:
         return f"lamina could not cut its source out of {filename!r}"
-    try:
-        again = parse_function_source(source, "<lambda>" if is_lambda else code.co_name)
-    except Refusal:
-        again = None
+    again = _parse(source)
     bare = copy.copy(node)
     if isinstance(bare, ast.FunctionDef):
         bare.decorator_list = []

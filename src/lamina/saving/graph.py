@@ -18,12 +18,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from lamina.core.layer import Layer
 from lamina.core.shape_inference import Spec
-from lamina.core.tensor import SymbolicTensor
+from lamina.core.tensor import SymbolicTensor, map_structure
 from lamina.saving import registry
 from lamina.saving.errors import SaveError
-from lamina.saving.values import encode_value
+from lamina.saving.values import EncodedFunction, encode_value
 
 __all__ = [
     "FORMAT_VERSION",
@@ -96,7 +98,48 @@ def serialize_layer(layer: Layer) -> dict[str, Any]:
         raw = layer.get_config()
     except Exception as error:
         raise SaveError(f"{owner}: get_config() failed: {type(error).__name__}: {error}") from error
+    from lamina.layers.function import Lambda
+
+    if isinstance(layer, Lambda) and isinstance(raw, dict) and "function" in raw:
+        if not isinstance(layer.function, torch.nn.Module):  # a module saves as its entry
+            raw = _traced_lambda_config(layer, owner, raw)
+    elif isinstance(raw, dict):
+        raw = _traced_settings(layer, owner, raw)
     return _entry(layer, owner, raw)
+
+
+def _traced_lambda_config(layer: Any, owner: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """A Lambda's function traced into an op graph on the layer's input specs; a callable
+    `output_shape` (only ever checked) is stored as the shapes it was checked against."""
+    from lamina.saving.functions import Trace, serialize_function
+
+    specs = None
+    if layer._inbound_nodes:
+        specs = layer._inbound_nodes[0].inputs
+    elif layer._build_input_specs is not None:
+        specs = layer._build_input_specs
+    keywords = tuple(k for k in ("training", "mask") if getattr(layer, f"_pass_{k}", False))
+    trace = None if specs is None else Trace(specs, dict(layer._call_arguments()), keywords)
+    try:
+        function = serialize_function(layer.function, owner=owner, trace=trace)
+    except ValueError as error:
+        raise SaveError(str(error)) from error
+    raw = {**raw, "function": EncodedFunction(function)}
+    if callable(raw.get("output_shape")) and layer._inbound_nodes:
+        outputs = layer._inbound_nodes[0].outputs
+        raw["output_shape"] = map_structure(lambda t: tuple(t.shape), outputs)
+    return raw
+
+
+def _traced_settings(layer: Layer, owner: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The user's activation, initializer, regularizer and constraint functions traced on
+    what the layer calls them with (`function_roles`)."""
+    from lamina.saving.function_roles import trace_settings
+
+    try:
+        return trace_settings(layer, owner, raw)
+    except ValueError as error:
+        raise SaveError(str(error)) from error
 
 
 def _entry(layer: Layer, owner: str, raw: Any) -> dict[str, Any]:

@@ -60,13 +60,14 @@ def load_model(
     """Load a model saved by `save_model`.
 
     In safe mode (the default) nothing in the file is run, imported or unpickled: classes come
-    from lamina, the registry and `custom_objects`; functions load as safe expressions run by
-    lamina's own evaluator, or by name. The file is read in memory, never extracted.
+    from lamina, the registry and `custom_objects`; functions load as op graphs of ops from a
+    fixed table, or by name; saved source is never parsed or run. The file is read in
+    memory, never extracted.
 
     Args:
         filepath: the `.lamina` file.
         custom_objects: classes and functions by name (or registered key), tried first.
-        safe_mode: refuse functions that are not safe expressions; `False` only for files
+        safe_mode: refuse functions that are not op graphs or known by name; `False` only for files
             you trust (their functions' source is then run with `exec`).
         compile: restore the compile settings and optimizer state, when saved.
         trusted_modules: modules whose functions may be imported even in safe mode.

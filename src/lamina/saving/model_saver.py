@@ -40,6 +40,7 @@ from lamina.saving.archive import (
     zip_entry,
 )
 from lamina.saving.errors import SaveError
+from lamina.saving.function_roles import trace_compile_config
 from lamina.saving.graph import FORMAT_VERSION, serialize_layer
 from lamina.saving.tensorfile import (
     layout_names,
@@ -145,7 +146,8 @@ def _model_document(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]
     compile_config = None if compile_state is None else compile_state.config
     if compile_config is not None:
         owner = f"Model '{model.name}' compile()"
-        config["compile_config"] = encode_value(_storable(compile_config, owner), owner)
+        traced = trace_compile_config(model, compile_config, owner)
+        config["compile_config"] = encode_value(_storable(traced, owner), owner)
         state_dict = getattr(getattr(model, "optimizer", None), "state_dict", None)
         if callable(state_dict):
             state_json, optimizer_tensors = encode_optimizer_state(state_dict())

@@ -61,7 +61,7 @@ def model_from_config(
     Args:
         config: the config.
         custom_objects: classes and functions by name (or registered key), tried first.
-        safe_mode: refuse functions that are not safe expressions (see
+        safe_mode: refuse functions that are not op graphs or known by name (see
             `lamina.saving.functions.deserialize_function`).
         trusted_modules: modules whose functions may be imported even in safe mode.
         model_class: the `Model` or `Sequential` subclass to rebuild a graph config as

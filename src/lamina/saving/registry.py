@@ -142,7 +142,7 @@ def registered_key(obj: Any) -> str | None:
 def function_reference(fn: Any) -> Any:
     """How a loss or metric function appears in a compile config: its registered key, or
     the name of one of lamina's own; any other function itself, which saving then stores
-    like a Lambda's function (as a safe expression where it is one), so that a model compiled
+    like a Lambda's function (as an op graph where it traces), so that a model compiled
     with a loss from the user's script loads, compiled, in a fresh program."""
     key = registered_key(fn)
     if key is not None:

@@ -99,7 +99,7 @@ def _model_class(entry: dict[str, Any]) -> str:
 def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> FileReport:
     """Describe a `.lamina` file without building the model or running anything in it:
     format, layers, parameter count, and each function with how it would load (`registered`,
-    `safe expression`, `needs trust (...)`).
+    `op graph (safe)`, `needs trust (...)`).
 
     Args:
         path: the file.

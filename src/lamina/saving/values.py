@@ -27,7 +27,14 @@ from lamina.core.dtypes import DTYPES
 from lamina.saving.errors import LoadError, SaveError
 from lamina.saving.limits import LoadLimits, json_elements
 
-__all__ = ["MAX_DEPTH", "LoadContext", "decode_value", "encode_value", "parse_json"]
+__all__ = [
+    "MAX_DEPTH",
+    "EncodedFunction",
+    "LoadContext",
+    "decode_value",
+    "encode_value",
+    "parse_json",
+]
 
 MAX_DEPTH = 128
 """Deepest nesting of JSON values accepted: far beyond real configs, far below the stack."""
@@ -46,7 +53,8 @@ class LoadContext:
 
     Attributes:
         source: the file being loaded, for messages; empty for a config given in memory.
-        safe_mode: refuse functions that are not safe expressions (see `deserialize_function`).
+        safe_mode: refuse functions that are not op graphs or known by name (see
+            `deserialize_function`).
         custom_objects: names (or registered keys) of classes and functions to use.
         trusted_modules: modules whose functions may be imported in safe mode.
         limits: the bounds on sizes and counts (see `LoadLimits`).
@@ -67,6 +75,14 @@ class LoadContext:
 
 
 # ------------------------------------------------------------------------------ encoding
+class EncodedFunction:
+    """A function config already made with a trace (a function layer's, a loss's, ...;
+    see `graph` and `function_roles`), which `encode_value` stores as it is."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+
 def encode_value(value: Any, owner: str, depth: int = 0) -> Any:
     """The JSON-safe form of one config value of `owner` (e.g. `"Lambda 'lambda_1'"`).
 
@@ -102,6 +118,8 @@ def encode_value(value: Any, owner: str, depth: int = 0) -> Any:
                 for k, v in value.items()
             ]
         }
+    if isinstance(value, EncodedFunction):
+        return {FUNCTION: value.config}
     if callable(value) and not isinstance(value, (np.ndarray, torch.Tensor)):
         from lamina.saving.functions import serialize_function
 

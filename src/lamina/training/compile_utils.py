@@ -100,6 +100,10 @@ class CompiledLoss:
         self.weights: list[float] = []
         self.built = False
         self._checked = False
+        self.target_specs: list[tuple[tuple[int, ...], torch.dtype] | None] = []
+        self.output_specs: list[tuple[tuple[int, ...], torch.dtype] | None] = []
+        """Each output's and each target's shape (without the batch) and dtype, from the first
+        batch: saving traces a loss or metric function of the user's own on them."""
 
     def build(self, model: Any) -> None:
         self.names = output_names(model)
@@ -134,6 +138,8 @@ class CompiledLoss:
 
     def check_shapes(self, y: list[Any], outputs: list[torch.Tensor]) -> None:
         """Raise when a target cannot be compared with its output by a built-in loss."""
+        self.target_specs = [_spec_of(t) for t in y]
+        self.output_specs = [_spec_of(t) for t in outputs]
         for i in self.active:
             fn, target, output = self.fns[i], y[i], outputs[i]
             name = self.names[i]
@@ -159,6 +165,12 @@ class CompiledLoss:
                 "Pass y of that shape, or change the loss (e.g. sparse_categorical_crossentropy "
                 "for integer labels)."
             )
+
+
+def _spec_of(value: Any) -> tuple[tuple[int, ...], torch.dtype] | None:
+    if isinstance(value, torch.Tensor) and value.ndim:
+        return tuple(value.shape[1:]), value.dtype
+    return None
 
 
 def _builtin(fn: Any) -> bool:

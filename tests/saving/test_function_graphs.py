@@ -1,0 +1,250 @@
+"""Function layers saved as op graphs: ordinary code loads in safe mode, hostile graphs do not."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from lamina import Input
+from lamina.layers import Lambda
+from lamina.saving.functions import (
+    FunctionDeserializationError,
+    GraphFunction,
+    Trace,
+    UnsafeFunctionError,
+    describe_function,
+    deserialize_function,
+    serialize_function,
+)
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, numpy as np, torch
+    from lamina import Input, Model, load_model
+    from lamina.layers import Lambda
+
+    def checks(x, eps=torch.finfo(torch.float32).eps):
+        assert isinstance(x, torch.Tensor), f"expected a tensor, got {type(x)}"
+        if not isinstance(x, torch.Tensor):
+            raise TypeError("no")
+        with torch.no_grad():
+            y = x.clamp(-1.0, 1.0)
+        def helper(t):
+            return t * 2
+        i = 0
+        while i < 2:
+            y = helper(y)
+            i += 1
+        keys = sorted([3, 1, 2], key=lambda v: -v)
+        label = f"{len(keys)} keys, {x.shape[-1]} features"
+        try:
+            raise ValueError(label)
+        except ValueError as error:
+            assert str(error) == "3 keys, 4 features"
+        scale = list(map(float, keys))[0] + float(np.sqrt(2.0))
+        return pow(y, 2) * scale + eps
+
+    def inplace(x):
+        y = torch.empty_like(x).copy_(x)
+        y.clamp_(-0.5, 0.5)
+        return y.nan_to_num() + torch.quantile(x, 0.5, dim=-1, keepdim=True)
+
+    def flat(x):
+        return x.view(x.shape[0], -1)
+
+    def noise(x, training=None):
+        return x + torch.randn_like(x) if training else x * 1.0
+
+    a = Input(shape=(3, 4))
+    outs = [Lambda(f)(a) for f in (checks, inplace, flat)] + [Lambda(noise)(a)]
+    model = Model(a, outs)
+    x = np.random.RandomState(0).randn(5, 3, 4).astype("float32")
+    if sys.argv[1] == "save":
+        import warnings
+        warnings.simplefilter("error")
+        model.save(sys.argv[2])
+        np.savez(sys.argv[3], *model.predict(x, verbose=0))
+    else:
+        loaded = load_model(sys.argv[2], safe_mode=True)
+        expected = np.load(sys.argv[3])
+        got = loaded.predict(x, verbose=0)
+        for i, g in enumerate(got):
+            np.testing.assert_array_equal(g, expected[f"arr_{i}"])
+        torch.manual_seed(1)
+        y = loaded.layers[-1](torch.ones(7, 3, 4), training=True)
+        torch.manual_seed(1)
+        assert torch.equal(y, torch.ones(7, 3, 4) + torch.randn(7, 3, 4))
+        print("ok", sorted(m for m in sys.modules if m.startswith("lamina.saving._")))
+    """
+)
+
+
+def test_ordinary_code_saves_as_op_graphs_and_loads_safely_in_a_fresh_process(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "user_script.py"
+    script.write_text(SCRIPT)
+    path, outputs = tmp_path / "m.lamina", tmp_path / "out.npz"
+    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    for step in ("save", "load"):
+        done = subprocess.run(
+            [sys.executable, str(script), step, str(path), str(outputs)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert "ok []" in done.stdout
+    config = json.loads(zipfile.ZipFile(path).read("config.json"))
+    kinds = [
+        layer["config"]["function"]["__function__"]["kind"]
+        for layer in config["model"]["config"]["layers"]
+        if layer["class_name"] == "Lambda"
+    ]
+    assert kinds == ["graph"] * 4
+
+
+def _graph(fn: Any, shape: tuple[int | None, ...] = (None, 3), **arguments: Any) -> dict[str, Any]:
+    layer = Lambda(fn, arguments=arguments)
+    specs = layer(Input(shape=shape[1:])).node.inputs
+    return serialize_function(fn, trace=Trace(specs, arguments, ()))
+
+
+def test_the_batch_dimension_stays_symbolic() -> None:
+    def f(x: Any) -> Any:
+        return x.reshape(x.shape[0] * 3) + torch.randn(x.shape[0] * 3)
+
+    config = _graph(f)
+    assert {"batch": [3, 0]} in config["graphs"]["any"]["nodes"][0]["args"]
+    loaded = deserialize_function(json.loads(json.dumps(config)))
+    assert loaded(torch.ones(11, 3)).shape == (33,)
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("def f(x):\n    return x * x.sum().item()\n", "item, which reads a tensor's values"),
+        ("def f(x):\n    return x if x.sum() > 0 else -x\n", "__bool__"),
+        ("def f(x):\n    return torch.from_numpy(x.numpy())\n", "numpy"),
+    ],
+)
+def test_untraceable_functions_save_as_source_with_a_warning(
+    source: str, reason: str, tmp_path: Path
+) -> None:
+    import runpy
+
+    (tmp_path / "user_file.py").write_text("import torch\n" + source)
+    fn = runpy.run_path(str(tmp_path / "user_file.py"))["f"]
+    a = Input(shape=(3,))
+    layer = Lambda(fn)
+    layer(a)
+    from lamina.saving.graph import serialize_layer
+
+    with pytest.warns(UserWarning, match=reason) as caught:
+        entry = serialize_layer(layer)
+    assert "user_file.py:2" in str(caught[0].message)
+    config = entry["config"]["function"]["__function__"]
+    assert describe_function(config) == "source: needs trust"
+    with pytest.raises(UnsafeFunctionError, match="safe_mode=False"):
+        deserialize_function(config)
+
+
+def test_old_safe_expressions_say_to_load_trusted_and_save_again() -> None:
+    old = {
+        "kind": "expression",
+        "version": 1,
+        "name": "slice",
+        "source": "def slice(x, index):\n    return x[:, :, index]\n",
+        "globals": {},
+        "constants": {},
+    }
+    assert describe_function(old) == "old safe expression: needs trust (re-save)"
+    with pytest.raises(UnsafeFunctionError, match="safe_mode=False and save it again"):
+        deserialize_function(old)
+    trusted = deserialize_function(old, safe_mode=False)
+    assert trusted(torch.ones(1, 2, 3), index=0).shape == (1, 2)
+
+
+def _hostile(mutate: Any) -> dict[str, Any]:
+    config = copy.deepcopy(_graph(lambda x: torch.exp(x * 2.0)))
+    mutate(config)
+    return config
+
+
+def _nodes(config: dict[str, Any]) -> list[dict[str, Any]]:
+    return config["graphs"]["any"]["nodes"]  # type: ignore[no-any-return]
+
+
+def _set_op(op: str) -> Any:
+    return lambda c: _nodes(c)[0].update(op=op)
+
+
+HOSTILE = {
+    "unknown op": _set_op("torch.definitely_not_an_op"),
+    "os.system": _set_op("os.system"),
+    "builtins.eval": _set_op("builtins.eval"),
+    "torch._dynamo": _set_op("torch._dynamo.optimize"),
+    "getattr": _set_op("getattr"),
+    "Tensor.__reduce_ex__": _set_op("Tensor.__reduce_ex__"),
+    "torch.load": _set_op("torch.load"),
+    "forward reference": lambda c: _nodes(c)[0]["args"].__setitem__(0, {"tensor": 5}),
+    "cycle": lambda c: _nodes(c)[0]["args"].__setitem__(0, {"tensor": 1}),
+    "wrong arity": lambda c: _nodes(c)[1]["args"].extend([1, 2, 3, 4]),
+    "huge shape": lambda c: _nodes(c).insert(
+        0,
+        {
+            "op": "torch.zeros",
+            "args": [1 << 20, 1 << 20],
+            "kwargs": {},
+            "outputs": 1,
+            "specs": [[[1 << 20, 1 << 20], "float32"]],
+        },
+    ),
+    "huge expand": lambda c: _nodes(c).append(
+        {
+            "op": "Tensor.repeat",
+            "args": [{"tensor": 2}, 1 << 24, 1 << 24],
+            "kwargs": {},
+            "outputs": 1,
+            "specs": [[[None, None], "float32"]],
+        }
+    ),
+    "deep nesting": lambda c: _nodes(c)[0]["args"].append(json.loads("[" * 40 + "]" * 40)),
+    "bad tag": lambda c: _nodes(c)[0]["args"].append({"import": "os"}),
+    "bad dtype": lambda c: _nodes(c)[0]["args"].append({"dtype": "object"}),
+    "bad keyword": lambda c: _nodes(c)[0]["kwargs"].update({"__class__": 1}),
+    "bad spec": lambda c: _nodes(c)[0].update(specs=[[[None, 99], "float32"]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_op_graphs_are_refused_with_nothing_imported(name: str) -> None:
+    config = json.loads(json.dumps(_hostile(HOSTILE[name])))
+    before = set(sys.modules)
+    with pytest.raises(FunctionDeserializationError):
+        deserialize_function(config)
+    assert set(sys.modules) == before
+    assert describe_function(config).startswith("invalid")
+
+
+def test_graph_functions_keep_their_config_and_arguments() -> None:
+    config = _graph(lambda x, index: x[:, index], index=1)
+    loaded = deserialize_function(config)
+    assert isinstance(loaded, GraphFunction)
+    assert serialize_function(loaded) == config
+    np.testing.assert_array_equal(
+        loaded(torch.arange(6.0).reshape(2, 3), index=1), torch.tensor([1.0, 4.0])
+    )
+    with pytest.raises(TypeError, match="traced with arguments"):
+        loaded(torch.ones(2, 3), index=2)
