@@ -26,13 +26,6 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 # ---------------------------------------------------------------------------- subprocesses
-def test_help_lists_commands(tmp_path: Path) -> None:
-    done = run("-m", "lamina", "--help", cwd=tmp_path)
-    assert done.returncode == 0
-    for command in ("summary", "plot", "inspect", "demo"):
-        assert command in done.stdout
-
-
 def test_demo_runs_the_seed_examples_end_to_end(tmp_path: Path) -> None:
     done = run("-m", "lamina", "demo", "--out", "out", "--epochs", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -78,12 +71,6 @@ def test_failure_is_one_line_without_traceback(tmp_path: Path) -> None:
     assert "CommandError: no such file" in debug.stderr
 
 
-def test_usage_error_exits_2(tmp_path: Path) -> None:
-    done = run("-m", "lamina", "plot", "m.lamina", "-o", "m.png", "--rankdir", "UP", cwd=tmp_path)
-    assert done.returncode == 2
-    assert "invalid choice: 'UP'" in done.stderr
-
-
 @pytest.mark.skipif(shutil.which("lamina") is None, reason="the lamina script is not installed")
 def test_console_script(tmp_path: Path) -> None:
     done = subprocess.run(
@@ -116,6 +103,18 @@ def test_slicing_example(tmp_path: Path) -> None:
 )
 def test_exit_codes(argv: list[str], code: int, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == code
+
+
+def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("summary", "plot", "inspect", "demo"):
+        assert command in out
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plot", "m.lamina", "-o", "m.png", "--rankdir", "UP"]) == 2
+    assert "invalid choice: 'UP'" in capsys.readouterr().err
 
 
 def test_inspect_and_plot_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
