@@ -751,3 +751,19 @@ def test_max_build_bytes_counts_what_the_file_does_not_pay_for(
 
 def _units(config: dict[str, Any], units: int) -> None:
     layer_entry(config, "dense")["config"]["units"] = units
+
+
+@pytest.mark.parametrize("value", [{}, {"__lamina__": "nope"}, {"__lamina__": "tuple"}])
+def test_a_malformed_function_argument_names_the_file(
+    reference: Path, tmp_path: Path, value: Any
+) -> None:
+    # Found by the loader fuzz test: a value decoder's error reached the user without the
+    # file's name or the function's.
+    def change(config: dict[str, Any]) -> None:
+        function = layer_entry(config, "scale")["config"]["function"]["__function__"]
+        function["arguments"] = {"factor": value}
+
+    path = with_config(reference, tmp_path / "argument.lamina", change)
+    with pytest.raises(FunctionDeserializationError) as error:
+        lamina.load_model(path)
+    assert str(path) in str(error.value) and "argument factor" in str(error.value)

@@ -171,8 +171,11 @@ class _Loader:
             return GraphFunction(config, self.ctx.where)
         except UnsafeFunctionError as err:
             raise self.fail(f"function {name!r}: {err}", unsafe=True) from None
-        except FunctionDeserializationError:
-            raise
+        except FunctionDeserializationError as err:
+            if str(err).startswith(self.ctx.where):
+                raise
+            # A value decoder's error names the value, not the function or the file.
+            raise self.fail(f"function {name!r}: {err}") from None
         except RecursionError:
             raise
         except Exception as err:  # a hostile graph may make an op fail in odd ways
