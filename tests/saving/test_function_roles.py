@@ -306,3 +306,25 @@ def test_a_subclassed_models_loss_is_traced_on_what_training_saw(tmp_path: Path)
     model.save(tmp_path / "m.lamina")  # warnings are errors: the loss is a graph
     loaded = load_model(tmp_path / "m.lamina")
     assert loaded.evaluate(data, target, verbose=0) == model.evaluate(data, target, verbose=0)
+
+
+def _scaled_by_width(x: torch.Tensor) -> torch.Tensor:
+    return torch.tanh(x) * x.shape[1]  # reads a size: the graph holds the traced one
+
+
+def test_an_activation_is_traced_on_what_its_layer_calls_it_with(tmp_path: Path) -> None:
+    # An LSTM applies its activation to one step (batch, units), not to the (batch, 5, units)
+    # sequence it returns; traced on the latter, this graph would multiply by 5, not 4.
+    from lamina.layers import LSTM, Bidirectional
+
+    torch.manual_seed(0)
+    x = Input(shape=(5, 3))
+    h = LSTM(4, activation=_scaled_by_width, return_sequences=True)(x)
+    h = Bidirectional(LSTM(3, activation=_scaled_by_width, return_sequences=True))(h)
+    model = Model(x, Dense(6, activation=_scaled_by_width)(h))
+    model.save(tmp_path / "m.lamina")
+    config = json.loads(zipfile.ZipFile(tmp_path / "m.lamina").read("config.json"))
+    assert '"kind": "graph"' in json.dumps(config) and '"kind": "source"' not in json.dumps(config)
+    data = np.random.default_rng(0).random((2, 5, 3), dtype=np.float32)
+    loaded = load_model(tmp_path / "m.lamina")
+    np.testing.assert_array_equal(loaded.predict(data, verbose=0), model.predict(data, verbose=0))

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from lamina.core.dtypes import DTYPES
-from lamina.core.shape_inference import Spec
+from lamina.core.shape_inference import Spec, _random_state_kept
 from lamina.core.tensor import SymbolicTensor, flatten
 from lamina.saving.function_saver import Trace
 from lamina.saving.functions import serialize_function
@@ -47,20 +47,87 @@ _NOT_ARGUMENTS = ("function", "name", "reduction", "dtype")
 _FUNCTIONS = (types.FunctionType, functools.partial)
 
 
-def trace_settings(layer: Any, owner: str, config: dict[str, Any]) -> dict[str, Any]:
+def trace_settings(
+    layer: Any,
+    owner: str,
+    config: dict[str, Any],
+    calls: dict[tuple[str, int], Spec | None] | None = None,
+) -> dict[str, Any]:
     """``config`` (a layer's ``get_config()``) with each user function among its settings
     saved with a trace; the rest unchanged."""
+    if calls is None:
+        calls = _activation_calls(layer)
     out = dict(config)
     for key, value in config.items():
         if isinstance(value, _FUNCTIONS):
-            trace = _setting_trace(layer, key, value)
+            if (key, id(value)) in calls:  # an activation, traced on what it is called with
+                spec = calls[(key, id(value))]
+                trace = (
+                    None if spec is None else Trace([spec], {}, positional=_names(value, ("x",)))
+                )
+            else:
+                trace = _setting_trace(layer, key, value)
             if trace is not None:
                 out[key] = EncodedFunction(serialize_function(value, owner=owner, trace=trace))
         elif isinstance(value, dict) and isinstance(value.get("config"), dict):
             child = _sublayer(layer, key, value.get("class_name"))
             if child is not None:  # a wrapper's layer, an RNN's cell
-                out[key] = {**value, "config": trace_settings(child, owner, value["config"])}
+                config_out = trace_settings(child, owner, value["config"], calls)
+                out[key] = {**value, "config": config_out}
     return out
+
+
+def _activation_calls(layer: Any) -> dict[tuple[str, int], Spec | None]:
+    """The spec each user activation of ``layer`` and its sublayers is called with, keyed by
+    (setting, id of the function: an LSTM's config names its cell's activation). Found by
+    running the layer on ``meta`` at two batch sizes, each activation recording what it
+    receives. An RNN's activation sees one step, not the sequence its layer returns, so the
+    layer's output spec would be the wrong one: a graph that reads a size (``x.shape[1]``)
+    would be fixed to the wrong value. ``None`` where an activation is called on several
+    shapes (its function is then saved as source)."""
+    nodes = getattr(layer, "_inbound_nodes", None)
+    targets = [
+        (module, name, value)
+        for module in (layer.modules() if isinstance(layer, torch.nn.Module) else ())
+        for name, value in vars(module).items()
+        if name.endswith("activation") and isinstance(value, _FUNCTIONS)
+    ]
+    if not nodes or not targets or not hasattr(layer, "_placeholder_run"):
+        return {}
+    runs: list[dict[tuple[str, int], set[tuple[tuple[int, ...], torch.dtype]]]] = []
+    try:
+        for size in (2, 3):
+            seen: dict[tuple[str, int], set[tuple[tuple[int, ...], torch.dtype]]] = {}
+            for module, name, fn in targets:
+                record = seen.setdefault((name, id(fn)), set())
+
+                def recorder(x: Any, *args: Any, _fn: Any = fn, _record: Any = record) -> Any:
+                    _record.add((tuple(x.shape), x.dtype))
+                    return _fn(x, *args)
+
+                setattr(module, name, recorder)
+            with _random_state_kept():
+                layer._placeholder_run(nodes[0].inputs, dict(nodes[0].kwargs), size, meta=True)
+            runs.append(seen)
+    except Exception:  # a layer that cannot run on meta: its output spec is used instead
+        return {}
+    finally:
+        for module, name, fn in targets:
+            setattr(module, name, fn)
+    calls: dict[tuple[str, int], Spec | None] = {}
+    for key, first in runs[0].items():
+        second = runs[1][key]
+        if not first:
+            continue  # never called: the output spec is used
+        if len(first) != 1 or len(second) != 1:
+            calls[key] = None
+            continue
+        (a, dtype), (b, _) = next(iter(first)), next(iter(second))
+        if len(a) != len(b):
+            calls[key] = None
+            continue
+        calls[key] = Spec(tuple(x if x == y else None for x, y in zip(a, b)), dtype)
+    return calls
 
 
 def _sublayer(layer: Any, key: str, class_name: Any) -> Any:
