@@ -4,8 +4,9 @@ A function layer's function is traced on the layer's inputs (``graph``). The use
 among a layer's other settings and in ``compile()`` are called by lamina in fixed ways, and
 are traced (``function_trace``) on the same arguments:
 
-- an activation (any setting ending in ``activation``) and ``activity_regularizer``:
-  ``fn(x)`` with the spec of the layer's output;
+- an activation (any setting ending in ``activation``): ``fn(x)`` with the spec it is called
+  with when its layer runs (recorded on ``meta``; an RNN's sees one step), else the spec of
+  the layer's output; ``activity_regularizer``: the spec of the layer's output;
 - ``<weight>_regularizer`` and ``<weight>_constraint``: ``fn(w)`` with that weight's shape and
   dtype;
 - ``<weight>_initializer``: ``fn(shape, dtype)``, plain values, so the graph holds the
