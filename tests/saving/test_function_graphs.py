@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -248,3 +249,81 @@ def test_graph_functions_keep_their_config_and_arguments() -> None:
     )
     with pytest.raises(TypeError, match="traced with arguments"):
         loaded(torch.ones(2, 3), index=2)
+
+
+MODULE_SCRIPT = textwrap.dedent(
+    """
+    import sys, numpy as np, torch
+    from lamina import load_model
+
+    x = np.random.RandomState(0).randn(8, 4).astype("float32")
+    model = load_model(sys.argv[1], safe_mode=True)
+    predictions = model.predict(x, verbose=0)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.ones((8, 1), "float32"), epochs=1, shuffle=False, verbose=0)
+    np.savez(sys.argv[2], predictions, *[w.detach().numpy() for w in model.parameters()])
+    """
+)
+
+
+def test_a_module_argument_is_called_by_the_graph_and_trains_after_a_safe_load(
+    tmp_path: Path,
+) -> None:
+    from torch import nn
+
+    from lamina import Model
+    from lamina.layers import Dense
+
+    torch.manual_seed(0)
+    a = Input(shape=(4,))
+    net = nn.Linear(4, 4)
+    model = Model(a, Dense(1)(Lambda(lambda x, net: net(x) * 2, arguments={"net": net})(a)))
+    x = np.random.RandomState(0).randn(8, 4).astype("float32")
+    y = np.ones((8, 1), "float32")
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, epochs=1, shuffle=False, verbose=0)
+    path = tmp_path / "m.lamina"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "saved as source" warning
+        model.save(path)
+    function = json.loads(zipfile.ZipFile(path).read("config.json"))["model"]["config"]["layers"][1]
+    graph = function["config"]["function"]["__function__"]
+    assert graph["kind"] == "graph" and graph["modules"] == ["net"]
+    assert [n["op"] for n in graph["graphs"]["any"]["nodes"]] == ["module:net", "Tensor.mul"]
+    assert graph["graphs"]["any"]["constants"] == []  # the weights are not inlined
+
+    script, out = tmp_path / "load_and_train.py", tmp_path / "out.npz"
+    script.write_text(MODULE_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(path), str(out)],
+        capture_output=True,
+        text=True,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = np.load(out)
+    np.testing.assert_array_equal(loaded["arr_0"], model.predict(x, verbose=0))
+    before = net.weight.detach().clone()
+    model.fit(x, y, epochs=1, shuffle=False, verbose=0)
+    assert not torch.equal(net.weight, before)
+    for i, weight in enumerate(model.parameters()):
+        np.testing.assert_array_equal(loaded[f"arr_{i + 1}"], weight.detach().numpy())
+
+
+def test_a_module_argument_node_needs_its_module() -> None:
+    from torch import nn
+
+    layer = Lambda(lambda x, net: net(x) + 1, arguments={"net": nn.Linear(3, 3)})
+    specs = layer(Input(shape=(3,))).node.inputs
+    config = serialize_function(layer.function, trace=Trace(specs, layer.arguments, ()))
+    loaded = deserialize_function(config, safe_mode=True)
+    x = torch.randn(2, 3)
+    net = layer.arguments["net"]
+    torch.testing.assert_close(loaded(x, net=net), net(x) + 1)
+    with pytest.raises(TypeError, match="module argument 'net'"):
+        loaded(x)
+    bad = copy.deepcopy(config)
+    bad["modules"] = []
+    with pytest.raises(FunctionDeserializationError, match="does not list"):
+        deserialize_function(bad, safe_mode=True)

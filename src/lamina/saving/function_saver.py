@@ -187,7 +187,8 @@ class _Saver:
             fields = trace_function(
                 fn, trace.specs, trace.arguments, trace.keywords, trace.positional
             )
-            arguments = {k: _encode(v) for k, v in self.trace.arguments.items()}
+            modules = fields.get("modules", ())
+            arguments = {k: _encode(v) for k, v in self.trace.arguments.items() if k not in modules}
         except (Untraceable, _Unencodable) as err:
             return str(err)
         config = {**base, "kind": "graph", "arguments": arguments, **fields}

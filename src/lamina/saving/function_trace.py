@@ -30,6 +30,12 @@ order. Argument values are JSON scalars and lists, or one-key dicts: ``{"tensor"
 ``{"constant": i}``, ``{"tuple": [...]}``, ``{"dict": [[key, value], ...]}``, ``{"slice": [start,
 stop, step]}``, ``{"ellipsis": null}``, ``{"dtype": "float32"}``, ``{"device": null}`` (the
 inputs' device), ``{"batch": [a, c]}``, ``{"float": "nan" | "inf" | "-inf"}``.
+
+A torch module among a function layer's arguments (``arguments={"net": nn.Linear(4, 4)}``)
+is not traced into: its calls become nodes ``"op": "module:net"`` and the function config
+lists ``"modules": ["net"]``. The module itself is saved as the layer's argument (its
+entry and its weights), so a load calls the rebuilt module, whose weights are the trained
+ones and stay trainable; inlining its ops would have stored its weights as constants.
 """
 
 from __future__ import annotations
@@ -83,6 +89,27 @@ def _mutates(name: str) -> bool:
     return method == "__setitem__" or method.startswith("__i") or method.endswith("_")
 
 
+class _ModuleCall:
+    """Stands in for a module argument while tracing: a call goes through the recorder's
+    ``__torch_function__`` (``handle_torch_function``), which records one node for it and
+    runs the module with the recording off."""
+
+    def __init__(self, name: str, module: nn.Module) -> None:
+        self.name, self.module = name, module
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if torch.overrides.has_torch_function(args) or torch._C._is_torch_function_mode_enabled():
+            return torch.overrides.handle_torch_function(_call_module, args, self, *args, **kwargs)
+        return self.module(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # net.weight: refused as a trainable constant
+        return getattr(self.__dict__["module"], name)
+
+
+def _call_module(call: _ModuleCall, *args: Any, **kwargs: Any) -> Any:
+    return call.module(*args, **kwargs)
+
+
 class _Recorder(TorchFunctionMode):
     def __init__(self, inputs: list[torch.Tensor]) -> None:
         super().__init__()
@@ -98,7 +125,12 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         if func in _GRAD_MODE:  # `with torch.no_grad():` in the function: not part of the graph
             return func(*args, **kwargs)
-        name = op_table.name_of(func)
+        if func is _call_module:  # a module argument: one node, run with recording off
+            call, args = args[0], tuple(args[1:])
+            name: str | None = f"module:{call.name}"
+            func = call.module
+        else:
+            name = op_table.name_of(func)
         if name is None or self.failure:
             label = getattr(func, "__name__", repr(func))
             if label == "__get__":
@@ -349,7 +381,8 @@ def trace_function(
         fn: the function.
         specs: the structure of the layer's inputs, with leaves that have a ``shape``
             (``None`` for unknown dimensions) and a ``dtype``: symbolic tensors or ``Spec``s.
-        arguments: the keyword arguments the layer passes (``Lambda(arguments=...)``).
+        arguments: the keyword arguments the layer passes (``Lambda(arguments=...)``); torch
+            modules among them are called by name in the graph (``"modules"``).
         keywords: ``"training"`` and/or ``"mask"`` when the function declares them: traced
             with ``training=True`` and ``False``, and ``mask=None``.
         positional: for a function called with several positional arguments (a loss's
@@ -363,6 +396,8 @@ def trace_function(
     flat = [(tuple(leaf.shape), leaf.dtype) for leaf in flatten(specs)]
     if not flat and positional is None:
         raise Untraceable("the layer has not been called, so its input shapes are unknown")
+    modules = [k for k, v in arguments.items() if isinstance(v, nn.Module)]
+    arguments = {k: _ModuleCall(k, v) if k in modules else v for k, v in arguments.items()}
 
     def variant(training: bool | None) -> dict[str, Any]:
         def call(inputs: list[torch.Tensor]) -> Any:
@@ -394,6 +429,7 @@ def trace_function(
         "batch": batch,
         "keywords": list(keywords),
         "graphs": graphs,
+        **({"modules": modules} if modules else {}),
     }
     return fields if positional is None else {**fields, "positional": list(positional)}
 
