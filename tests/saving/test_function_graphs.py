@@ -327,3 +327,71 @@ def test_a_module_argument_node_needs_its_module() -> None:
     bad["modules"] = []
     with pytest.raises(FunctionDeserializationError, match="does not list"):
         deserialize_function(bad, safe_mode=True)
+
+
+MASK_SCRIPT = textwrap.dedent(
+    """
+    import sys, warnings, numpy as np, torch
+    from lamina import Input, Model, load_model
+    from lamina.layers import LSTM, Embedding, GlobalAveragePooling1D, Lambda
+
+    tokens, features = Input(shape=(5,), dtype="int64"), Input(shape=(4, 3))
+    e = Embedding(10, 3, mask_zero=True)(tokens)
+    y = Lambda(lambda x: x * 2, mask=lambda inputs, mask: mask & (inputs.sum(-1) > -9))(e)
+    z = Lambda(lambda x: x + 1, mask=lambda inputs, mask: mask)(y)  # passed on
+    pair = lambda inputs, mask: [mask[0], ~mask[1]]  # noqa: E731
+    both = Lambda(lambda x: [x[0] + x[1], x[0] - x[1]], mask=pair)
+    w = both([y, z])
+    u = Lambda(lambda x: x, mask=lambda inputs, mask: inputs[..., 0] > 0)(features)  # no mask in
+    outputs = [GlobalAveragePooling1D()(t) for t in (y, z, u)] + [LSTM(2)(w[0])]
+    model = Model([tokens, features], outputs)
+    x = [np.array([[1, 2, 0, 0, 3], [0, 4, 5, 0, 0]]), np.random.RandomState(0).randn(2, 4, 3)]
+    x[1] = x[1].astype("float32")
+    if sys.argv[1] == "save":
+        warnings.simplefilter("error")
+        model.save(sys.argv[2])
+        np.savez(sys.argv[3], *model.predict(x, verbose=0))
+    else:
+        loaded = load_model(sys.argv[2], safe_mode=True)
+        expected = np.load(sys.argv[3])
+        got = loaded.predict(x, verbose=0)
+        for i, g in enumerate(got):
+            np.testing.assert_array_equal(g, expected[f"arr_{i}"])
+        inputs = torch.randn(3, 5, 3)
+        mask = torch.rand(3, 5) > 0.5
+        cases = [(inputs, mask), (inputs, mask), ([inputs, inputs], [mask, ~mask])]
+        cases.append((torch.randn(3, 4, 3), None))
+        pairs = [(a, b) for a, b in zip(model.layers, loaded.layers) if isinstance(a, Lambda)]
+        assert len(pairs) == len(cases)
+        for (original, copy), (a, m) in zip(pairs, cases):
+            want, have = original.compute_mask(a, m), copy.compute_mask(a, m)
+            want, have = torch.stack(list(want)), torch.stack(list(have))  # a mask, or two
+            assert torch.equal(want, have) and 0 < int(have.sum()) < have.numel()
+        print("ok")
+    """
+)
+
+
+def test_a_lambda_mask_function_saves_as_an_op_graph_and_loads_safely(tmp_path: Path) -> None:
+    script = tmp_path / "masks.py"
+    script.write_text(MASK_SCRIPT)
+    path, outputs = tmp_path / "m.lamina", tmp_path / "out.npz"
+    for step in ("save", "load"):
+        done = subprocess.run(
+            [sys.executable, str(script), step, str(path), str(outputs)],
+            capture_output=True,
+            text=True,
+            env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert "ok" in done.stdout
+    layers = json.loads(zipfile.ZipFile(path).read("config.json"))["model"]["config"]["layers"]
+    masks = [
+        layer["config"]["mask"]["__function__"]
+        for layer in layers
+        if layer["class_name"] == "Lambda" and layer["config"]["mask"] is not None
+    ]
+    assert [m["kind"] for m in masks] == ["graph"] * 4
+    assert [m["positional"] for m in masks] == [["inputs", "mask"]] * 4
+    assert masks[-1]["arguments"] == {"mask": None}  # traced without an input mask

@@ -409,8 +409,8 @@ class GraphFunction:
             and len(positional) <= 16
             and all(isinstance(n, str) and n.isidentifier() for n in positional)
             and len(set(positional)) == len(positional)
-            and len([n for n in positional if n not in self.arguments]) == count
-            and self.structure == [None] * count
+            and isinstance(self.structure, list)
+            and len([n for n in positional if n not in self.arguments]) == len(self.structure)
         ):
             raise fail("'positional' must name each tensor input and plain argument once")
         self.positional = None if positional is None else tuple(positional)

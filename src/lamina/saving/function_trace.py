@@ -387,8 +387,10 @@ def trace_function(
             with ``training=True`` and ``False``, and ``mask=None``.
         positional: for a function called with several positional arguments (a loss's
             ``y_true, y_pred``, an initializer's ``shape, dtype``), their names: each one
-            in ``arguments`` is that plain value, the others take the tensors of ``specs``
-            (a list) in order. ``None`` for a function layer's ``fn(inputs, **arguments)``.
+            in ``arguments`` is that plain value, the others take the items of ``specs``
+            (a list: a tensor each, or a structure of tensors, as a ``Lambda``'s mask
+            function's ``inputs, mask``) in order. ``None`` for a function layer's
+            ``fn(inputs, **arguments)``.
 
     Raises:
         Untraceable: saying why the function cannot be a graph.
@@ -406,7 +408,7 @@ def trace_function(
                 extra["training"] = training
             if positional is None:
                 return fn(pack_like(specs, inputs), **arguments, **extra)
-            tensors = iter(inputs)
+            tensors = iter(pack_like(specs, inputs))
             args = [arguments[n] if n in arguments else next(tensors) for n in positional]
             rest = {k: v for k, v in arguments.items() if k not in positional}
             return fn(*args, **rest, **extra)
