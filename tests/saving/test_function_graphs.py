@@ -343,7 +343,11 @@ MASK_SCRIPT = textwrap.dedent(
     both = Lambda(lambda x: [x[0] + x[1], x[0] - x[1]], mask=pair)
     w = both([y, z])
     u = Lambda(lambda x: x, mask=lambda inputs, mask: inputs[..., 0] > 0)(features)  # no mask in
+    def weighted(x, mask=None):  # a function that takes the mask: traced on it, not None
+        return x if mask is None else x * mask[..., None].float()
+
     outputs = [GlobalAveragePooling1D()(t) for t in (y, z, u)] + [LSTM(2)(w[0])]
+    outputs.append(Lambda(weighted)(e))
     model = Model([tokens, features], outputs)
     x = [np.array([[1, 2, 0, 0, 3], [0, 4, 5, 0, 0]]), np.random.RandomState(0).randn(2, 4, 3)]
     x[1] = x[1].astype("float32")
@@ -357,11 +361,12 @@ MASK_SCRIPT = textwrap.dedent(
         got = loaded.predict(x, verbose=0)
         for i, g in enumerate(got):
             np.testing.assert_array_equal(g, expected[f"arr_{i}"])
+        assert (got[-1][0, 2:4] == 0).all() and (got[-1][0, :2] != 0).all()
         inputs = torch.randn(3, 5, 3)
         mask = torch.rand(3, 5) > 0.5
         cases = [(inputs, mask), (inputs, mask), ([inputs, inputs], [mask, ~mask])]
         cases.append((torch.randn(3, 4, 3), None))
-        pairs = [(a, b) for a, b in zip(model.layers, loaded.layers) if isinstance(a, Lambda)]
+        pairs = [(a, b) for a, b in zip(model.layers, loaded.layers) if getattr(a, "mask", None)]
         assert len(pairs) == len(cases)
         for (original, copy), (a, m) in zip(pairs, cases):
             want, have = original.compute_mask(a, m), copy.compute_mask(a, m)
@@ -395,3 +400,6 @@ def test_a_lambda_mask_function_saves_as_an_op_graph_and_loads_safely(tmp_path: 
     assert [m["kind"] for m in masks] == ["graph"] * 4
     assert [m["positional"] for m in masks] == [["inputs", "mask"]] * 4
     assert masks[-1]["arguments"] == {"mask": None}  # traced without an input mask
+    weighted = layers[-1]["config"]["function"]["__function__"]
+    assert weighted["kind"] == "graph" and weighted["mask_inputs"] is None  # one mask
+    assert weighted["input_specs"][1] == [[None, 5], "bool"]

@@ -365,7 +365,11 @@ class GraphFunction:
         self.__name__ = self.__qualname__ = name
         self.__lamina_config__ = copy.deepcopy(config)
         self.structure = _structure(config.get("inputs"), fail)
-        count = len(flatten(self.structure))
+        # The structure of the masks it was traced with ("mask_inputs": null is one mask).
+        self.masked = "mask_inputs" in config
+        masks = _structure(config["mask_inputs"], fail) if self.masked else []
+        self.mask_count = len(flatten(masks))
+        count = len(flatten(self.structure)) + self.mask_count
         specs = config.get("input_specs")
         if not isinstance(specs, list) or len(specs) != count:
             raise fail("'input_specs' must hold one spec per input")
@@ -460,7 +464,15 @@ class GraphFunction:
             inputs = [given[n] for n in names if n not in self.arguments]
             kwargs.update({n: given[n] for n in names if n in self.arguments})
         training = kwargs.pop("training", None)
-        kwargs.pop("mask", None)
+        mask = kwargs.pop("mask", None)
+        masks: list[Any] = []
+        if self.masked:
+            masks = flatten(mask) if mask is not None else []
+            if len(masks) != self.mask_count or not all(isinstance(m, torch.Tensor) for m in masks):
+                raise TypeError(
+                    f"{self.__name__}: was traced with the masks of its {self.mask_count} "
+                    f"inputs and needs them as mask=, got {str(mask)[:60]}"
+                )
         modules = {}
         for name in self.modules:
             module = kwargs.pop(name, None)
@@ -477,7 +489,7 @@ class GraphFunction:
                     f"{sorted(self.arguments)}; it cannot take {key}={str(value)[:40]}. Save "
                     f"the model again from the original function to change its arguments."
                 )
-        flat = flatten(inputs)
+        flat = flatten(inputs) + masks
         if len(flat) != len(self.input_specs):
             raise TypeError(
                 f"{self.__name__}: expected {len(self.input_specs)} input tensors, got {len(flat)}"

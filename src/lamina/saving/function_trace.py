@@ -374,6 +374,7 @@ def trace_function(
     arguments: dict[str, Any],
     keywords: tuple[str, ...],
     positional: tuple[str, ...] | None = None,
+    mask_specs: Any = None,
 ) -> dict[str, Any]:
     """The fields of a ``"graph"`` function config for ``fn(inputs, **arguments)``.
 
@@ -384,13 +385,16 @@ def trace_function(
         arguments: the keyword arguments the layer passes (``Lambda(arguments=...)``); torch
             modules among them are called by name in the graph (``"modules"``).
         keywords: ``"training"`` and/or ``"mask"`` when the function declares them: traced
-            with ``training=True`` and ``False``, and ``mask=None``.
+            with ``training=True`` and ``False``, and ``mask=None`` (or ``mask_specs``).
         positional: for a function called with several positional arguments (a loss's
             ``y_true, y_pred``, an initializer's ``shape, dtype``), their names: each one
             in ``arguments`` is that plain value, the others take the items of ``specs``
             (a list: a tensor each, or a structure of tensors, as a ``Lambda``'s mask
             function's ``inputs, mask``) in order. ``None`` for a function layer's
             ``fn(inputs, **arguments)``.
+        mask_specs: the masks of a function layer's inputs (the structure of ``specs``),
+            when it declares ``mask`` and every input has one: traced as inputs of the
+            graph after ``specs``' (``"mask_inputs"``), so a load passes the real masks.
 
     Raises:
         Untraceable: saying why the function cannot be a graph.
@@ -398,12 +402,18 @@ def trace_function(
     flat = [(tuple(leaf.shape), leaf.dtype) for leaf in flatten(specs)]
     if not flat and positional is None:
         raise Untraceable("the layer has not been called, so its input shapes are unknown")
+    inputs_count = len(flat)
+    if mask_specs is not None:
+        flat += [(tuple(leaf.shape), leaf.dtype) for leaf in flatten(mask_specs)]
     modules = [k for k, v in arguments.items() if isinstance(v, nn.Module)]
     arguments = {k: _ModuleCall(k, v) if k in modules else v for k, v in arguments.items()}
 
     def variant(training: bool | None) -> dict[str, Any]:
         def call(inputs: list[torch.Tensor]) -> Any:
             extra: dict[str, Any] = {"mask": None} if "mask" in keywords else {}
+            if mask_specs is not None:
+                inputs, masks = inputs[:inputs_count], inputs[inputs_count:]
+                extra["mask"] = pack_like(mask_specs, masks)
             if training is not None:
                 extra["training"] = training
             if positional is None:
@@ -432,6 +442,7 @@ def trace_function(
         "keywords": list(keywords),
         "graphs": graphs,
         **({"modules": modules} if modules else {}),
+        **({"mask_inputs": _encode_inputs(mask_specs)} if mask_specs is not None else {}),
     }
     return fields if positional is None else {**fields, "positional": list(positional)}
 

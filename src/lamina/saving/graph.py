@@ -121,6 +121,15 @@ def _traced_lambda_config(layer: Any, owner: str, raw: dict[str, Any]) -> dict[s
         specs = layer._build_input_specs
     keywords = tuple(k for k in ("training", "mask") if getattr(layer, f"_pass_{k}", False))
     trace = None if specs is None else Trace(specs, dict(layer._call_arguments()), keywords)
+    if "mask" in keywords and layer._inbound_nodes:
+        # Traced on the masks it is called with, not mask=None (which would load ignoring
+        # them); masks on only some inputs are not traced (saved as source).
+        masks = input_masks(specs)
+        given = [m is not None for m in flatten(masks)]
+        if all(given):
+            trace = Trace(specs, dict(layer._call_arguments()), keywords, mask_specs=masks)
+        elif any(given):
+            trace = None
     try:
         function = serialize_function(layer.function, owner=owner, trace=trace)
     except ValueError as error:
