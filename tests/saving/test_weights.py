@@ -101,6 +101,18 @@ def test_save_weights_keeps_checksums_that_load_weights_checks(tmp_path: Path) -
     assert torch.equal(target.get_layer("hidden").kernel, source.get_layer("hidden").kernel)
 
 
+def test_malformed_checksums_metadata_is_a_clear_error(tmp_path: Path) -> None:
+    model = mlp()
+    tensors = tensors_for_saving(model.state_dict())
+    sums = {"algorithm": "xxh3_64", "block": 8 << 20, "tensors": {"out.bias": "00"}}
+    header, _ = safetensors_header(tensors, {"lamina_checksums": json.dumps(sums)})
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"".join(bytes(c) for c in safetensors_chunks(tensors, header)))
+    with pytest.raises(Exception, match=r"metadata: checksums: 'tensors' must name exactly"):
+        model.load_weights(path)
+    model.load_weights(path, verify=False)
+
+
 def test_writer_matches_the_safetensors_library_for_mixed_dtypes() -> None:
     tensors = {
         "a": torch.arange(3, dtype=torch.float16),
