@@ -407,3 +407,29 @@ def test_a_lambda_mask_function_saves_as_an_op_graph_and_loads_safely(tmp_path: 
     weighted = layers[-1]["config"]["function"]["__function__"]
     assert weighted["kind"] == "graph" and weighted["mask_inputs"] is None  # one mask
     assert weighted["input_specs"][1] == [[None, 5], "bool"]
+
+
+def test_lists_and_dicts_of_module_arguments_are_called_by_path() -> None:
+    from torch import nn
+
+    def stack(x, nets, heads):
+        for net in nets:
+            x = torch.relu(net(x))
+        return heads["mean"](x) * heads["scale"](x)
+
+    nets = [nn.Linear(3, 3), nn.Linear(3, 3)]
+    heads = {"mean": nn.Linear(3, 2), "scale": nn.Sequential(nn.Linear(3, 2), nn.Tanh())}
+    layer = Lambda(stack, arguments={"nets": nets, "heads": heads})
+    specs = layer(Input(shape=(3,))).node.inputs
+    config = serialize_function(stack, trace=Trace(specs, layer.arguments, ()))
+    assert config["kind"] == "graph" and config["arguments"] == {}
+    assert config["modules"] == ["nets.0", "nets.1", "heads.mean", "heads.scale"]
+    loaded = deserialize_function(config, safe_mode=True)
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(loaded(x, nets=nets, heads=heads), stack(x, nets, heads))
+    with pytest.raises(TypeError, match=r"module argument 'nets\.1'"):
+        loaded(x, nets=nets[:1], heads=heads)
+    for bad in (["nets.0.weight"], ["__class__.x y"], ["nets." + "0" * 9]):
+        hostile = {**copy.deepcopy(config), "modules": bad}
+        with pytest.raises(FunctionDeserializationError, match="'modules' must be"):
+            deserialize_function(hostile, safe_mode=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -54,6 +55,7 @@ _TAGS = (
 
 
 _PLAIN = (int, float, bool, str, type(None))
+_MODULE_PATH = re.compile(r"[A-Za-z_]\w{0,99}(\.(\d{1,4}|[A-Za-z_]\w{0,99}))?", re.ASCII)
 
 
 class _Ref:
@@ -398,9 +400,9 @@ class GraphFunction:
         if not (
             isinstance(modules, list)
             and len(modules) <= 64
-            and all(isinstance(m, str) and m.isidentifier() for m in modules)
+            and all(isinstance(m, str) and _MODULE_PATH.fullmatch(m) for m in modules)
         ):
-            raise fail("'modules' must be a list of argument names")
+            raise fail("'modules' must be a list of argument names (net, nets.0, nets.key)")
         self.modules = tuple(modules)
         self.graphs = {key: _Graph(g, count, fail, self.modules) for key, g in graphs.items()}
         arguments = config.get("arguments", {})
@@ -425,7 +427,8 @@ class GraphFunction:
             for k, v in self.arguments.items()
             if k not in ("training", "mask", *names)
         ]
-        parameters += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY) for k in self.modules]
+        roots = dict.fromkeys(m.split(".")[0] for m in self.modules)
+        parameters += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY) for k in roots]
         parameters += [
             inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None)
             for k in self.keywords
@@ -473,15 +476,22 @@ class GraphFunction:
                     f"{self.__name__}: was traced with the masks of its {self.mask_count} "
                     f"inputs and needs them as mask=, got {str(mask)[:60]}"
                 )
+        roots = dict.fromkeys(m.split(".")[0] for m in self.modules)
+        given_modules = {root: kwargs.pop(root, None) for root in roots}
         modules = {}
-        for name in self.modules:
-            module = kwargs.pop(name, None)
+        for path in self.modules:
+            root, _, item = path.partition(".")
+            module = given_modules[root]
+            if item and isinstance(module, (list, tuple)) and item.isdigit():
+                module = module[int(item)] if int(item) < len(module) else None
+            elif item:
+                module = module.get(item) if isinstance(module, dict) else None
             if not callable(module):
                 raise TypeError(
-                    f"{self.__name__}: calls the module argument {name!r}; pass it as "
-                    f"{name}=<the module> (got {type(module).__name__})"
+                    f"{self.__name__}: calls the module argument {path!r}; pass it as "
+                    f"{root}=<the module{'s' if item else ''}> (got {type(module).__name__})"
                 )
-            modules[name] = module
+            modules[path] = module
         for key, value in kwargs.items():
             if key not in self.arguments or not _same(value, self.arguments[key]):
                 raise TypeError(

@@ -188,7 +188,7 @@ class _Saver:
             fields = trace_function(
                 fn, trace.specs, trace.arguments, trace.keywords, trace.positional, trace.mask_specs
             )
-            modules = fields.get("modules", ())
+            modules = {path.split(".")[0] for path in fields.get("modules", ())}
             arguments = {k: _encode(v) for k, v in self.trace.arguments.items() if k not in modules}
         except (Untraceable, _Unencodable) as err:
             return str(err)

@@ -33,7 +33,8 @@ inputs' device), ``{"batch": [a, c]}``, ``{"float": "nan" | "inf" | "-inf"}``.
 
 A torch module among a function layer's arguments (``arguments={"net": nn.Linear(4, 4)}``)
 is not traced into: its calls become nodes ``"op": "module:net"`` and the function config
-lists ``"modules": ["net"]``. The module itself is saved as the layer's argument (its
+lists ``"modules": ["net"]`` (the items of a list, tuple or dict of modules: ``nets.0``,
+``heads.mean``). The module itself is saved as the layer's argument (its
 entry and its weights), so a load calls the rebuilt module, whose weights are the trained
 ones and stay trainable; inlining its ops would have stored its weights as constants.
 """
@@ -383,7 +384,8 @@ def trace_function(
         specs: the structure of the layer's inputs, with leaves that have a ``shape``
             (``None`` for unknown dimensions) and a ``dtype``: symbolic tensors or ``Spec``s.
         arguments: the keyword arguments the layer passes (``Lambda(arguments=...)``); torch
-            modules among them are called by name in the graph (``"modules"``).
+            modules among them (or the items of a list, tuple or dict of modules) are called
+            by name in the graph (``"modules"``: ``net``, ``nets.0``, ``nets.key``).
         keywords: ``"training"`` and/or ``"mask"`` when the function declares them: traced
             with ``training=True`` and ``False``, and ``mask=None`` (or ``mask_specs``).
         positional: for a function called with several positional arguments (a loss's
@@ -405,8 +407,8 @@ def trace_function(
     inputs_count = len(flat)
     if mask_specs is not None:
         flat += [(tuple(leaf.shape), leaf.dtype) for leaf in flatten(mask_specs)]
-    modules = [k for k, v in arguments.items() if isinstance(v, nn.Module)]
-    arguments = {k: _ModuleCall(k, v) if k in modules else v for k, v in arguments.items()}
+    modules: list[str] = []
+    arguments = {k: _module_calls(k, v, modules) for k, v in arguments.items()}
 
     def variant(training: bool | None) -> dict[str, Any]:
         def call(inputs: list[torch.Tensor]) -> Any:
@@ -445,6 +447,25 @@ def trace_function(
         **({"mask_inputs": _encode_inputs(mask_specs)} if mask_specs is not None else {}),
     }
     return fields if positional is None else {**fields, "positional": list(positional)}
+
+
+def _module_calls(key: str, value: Any, modules: list[str]) -> Any:
+    """`value` with a `_ModuleCall` for a module, or for each item of a list, tuple or dict
+    (string keys) of modules only, named `key`, `key.0`, `key.name`; their names added to
+    `modules`."""
+    if isinstance(value, nn.Module):
+        modules.append(key)
+        return _ModuleCall(key, value)
+    if isinstance(value, dict) and all(isinstance(k, str) and k.isidentifier() for k in value):
+        items = list(value.items())
+    elif type(value) in (list, tuple):
+        items = list(enumerate(value))
+    else:
+        return value
+    if not items or not all(isinstance(v, nn.Module) for _, v in items):
+        return value
+    calls = [(k, _module_calls(f"{key}.{k}", v, modules)) for k, v in items]
+    return dict(calls) if isinstance(value, dict) else type(value)(c for _, c in calls)
 
 
 def _encode_inputs(specs: Any) -> Any:
