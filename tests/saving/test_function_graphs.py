@@ -325,6 +325,8 @@ def test_a_module_argument_node_needs_its_module() -> None:
     torch.testing.assert_close(loaded(x, net=net), net(x) + 1)
     with pytest.raises(TypeError, match="module argument 'net'"):
         loaded(x)
+    with pytest.raises(TypeError, match="module argument 'net'"):
+        loaded(x, net=torch.exp)  # only a module: a file cannot make a node call anything else
     bad = copy.deepcopy(config)
     bad["modules"] = []
     with pytest.raises(FunctionDeserializationError, match="does not list"):

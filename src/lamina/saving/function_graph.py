@@ -486,7 +486,7 @@ class GraphFunction:
                 module = module[int(item)] if int(item) < len(module) else None
             elif item:
                 module = module.get(item) if isinstance(module, dict) else None
-            if not callable(module):
+            if not isinstance(module, torch.nn.Module):
                 raise TypeError(
                     f"{self.__name__}: calls the module argument {path!r}; pass it as "
                     f"{root}=<the module{'s' if item else ''}> (got {type(module).__name__})"
