@@ -435,3 +435,21 @@ def test_lists_and_dicts_of_module_arguments_are_called_by_path() -> None:
         hostile = {**copy.deepcopy(config), "modules": bad}
         with pytest.raises(FunctionDeserializationError, match="'modules' must be"):
             deserialize_function(hostile, safe_mode=True)
+
+
+def test_saving_leaves_a_module_argument_as_it_was(tmp_path: Path) -> None:
+    from torch import nn
+
+    from lamina import Model, load_model
+
+    bn = nn.BatchNorm1d(4).train()  # a call in training mode updates the running statistics
+    a = Input(shape=(4,))
+    model = Model(a, Lambda(lambda x, bn: bn(x), arguments={"bn": bn})(a))
+    bn(torch.randn(8, 4) * 3 + 1)
+    before = {k: v.clone() for k, v in bn.state_dict().items()}
+    model.save(tmp_path / "m.lamina")  # traced: the module ran on random inputs
+    for key, value in bn.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    loaded = load_model(tmp_path / "m.lamina", safe_mode=True)
+    state = loaded.layers[1].state_dict()
+    torch.testing.assert_close(state["argument_module_0.running_mean"], before["running_mean"])

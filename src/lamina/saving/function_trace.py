@@ -106,6 +106,17 @@ class _ModuleCall:
     def __getattr__(self, name: str) -> Any:  # net.weight: refused as a trainable constant
         return getattr(self.__dict__["module"], name)
 
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's call, leaving the module as it was: the buffers a call updates (a
+        BatchNorm's running statistics, in training mode) are put back."""
+        saved = [(buffer, buffer.clone()) for buffer in self.module.buffers()]
+        try:
+            return self.module(*args, **kwargs)
+        finally:
+            with torch.no_grad():
+                for buffer, value in saved:
+                    buffer.copy_(value)
+
 
 def _call_module(call: _ModuleCall, *args: Any, **kwargs: Any) -> Any:
     return call.module(*args, **kwargs)
@@ -129,7 +140,7 @@ class _Recorder(TorchFunctionMode):
         if func is _call_module:  # a module argument: one node, run with recording off
             call, args = args[0], tuple(args[1:])
             name: str | None = f"module:{call.name}"
-            func = call.module
+            func = call.run
         else:
             name = op_table.name_of(func)
         if name is None or self.failure:
