@@ -9,9 +9,10 @@ say, and none may make a tensor of more than ``MAX_ELEMENTS`` values. No saved s
 parsed, compiled or run; the graph runs only when the layer is called.
 
 A node ``"op": "module:<name>"`` calls the torch module the layer passes as the argument
-``<name>`` (one of the config's ``"modules"``): the module the loader rebuilt from the
-layer's config, with the file's weights. The meta check takes such a node's outputs from
-its specs, since the module is only known when the function is called.
+``<name>`` (one of the config's ``"modules"``; ``nets.0`` / ``heads.mean`` for an item of a
+list or dict argument; never anything but an ``nn.Module``): the module the loader rebuilt
+from the layer's config, with the file's weights. The meta check takes such a node's
+outputs from its specs, since the module is only known when the function is called.
 """
 
 from __future__ import annotations
