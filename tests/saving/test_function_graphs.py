@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import runpy
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -248,3 +251,205 @@ def test_graph_functions_keep_their_config_and_arguments() -> None:
     )
     with pytest.raises(TypeError, match="traced with arguments"):
         loaded(torch.ones(2, 3), index=2)
+
+
+MODULE_SCRIPT = textwrap.dedent(
+    """
+    import sys, numpy as np, torch
+    from lamina import load_model
+
+    x = np.random.RandomState(0).randn(8, 4).astype("float32")
+    model = load_model(sys.argv[1], safe_mode=True)
+    predictions = model.predict(x, verbose=0)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.ones((8, 1), "float32"), epochs=1, shuffle=False, verbose=0)
+    np.savez(sys.argv[2], predictions, *[w.detach().numpy() for w in model.parameters()])
+    """
+)
+
+
+def test_a_module_argument_is_called_by_the_graph_and_trains_after_a_safe_load(
+    tmp_path: Path,
+) -> None:
+    from torch import nn
+
+    from lamina import Model
+    from lamina.layers import Dense
+
+    torch.manual_seed(0)
+    a = Input(shape=(4,))
+    net = nn.Linear(4, 4)
+    model = Model(a, Dense(1)(Lambda(lambda x, net: net(x) * 2, arguments={"net": net})(a)))
+    x = np.random.RandomState(0).randn(8, 4).astype("float32")
+    y = np.ones((8, 1), "float32")
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, epochs=1, shuffle=False, verbose=0)
+    path = tmp_path / "m.lamina"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "saved as source" warning
+        model.save(path)
+    function = json.loads(zipfile.ZipFile(path).read("config.json"))["model"]["config"]["layers"][1]
+    graph = function["config"]["function"]["__function__"]
+    assert graph["kind"] == "graph" and graph["modules"] == ["net"]
+    assert [n["op"] for n in graph["graphs"]["any"]["nodes"]] == ["module:net", "Tensor.mul"]
+    assert graph["graphs"]["any"]["constants"] == []  # the weights are not inlined
+
+    script, out = tmp_path / "load_and_train.py", tmp_path / "out.npz"
+    script.write_text(MODULE_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(path), str(out)],
+        capture_output=True,
+        text=True,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = np.load(out)
+    np.testing.assert_array_equal(loaded["arr_0"], model.predict(x, verbose=0))
+    before = net.weight.detach().clone()
+    model.fit(x, y, epochs=1, shuffle=False, verbose=0)
+    assert not torch.equal(net.weight, before)
+    for i, weight in enumerate(model.parameters()):
+        np.testing.assert_array_equal(loaded[f"arr_{i + 1}"], weight.detach().numpy())
+
+
+def test_a_module_argument_node_needs_its_module() -> None:
+    from torch import nn
+
+    layer = Lambda(lambda x, net: net(x) + 1, arguments={"net": nn.Linear(3, 3)})
+    specs = layer(Input(shape=(3,))).node.inputs
+    config = serialize_function(layer.function, trace=Trace(specs, layer.arguments, ()))
+    loaded = deserialize_function(config, safe_mode=True)
+    x = torch.randn(2, 3)
+    net = layer.arguments["net"]
+    torch.testing.assert_close(loaded(x, net=net), net(x) + 1)
+    with pytest.raises(TypeError, match="module argument 'net'"):
+        loaded(x)
+    with pytest.raises(TypeError, match="module argument 'net'"):
+        loaded(x, net=torch.exp)  # only a module: a file cannot make a node call anything else
+    bad = copy.deepcopy(config)
+    bad["modules"] = []
+    with pytest.raises(FunctionDeserializationError, match="does not list"):
+        deserialize_function(bad, safe_mode=True)
+
+
+MASK_SCRIPT = textwrap.dedent(
+    """
+    import sys, warnings, numpy as np, torch
+    from lamina import Input, Model, load_model
+    from lamina.layers import LSTM, Embedding, GlobalAveragePooling1D, Lambda
+
+    tokens, features = Input(shape=(5,), dtype="int64"), Input(shape=(4, 3))
+    e = Embedding(10, 3, mask_zero=True)(tokens)
+    y = Lambda(lambda x: x * 2, mask=lambda inputs, mask: mask & (inputs.sum(-1) > -9))(e)
+    z = Lambda(lambda x: x + 1, mask=lambda inputs, mask: mask)(y)  # passed on
+    pair = lambda inputs, mask: [mask[0], ~mask[1]]  # noqa: E731
+    both = Lambda(lambda x: [x[0] + x[1], x[0] - x[1]], mask=pair)
+    w = both([y, z])
+    u = Lambda(lambda x: x, mask=lambda inputs, mask: inputs[..., 0] > 0)(features)  # no mask in
+    def weighted(x, mask=None):  # a function that takes the mask: traced on it, not None
+        return x if mask is None else x * mask[..., None].float()
+
+    outputs = [GlobalAveragePooling1D()(t) for t in (y, z, u)] + [LSTM(2)(w[0])]
+    outputs.append(Lambda(weighted)(e))
+    model = Model([tokens, features], outputs)
+    x = [np.array([[1, 2, 0, 0, 3], [0, 4, 5, 0, 0]]), np.random.RandomState(0).randn(2, 4, 3)]
+    x[1] = x[1].astype("float32")
+    if sys.argv[1] == "save":
+        warnings.simplefilter("error")
+        model.save(sys.argv[2])
+        np.savez(sys.argv[3], *model.predict(x, verbose=0))
+    else:
+        loaded = load_model(sys.argv[2], safe_mode=True)
+        expected = np.load(sys.argv[3])
+        got = loaded.predict(x, verbose=0)
+        for i, g in enumerate(got):
+            np.testing.assert_array_equal(g, expected[f"arr_{i}"])
+        assert (got[-1][0, 2:4] == 0).all() and (got[-1][0, :2] != 0).all()
+        inputs = torch.randn(3, 5, 3)
+        mask = torch.rand(3, 5) > 0.5
+        cases = [(inputs, mask), (inputs, mask), ([inputs, inputs], [mask, ~mask])]
+        cases.append((torch.randn(3, 4, 3), None))
+        pairs = [(a, b) for a, b in zip(model.layers, loaded.layers) if getattr(a, "mask", None)]
+        assert len(pairs) == len(cases)
+        for (original, copy), (a, m) in zip(pairs, cases):
+            want, have = original.compute_mask(a, m), copy.compute_mask(a, m)
+            want, have = torch.stack(list(want)), torch.stack(list(have))  # a mask, or two
+            assert torch.equal(want, have) and 0 < int(have.sum()) < have.numel()
+        print("ok")
+    """
+)
+
+
+def test_a_lambda_mask_function_saves_as_an_op_graph_and_loads_safely(tmp_path: Path) -> None:
+    script = tmp_path / "masks.py"
+    script.write_text(MASK_SCRIPT)
+    path, outputs = tmp_path / "m.lamina", tmp_path / "out.npz"
+    arguments = ["save", str(path), str(outputs)]
+    with warnings.catch_warnings(), patch.object(sys, "argv", [str(script), *arguments]):
+        runpy.run_path(str(script), run_name="__main__")  # saved here, loaded in a fresh process
+    done = subprocess.run(
+        [sys.executable, str(script), "load", str(path), str(outputs)],
+        capture_output=True,
+        text=True,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ok" in done.stdout
+    layers = json.loads(zipfile.ZipFile(path).read("config.json"))["model"]["config"]["layers"]
+    masks = [
+        layer["config"]["mask"]["__function__"]
+        for layer in layers
+        if layer["class_name"] == "Lambda" and layer["config"]["mask"] is not None
+    ]
+    assert [m["kind"] for m in masks] == ["graph"] * 4
+    assert [m["positional"] for m in masks] == [["inputs", "mask"]] * 4
+    assert masks[-1]["arguments"] == {"mask": None}  # traced without an input mask
+    weighted = layers[-1]["config"]["function"]["__function__"]
+    assert weighted["kind"] == "graph" and weighted["mask_inputs"] is None  # one mask
+    assert weighted["input_specs"][1] == [[None, 5], "bool"]
+
+
+def test_lists_and_dicts_of_module_arguments_are_called_by_path() -> None:
+    from torch import nn
+
+    def stack(x, nets, heads):
+        for net in nets:
+            x = torch.relu(net(x))
+        return heads["mean"](x) * heads["scale"](x)
+
+    nets = [nn.Linear(3, 3), nn.Linear(3, 3)]
+    heads = {"mean": nn.Linear(3, 2), "scale": nn.Sequential(nn.Linear(3, 2), nn.Tanh())}
+    layer = Lambda(stack, arguments={"nets": nets, "heads": heads})
+    specs = layer(Input(shape=(3,))).node.inputs
+    config = serialize_function(stack, trace=Trace(specs, layer.arguments, ()))
+    assert config["kind"] == "graph" and config["arguments"] == {}
+    assert config["modules"] == ["nets.0", "nets.1", "heads.mean", "heads.scale"]
+    loaded = deserialize_function(config, safe_mode=True)
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(loaded(x, nets=nets, heads=heads), stack(x, nets, heads))
+    with pytest.raises(TypeError, match=r"module argument 'nets\.1'"):
+        loaded(x, nets=nets[:1], heads=heads)
+    for bad in (["nets.0.weight"], ["__class__.x y"], ["nets." + "0" * 9]):
+        hostile = {**copy.deepcopy(config), "modules": bad}
+        with pytest.raises(FunctionDeserializationError, match="'modules' must be"):
+            deserialize_function(hostile, safe_mode=True)
+
+
+def test_saving_leaves_a_module_argument_as_it_was(tmp_path: Path) -> None:
+    from torch import nn
+
+    from lamina import Model, load_model
+
+    bn = nn.BatchNorm1d(4).train()  # a call in training mode updates the running statistics
+    a = Input(shape=(4,))
+    model = Model(a, Lambda(lambda x, bn: bn(x), arguments={"bn": bn})(a))
+    bn(torch.randn(8, 4) * 3 + 1)
+    before = {k: v.clone() for k, v in bn.state_dict().items()}
+    model.save(tmp_path / "m.lamina")  # traced: the module ran on random inputs
+    for key, value in bn.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    loaded = load_model(tmp_path / "m.lamina", safe_mode=True)
+    state = loaded.layers[1].state_dict()
+    torch.testing.assert_close(state["argument_module_0.running_mean"], before["running_mean"])

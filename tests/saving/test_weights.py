@@ -75,6 +75,44 @@ def test_reads_files_written_by_the_safetensors_library(tmp_path: Path) -> None:
     np.testing.assert_array_equal(model.get_layer("hidden").get_weights()[0], kernel)
 
 
+def test_save_weights_keeps_checksums_that_load_weights_checks(tmp_path: Path) -> None:
+    source, target = mlp(), mlp()
+    path = tmp_path / "w.safetensors"
+    source.save_weights(path)
+    with safetensors.safe_open(path, "pt") as handle:
+        sums = json.loads(handle.metadata()["lamina_checksums"])
+        offset = 8 + int.from_bytes(path.read_bytes()[:8], "little")
+    assert sums["algorithm"] == "xxh3_64" and set(sums["tensors"]) == set(source.state_dict())
+    import xxhash
+
+    kernel = source.get_layer("out").kernel.detach().numpy().tobytes()
+    assert sums["tensors"]["out.kernel"] == f"{xxhash.xxh3_64_intdigest(kernel):016x}"
+    data = bytearray(path.read_bytes())
+    start = offset + json.loads(data[8:offset])["out.kernel"]["data_offsets"][0]
+    data[start + 5] ^= 0x10  # one bit of out.kernel
+    path.write_bytes(bytes(data))
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(Exception, match=r"w\.safetensors.*corrupt: tensor 'out\.kernel'"):
+        target.load_weights(path)
+    for key, value in target.state_dict().items():
+        assert torch.equal(value, before[key])  # nothing changed
+    target.load_weights(path, verify=False)  # skips the check: loads the damaged weights
+    assert not torch.equal(target.get_layer("out").kernel, source.get_layer("out").kernel)
+    assert torch.equal(target.get_layer("hidden").kernel, source.get_layer("hidden").kernel)
+
+
+def test_malformed_checksums_metadata_is_a_clear_error(tmp_path: Path) -> None:
+    model = mlp()
+    tensors = tensors_for_saving(model.state_dict())
+    sums = {"algorithm": "xxh3_64", "block": 8 << 20, "tensors": {"out.bias": "00"}}
+    header, _ = safetensors_header(tensors, {"lamina_checksums": json.dumps(sums)})
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"".join(bytes(c) for c in safetensors_chunks(tensors, header)))
+    with pytest.raises(Exception, match=r"metadata: checksums: 'tensors' must name exactly"):
+        model.load_weights(path)
+    model.load_weights(path, verify=False)
+
+
 def test_writer_matches_the_safetensors_library_for_mixed_dtypes() -> None:
     tensors = {
         "a": torch.arange(3, dtype=torch.float16),

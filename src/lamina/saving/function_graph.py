@@ -7,6 +7,12 @@ sizes are bounded. Then the graph is checked on the ``meta`` device at batch 2: 
 must accept its arguments (a wrong arity is refused here) and give the shapes its ``specs``
 say, and none may make a tensor of more than ``MAX_ELEMENTS`` values. No saved source is
 parsed, compiled or run; the graph runs only when the layer is called.
+
+A node ``"op": "module:<name>"`` calls the torch module the layer passes as the argument
+``<name>`` (one of the config's ``"modules"``; ``nets.0`` / ``heads.mean`` for an item of a
+list or dict argument; never anything but an ``nn.Module``): the module the loader rebuilt
+from the layer's config, with the file's weights. The meta check takes such a node's
+outputs from its specs, since the module is only known when the function is called.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -49,6 +56,7 @@ _TAGS = (
 
 
 _PLAIN = (int, float, bool, str, type(None))
+_MODULE_PATH = re.compile(r"[A-Za-z_]\w{0,99}(\.(\d{1,4}|[A-Za-z_]\w{0,99}))?", re.ASCII)
 
 
 class _Ref:
@@ -75,7 +83,13 @@ _DEVICE = _DeviceOfInputs()
 class _Graph:
     """One decoded graph: constants, nodes (op, args, kwargs, output count, specs), outputs."""
 
-    def __init__(self, config: Any, inputs: int, fail: Callable[[str], Exception]) -> None:
+    def __init__(
+        self,
+        config: Any,
+        inputs: int,
+        fail: Callable[[str], Exception],
+        modules: tuple[str, ...] = (),
+    ) -> None:
         if not isinstance(config, dict) or set(config) != {"constants", "nodes", "outputs"}:
             raise fail("a graph must be a dict of 'constants', 'nodes' and 'outputs'")
         constants, nodes = config["constants"], config["nodes"]
@@ -84,6 +98,7 @@ class _Graph:
         if len(nodes) > MAX_NODES or len(constants) > MAX_NODES:
             raise fail(f"a graph may have at most {MAX_NODES:,} nodes and constants")
         self.fail = fail
+        self.modules = modules
         self.constants: list[Any] = []
         for i, value in enumerate(constants):
             decoded = _decode(value, f"constant {i}")
@@ -91,20 +106,25 @@ class _Graph:
                 raise fail(f"constant {i} must be a tensor or an array")
             self.constants.append(decoded)
         self.slots = inputs
-        self.nodes: list[tuple[str, Callable[..., Any], Any, Any, int, list[Any]]] = []
+        self.nodes: list[tuple[str, Callable[..., Any] | None, Any, Any, int, list[Any]]] = []
         for i, node in enumerate(nodes):
             self.nodes.append(self.node(i, node))
         self.outputs = self.value(config["outputs"], "the outputs", 0)
         if not any(isinstance(leaf, _Ref) for leaf in _leaves(self.outputs)):
             raise fail("a graph must return at least one tensor")
 
-    def node(self, i: int, node: Any) -> tuple[str, Callable[..., Any], Any, Any, int, list[Any]]:
+    def node(
+        self, i: int, node: Any
+    ) -> tuple[str, Callable[..., Any] | None, Any, Any, int, list[Any]]:
         where = f"node {i}"
         if not isinstance(node, dict) or set(node) != {"op", "args", "kwargs", "outputs", "specs"}:
             raise self.fail(f"{where} must be a dict of op, args, kwargs, outputs and specs")
         op = node["op"]
-        fn = op_table.lookup(op)
-        if fn is None:
+        module = isinstance(op, str) and op.startswith("module:")
+        fn = None if module else op_table.lookup(op)
+        if module and op[7:] not in self.modules:
+            raise self.fail(f"{where} calls the module {op[7:80]!r}, which 'modules' does not list")
+        if fn is None and not module:
             raise UnsafeFunctionError(
                 f"{where} names the op {str(op)[:80]!r}, which is not in lamina's table of ops"
             )
@@ -179,7 +199,14 @@ class _Graph:
             f"{', '.join(_TAGS)}"
         )
 
-    def run(self, inputs: list[Any], batch: int, device: torch.device, check: bool = False) -> Any:
+    def run(
+        self,
+        inputs: list[Any],
+        batch: int,
+        device: torch.device,
+        check: bool = False,
+        modules: dict[str, Any] | None = None,
+    ) -> Any:
         slots = list(inputs)
         constants = [c.to(device) if isinstance(c, torch.Tensor) else c for c in self.constants]
 
@@ -204,7 +231,15 @@ class _Graph:
             return value
 
         for i, (op, fn, args, kwargs, count, specs) in enumerate(self.nodes):
-            if check:
+            if fn is None:  # "module:<name>"
+                if check:
+                    shapes = _shapes(specs, batch)
+                    if any(math.prod(shape) > MAX_ELEMENTS for shape, _ in shapes):
+                        raise UnsafeFunctionError(f"node {i} ({op}): a spec is too big")
+                    out = [torch.empty(shape, dtype=dtype) for shape, dtype in shapes]
+                else:
+                    out = cast("dict[str, Any]", modules)[op[7:]](*fill(args), **fill(kwargs))
+            elif check:
                 out = self.check_node(i, op, fn, fill(args), fill(kwargs), count, specs, batch)
             else:
                 out = fn(*fill(args), **fill(kwargs))
@@ -231,7 +266,7 @@ class _Graph:
         batch: int,
     ) -> Any:
         where = f"node {i} ({op})"
-        shapes = [[batch if d is None else d for d in shape] for shape, _ in specs]
+        shapes = [s for s, _ in _shapes(specs, batch)]
         for shape in shapes:
             if math.prod(shape) > MAX_ELEMENTS:
                 raise UnsafeFunctionError(f"{where}: its spec {shape} is too big")
@@ -259,6 +294,10 @@ class _Graph:
                     f"{where} makes shape {tuple(leaf.shape)}, but its spec says {shape}"
                 )
         return out
+
+
+def _shapes(specs: list[Any], batch: int) -> list[tuple[list[int], torch.dtype]]:
+    return [([batch if d is None else d for d in shape], dtype) for shape, dtype in specs]
 
 
 def _plain(value: Any) -> Any:
@@ -329,7 +368,11 @@ class GraphFunction:
         self.__name__ = self.__qualname__ = name
         self.__lamina_config__ = copy.deepcopy(config)
         self.structure = _structure(config.get("inputs"), fail)
-        count = len(flatten(self.structure))
+        # The structure of the masks it was traced with ("mask_inputs": null is one mask).
+        self.masked = "mask_inputs" in config
+        masks = _structure(config["mask_inputs"], fail) if self.masked else []
+        self.mask_count = len(flatten(masks))
+        count = len(flatten(self.structure)) + self.mask_count
         specs = config.get("input_specs")
         if not isinstance(specs, list) or len(specs) != count:
             raise fail("'input_specs' must hold one spec per input")
@@ -354,7 +397,15 @@ class GraphFunction:
             {"training", "inference"},
         ):
             raise fail("'graphs' must hold 'any', or 'training' and 'inference'")
-        self.graphs = {key: _Graph(g, count, fail) for key, g in graphs.items()}
+        modules = config.get("modules", [])
+        if not (
+            isinstance(modules, list)
+            and len(modules) <= 64
+            and all(isinstance(m, str) and _MODULE_PATH.fullmatch(m) for m in modules)
+        ):
+            raise fail("'modules' must be a list of argument names (net, nets.0, nets.key)")
+        self.modules = tuple(modules)
+        self.graphs = {key: _Graph(g, count, fail, self.modules) for key, g in graphs.items()}
         arguments = config.get("arguments", {})
         if not isinstance(arguments, dict):
             raise fail("'arguments' must be a dict")
@@ -365,8 +416,8 @@ class GraphFunction:
             and len(positional) <= 16
             and all(isinstance(n, str) and n.isidentifier() for n in positional)
             and len(set(positional)) == len(positional)
-            and len([n for n in positional if n not in self.arguments]) == count
-            and self.structure == [None] * count
+            and isinstance(self.structure, list)
+            and len([n for n in positional if n not in self.arguments]) == len(self.structure)
         ):
             raise fail("'positional' must name each tensor input and plain argument once")
         self.positional = None if positional is None else tuple(positional)
@@ -377,6 +428,8 @@ class GraphFunction:
             for k, v in self.arguments.items()
             if k not in ("training", "mask", *names)
         ]
+        roots = dict.fromkeys(m.split(".")[0] for m in self.modules)
+        parameters += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY) for k in roots]
         parameters += [
             inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None)
             for k in self.keywords
@@ -415,7 +468,31 @@ class GraphFunction:
             inputs = [given[n] for n in names if n not in self.arguments]
             kwargs.update({n: given[n] for n in names if n in self.arguments})
         training = kwargs.pop("training", None)
-        kwargs.pop("mask", None)
+        mask = kwargs.pop("mask", None)
+        masks: list[Any] = []
+        if self.masked:
+            masks = flatten(mask) if mask is not None else []
+            if len(masks) != self.mask_count or not all(isinstance(m, torch.Tensor) for m in masks):
+                raise TypeError(
+                    f"{self.__name__}: was traced with the masks of its {self.mask_count} "
+                    f"inputs and needs them as mask=, got {str(mask)[:60]}"
+                )
+        roots = dict.fromkeys(m.split(".")[0] for m in self.modules)
+        given_modules = {root: kwargs.pop(root, None) for root in roots}
+        modules = {}
+        for path in self.modules:
+            root, _, item = path.partition(".")
+            module = given_modules[root]
+            if item and isinstance(module, (list, tuple)) and item.isdigit():
+                module = module[int(item)] if int(item) < len(module) else None
+            elif item:
+                module = module.get(item) if isinstance(module, dict) else None
+            if not isinstance(module, torch.nn.Module):
+                raise TypeError(
+                    f"{self.__name__}: calls the module argument {path!r}; pass it as "
+                    f"{root}=<the module{'s' if item else ''}> (got {type(module).__name__})"
+                )
+            modules[path] = module
         for key, value in kwargs.items():
             if key not in self.arguments or not _same(value, self.arguments[key]):
                 raise TypeError(
@@ -423,7 +500,7 @@ class GraphFunction:
                     f"{sorted(self.arguments)}; it cannot take {key}={str(value)[:40]}. Save "
                     f"the model again from the original function to change its arguments."
                 )
-        flat = flatten(inputs)
+        flat = flatten(inputs) + masks
         if len(flat) != len(self.input_specs):
             raise TypeError(
                 f"{self.__name__}: expected {len(self.input_specs)} input tensors, got {len(flat)}"
@@ -432,7 +509,7 @@ class GraphFunction:
         device = first.device if isinstance(first, torch.Tensor) else torch.get_default_device()
         batch = 0 if self.batch is None else int(flat[self.batch[0]].shape[self.batch[1]])
         key = "any" if "any" in self.graphs else ("training" if training else "inference")
-        return self.graphs[key].run(flat, batch, device)
+        return self.graphs[key].run(flat, batch, device, modules=modules)
 
     def __repr__(self) -> str:
         return f"<op graph of {self.__name__}>"

@@ -47,6 +47,7 @@ class Trace:
     arguments: dict[str, Any]
     keywords: tuple[str, ...] = ()
     positional: tuple[str, ...] | None = None
+    mask_specs: Any = None
 
 
 @dataclass
@@ -185,9 +186,10 @@ class _Saver:
         try:
             trace = self.trace
             fields = trace_function(
-                fn, trace.specs, trace.arguments, trace.keywords, trace.positional
+                fn, trace.specs, trace.arguments, trace.keywords, trace.positional, trace.mask_specs
             )
-            arguments = {k: _encode(v) for k, v in self.trace.arguments.items()}
+            modules = {path.split(".")[0] for path in fields.get("modules", ())}
+            arguments = {k: _encode(v) for k, v in self.trace.arguments.items() if k not in modules}
         except (Untraceable, _Unencodable) as err:
             return str(err)
         config = {**base, "kind": "graph", "arguments": arguments, **fields}

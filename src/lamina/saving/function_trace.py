@@ -30,6 +30,13 @@ order. Argument values are JSON scalars and lists, or one-key dicts: ``{"tensor"
 ``{"constant": i}``, ``{"tuple": [...]}``, ``{"dict": [[key, value], ...]}``, ``{"slice": [start,
 stop, step]}``, ``{"ellipsis": null}``, ``{"dtype": "float32"}``, ``{"device": null}`` (the
 inputs' device), ``{"batch": [a, c]}``, ``{"float": "nan" | "inf" | "-inf"}``.
+
+A torch module among a function layer's arguments (``arguments={"net": nn.Linear(4, 4)}``)
+is not traced into: its calls become nodes ``"op": "module:net"`` and the function config
+lists ``"modules": ["net"]`` (the items of a list, tuple or dict of modules: ``nets.0``,
+``heads.mean``). The module itself is saved as the layer's argument (its
+entry and its weights), so a load calls the rebuilt module, whose weights are the trained
+ones and stay trainable; inlining its ops would have stored its weights as constants.
 """
 
 from __future__ import annotations
@@ -83,6 +90,38 @@ def _mutates(name: str) -> bool:
     return method == "__setitem__" or method.startswith("__i") or method.endswith("_")
 
 
+class _ModuleCall:
+    """Stands in for a module argument while tracing: a call goes through the recorder's
+    ``__torch_function__`` (``handle_torch_function``), which records one node for it and
+    runs the module with the recording off."""
+
+    def __init__(self, name: str, module: nn.Module) -> None:
+        self.name, self.module = name, module
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if torch.overrides.has_torch_function(args) or torch._C._is_torch_function_mode_enabled():
+            return torch.overrides.handle_torch_function(_call_module, args, self, *args, **kwargs)
+        return self.module(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # net.weight: refused as a trainable constant
+        return getattr(self.__dict__["module"], name)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's call, leaving the module as it was: the buffers a call updates (a
+        BatchNorm's running statistics, in training mode) are put back."""
+        saved = [(buffer, buffer.clone()) for buffer in self.module.buffers()]
+        try:
+            return self.module(*args, **kwargs)
+        finally:
+            with torch.no_grad():
+                for buffer, value in saved:
+                    buffer.copy_(value)
+
+
+def _call_module(call: _ModuleCall, *args: Any, **kwargs: Any) -> Any:
+    return call.module(*args, **kwargs)
+
+
 class _Recorder(TorchFunctionMode):
     def __init__(self, inputs: list[torch.Tensor]) -> None:
         super().__init__()
@@ -98,7 +137,12 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         if func in _GRAD_MODE:  # `with torch.no_grad():` in the function: not part of the graph
             return func(*args, **kwargs)
-        name = op_table.name_of(func)
+        if func is _call_module:  # a module argument: one node, run with recording off
+            call, args = args[0], tuple(args[1:])
+            name: str | None = f"module:{call.name}"
+            func = call.run
+        else:
+            name = op_table.name_of(func)
         if name is None or self.failure:
             label = getattr(func, "__name__", repr(func))
             if label == "__get__":
@@ -342,6 +386,7 @@ def trace_function(
     arguments: dict[str, Any],
     keywords: tuple[str, ...],
     positional: tuple[str, ...] | None = None,
+    mask_specs: Any = None,
 ) -> dict[str, Any]:
     """The fields of a ``"graph"`` function config for ``fn(inputs, **arguments)``.
 
@@ -349,13 +394,20 @@ def trace_function(
         fn: the function.
         specs: the structure of the layer's inputs, with leaves that have a ``shape``
             (``None`` for unknown dimensions) and a ``dtype``: symbolic tensors or ``Spec``s.
-        arguments: the keyword arguments the layer passes (``Lambda(arguments=...)``).
+        arguments: the keyword arguments the layer passes (``Lambda(arguments=...)``); torch
+            modules among them (or the items of a list, tuple or dict of modules) are called
+            by name in the graph (``"modules"``: ``net``, ``nets.0``, ``nets.key``).
         keywords: ``"training"`` and/or ``"mask"`` when the function declares them: traced
-            with ``training=True`` and ``False``, and ``mask=None``.
+            with ``training=True`` and ``False``, and ``mask=None`` (or ``mask_specs``).
         positional: for a function called with several positional arguments (a loss's
             ``y_true, y_pred``, an initializer's ``shape, dtype``), their names: each one
-            in ``arguments`` is that plain value, the others take the tensors of ``specs``
-            (a list) in order. ``None`` for a function layer's ``fn(inputs, **arguments)``.
+            in ``arguments`` is that plain value, the others take the items of ``specs``
+            (a list: a tensor each, or a structure of tensors, as a ``Lambda``'s mask
+            function's ``inputs, mask``) in order. ``None`` for a function layer's
+            ``fn(inputs, **arguments)``.
+        mask_specs: the masks of a function layer's inputs (the structure of ``specs``),
+            when it declares ``mask`` and every input has one: traced as inputs of the
+            graph after ``specs``' (``"mask_inputs"``), so a load passes the real masks.
 
     Raises:
         Untraceable: saying why the function cannot be a graph.
@@ -363,15 +415,23 @@ def trace_function(
     flat = [(tuple(leaf.shape), leaf.dtype) for leaf in flatten(specs)]
     if not flat and positional is None:
         raise Untraceable("the layer has not been called, so its input shapes are unknown")
+    inputs_count = len(flat)
+    if mask_specs is not None:
+        flat += [(tuple(leaf.shape), leaf.dtype) for leaf in flatten(mask_specs)]
+    modules: list[str] = []
+    arguments = {k: _module_calls(k, v, modules) for k, v in arguments.items()}
 
     def variant(training: bool | None) -> dict[str, Any]:
         def call(inputs: list[torch.Tensor]) -> Any:
             extra: dict[str, Any] = {"mask": None} if "mask" in keywords else {}
+            if mask_specs is not None:
+                inputs, masks = inputs[:inputs_count], inputs[inputs_count:]
+                extra["mask"] = pack_like(mask_specs, masks)
             if training is not None:
                 extra["training"] = training
             if positional is None:
                 return fn(pack_like(specs, inputs), **arguments, **extra)
-            tensors = iter(inputs)
+            tensors = iter(pack_like(specs, inputs))
             args = [arguments[n] if n in arguments else next(tensors) for n in positional]
             rest = {k: v for k, v in arguments.items() if k not in positional}
             return fn(*args, **rest, **extra)
@@ -394,8 +454,29 @@ def trace_function(
         "batch": batch,
         "keywords": list(keywords),
         "graphs": graphs,
+        **({"modules": modules} if modules else {}),
+        **({"mask_inputs": _encode_inputs(mask_specs)} if mask_specs is not None else {}),
     }
     return fields if positional is None else {**fields, "positional": list(positional)}
+
+
+def _module_calls(key: str, value: Any, modules: list[str]) -> Any:
+    """`value` with a `_ModuleCall` for a module, or for each item of a list, tuple or dict
+    (string keys) of modules only, named `key`, `key.0`, `key.name`; their names added to
+    `modules`."""
+    if isinstance(value, nn.Module):
+        modules.append(key)
+        return _ModuleCall(key, value)
+    if isinstance(value, dict) and all(isinstance(k, str) and k.isidentifier() for k in value):
+        items = list(value.items())
+    elif type(value) in (list, tuple):
+        items = list(enumerate(value))
+    else:
+        return value
+    if not items or not all(isinstance(v, nn.Module) for _, v in items):
+        return value
+    calls = [(k, _module_calls(f"{key}.{k}", v, modules)) for k, v in items]
+    return dict(calls) if isinstance(value, dict) else type(value)(c for _, c in calls)
 
 
 def _encode_inputs(specs: Any) -> Any:

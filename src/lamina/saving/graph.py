@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from lamina.core.layer import Layer
+from lamina.core.masking import input_masks
 from lamina.core.shape_inference import Spec
-from lamina.core.tensor import SymbolicTensor, map_structure
+from lamina.core.tensor import SymbolicTensor, flatten, map_structure
 from lamina.saving import registry
 from lamina.saving.errors import SaveError
 from lamina.saving.values import EncodedFunction, encode_value
@@ -120,15 +121,47 @@ def _traced_lambda_config(layer: Any, owner: str, raw: dict[str, Any]) -> dict[s
         specs = layer._build_input_specs
     keywords = tuple(k for k in ("training", "mask") if getattr(layer, f"_pass_{k}", False))
     trace = None if specs is None else Trace(specs, dict(layer._call_arguments()), keywords)
+    if "mask" in keywords and layer._inbound_nodes:
+        # Traced on the masks it is called with, not mask=None (which would load ignoring
+        # them); masks on only some inputs are not traced (saved as source).
+        masks = input_masks(specs)
+        given = [m is not None for m in flatten(masks)]
+        if all(given):
+            trace = Trace(specs, dict(layer._call_arguments()), keywords, mask_specs=masks)
+        elif any(given):
+            trace = None
     try:
         function = serialize_function(layer.function, owner=owner, trace=trace)
     except ValueError as error:
         raise SaveError(str(error)) from error
     raw = {**raw, "function": EncodedFunction(function)}
+    if callable(raw.get("mask")) and not isinstance(raw["mask"], torch.nn.Module):
+        raw["mask"] = _traced_mask(layer, owner, raw["mask"])
     if callable(raw.get("output_shape")) and layer._inbound_nodes:
         outputs = layer._inbound_nodes[0].outputs
         raw["output_shape"] = map_structure(lambda t: tuple(t.shape), outputs)
     return raw
+
+
+def _traced_mask(layer: Any, owner: str, mask: Any) -> EncodedFunction:
+    """A Lambda's mask function traced on what `run_masked_plan` calls it with: the inputs
+    and their masks, `None` when none has one (fixed in the graph). Masks on only some of
+    several inputs are not traced (the function is saved as source)."""
+    from lamina.saving.functions import Trace, serialize_function
+
+    trace = None
+    if layer._inbound_nodes:
+        inputs = layer._inbound_nodes[0].inputs
+        masks = input_masks(inputs)
+        given = [m is not None for m in flatten(masks)]
+        if not any(given):
+            trace = Trace([inputs], {"mask": None}, positional=("inputs", "mask"))
+        elif all(given):
+            trace = Trace([inputs, masks], {}, positional=("inputs", "mask"))
+    try:
+        return EncodedFunction(serialize_function(mask, owner=f"{owner} mask", trace=trace))
+    except ValueError as error:
+        raise SaveError(str(error)) from error
 
 
 def _traced_settings(layer: Layer, owner: str, raw: dict[str, Any]) -> dict[str, Any]:

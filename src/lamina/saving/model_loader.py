@@ -26,7 +26,7 @@ from lamina.saving.archive import (
 from lamina.saving.checksums import Checksums
 from lamina.saving.functions import FunctionDeserializationError
 from lamina.saving.limits import LoadLimits, build_budget, count_layers
-from lamina.saving.model_saver import _ALIASES_KEY, _ORDER_KEY
+from lamina.saving.model_saver import _ALIASES_KEY, _CHECKSUMS_KEY, _ORDER_KEY
 from lamina.saving.rebuild import build_model, check_format_version
 from lamina.saving.tensorfile import (
     WeightsFile,
@@ -324,8 +324,9 @@ def load_weights(
             skips missing and unexpected weights (shapes and dtypes are always checked).
         skip_mismatch: leave the weights whose shape differs from the file's as they are,
             with a warning, instead of raising (Keras's argument).
-        verify: check the checksums of a `.lamina` file's weights (see `load_model`); a
-            `.safetensors` file has no checksum to check.
+        verify: check the checksums of the weights (see `load_model`): a `.lamina` file's
+            in its `config.json`, a `.safetensors` file's in its header's metadata (a file
+            without them, such as one another program wrote, loads unchecked).
         limits: bounds on sizes and counts read from the file (`LoadLimits()` by default).
 
     Raises:
@@ -343,8 +344,8 @@ def load_weights(
             weights = archive.weights()
             sums = _checksums(config, weights, ctx) if verify else None
         else:
-            sums = None
             weights = open_weights_file(handle, ctx)
+            sums = _metadata_checksums(weights, ctx) if verify else None
             file_aliases = _metadata_aliases(weights, ctx)
             order = _metadata_order(weights, ctx)
         expected, model_aliases = model_state(model)
@@ -382,6 +383,14 @@ def _metadata_aliases(weights: WeightsFile, ctx: LoadContext) -> dict[str, str]:
     if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
         raise ctx.error(f"{what} must map names to names.")
     return aliases
+
+
+def _metadata_checksums(weights: WeightsFile, ctx: LoadContext) -> Checksums | None:
+    value = _metadata_json(weights, _CHECKSUMS_KEY, "the weights' checksums metadata", ctx)
+    if value is None:
+        return None
+    sizes = {info.name: info.end - info.begin for info in weights.tensors.values()}
+    return Checksums.parse(value, sizes, None, ctx, source="the header's metadata")
 
 
 def _metadata_json(weights: WeightsFile, key: str, what: str, ctx: LoadContext) -> Any:

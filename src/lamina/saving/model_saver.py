@@ -59,6 +59,7 @@ __all__ = ["save_model", "save_weights"]
 
 _ALIASES_KEY = "lamina_aliases"
 _ORDER_KEY = "lamina_order"
+_CHECKSUMS_KEY = "lamina_checksums"
 
 
 def _versions() -> dict[str, str]:
@@ -229,6 +230,13 @@ def save_weights(model: Any, filepath: str | os.PathLike[str]) -> None:
         **_versions(),
     }
     tensors = tensors_for_saving(state)
+    # The digests go in the header, so they are computed before it is written: one more
+    # pass over weights in memory (xxh3 runs at tens of GB/s).
+    digests = {
+        name: checksums.block_digests(t.reshape(-1).view(torch.uint8).numpy().data)
+        for name, t in tensors.items()
+    }
+    metadata[_CHECKSUMS_KEY] = json.dumps(checksums.encode(None, digests), separators=(",", ":"))
     header, _ = safetensors_header(tensors, metadata)
     with atomic_write(path) as handle:
         stream(handle, safetensors_chunks(tensors, header))

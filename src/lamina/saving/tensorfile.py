@@ -259,13 +259,14 @@ class WeightsFile:
     def _check_digests(
         self, out: dict[str, torch.Tensor], found: Digests, checksums: Checksums
     ) -> None:
-        header = block_digests(self.reader.read(0, self.data_start))
-        if tuple(header) != checksums.header:
-            raise self.ctx.error(
-                f"{self.what} is corrupt: its header does not match the checksums in "
-                "config.json. The file was damaged after it was written; save the model "
-                "again, or copy the file again."
-            )
+        if checksums.header is not None:
+            header = block_digests(self.reader.read(0, self.data_start))
+            if tuple(header) != checksums.header:
+                raise self.ctx.error(
+                    f"{self.what} is corrupt: its header does not match the checksums in "
+                    "config.json. The file was damaged after it was written; save the model "
+                    "again, or copy the file again."
+                )
         for name in out:
             expected = checksums.tensors[name]
             for index, value in enumerate(expected):
@@ -274,9 +275,9 @@ class WeightsFile:
                     end = min(begin + BLOCK, out[name].numel() * out[name].element_size())
                     raise self.ctx.error(
                         f"{self.what} is corrupt: tensor '{name[:80]}', bytes {begin}-{end}, "
-                        f"has the xxh3_64 checksum {found[(name, index)]:016x}, config.json "
-                        f"records {value:016x}. The file was damaged after it was written; "
-                        "save the model again, or copy the file again."
+                        f"has the xxh3_64 checksum {found[(name, index)]:016x}, "
+                        f"{checksums.source} records {value:016x}. The file was damaged after "
+                        "it was written; save the model again, or copy the file again."
                     )
 
     def _check_crc(self, out: dict[str, torch.Tensor]) -> None:
