@@ -58,6 +58,16 @@ def _object(value: Any, family: Any, ctx: LoadContext, what: str) -> Any:
             raise ctx.error(
                 f"compile settings: {what} {name} argument {key}={item!r} is not supported."
             )
+    rate = kept.get("learning_rate")
+    if issubclass(cls, Optimizer) and isinstance(rate, Mapping):  # a schedule
+        from lamina.optimizers import schedules
+
+        try:
+            kept["learning_rate"] = schedules.deserialize(
+                {"class_name": rate.get("class_name"), "config": rate.get("config")}
+            )
+        except (TypeError, ValueError) as error:
+            raise ctx.error(f"compile settings: the learning-rate schedule: {error}") from None
     return cls(**kept)
 
 

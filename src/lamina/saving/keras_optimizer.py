@@ -147,7 +147,8 @@ def keras_optimizer_state(
     iterations = int(np.asarray(arrays[0]).reshape(-1)[0])
     steps = optimizer.gradient_accumulation_steps or 1
     updates = iterations // steps
-    rate = float(arrays[1]) if rate_at is None else rate_at(max(iterations - 1, 0))
+    # the rate of the next step, which makes the next SGD/RMSprop momentum step Keras's
+    rate = float(arrays[1]) if rate_at is None else rate_at(iterations)
     rest = list(arrays[prefix:])
 
     def take_block() -> list[np.ndarray]:
