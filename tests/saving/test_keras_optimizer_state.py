@@ -91,3 +91,21 @@ def test_custom_train_step_through_apply_matches_keras(case: str) -> None:
     model.fit(DATA["x"], DATA["y"], batch_size=4, epochs=1, shuffle=False, verbose=0)
     for i, weight in enumerate(model.get_weights()):
         np.testing.assert_allclose(weight, EXPECTED[f"fit_{case}/{i}"], rtol=1e-4, atol=1e-6)
+
+
+def test_malformed_counts_are_refused() -> None:
+    from lamina.saving import LoadError
+    from lamina.saving.keras_optimizer import keras_optimizer_state
+    from lamina.saving.values import LoadContext
+
+    optimizer = optimizers.SGD(momentum=0.9)
+    weight = torch.nn.Parameter(torch.zeros(2))
+    optimizer.build([weight])
+    slots = [np.zeros(2, "float32")]
+    for counts in ([np.zeros(0), np.float32(0.1)], [np.float32(-3), np.float32(0.1)]):
+        with pytest.raises(LoadError, match="not two finite numbers"):
+            keras_optimizer_state(optimizer, [weight], [*counts, *slots], LoadContext(), None)
+    with pytest.warns(UserWarning, match="has 2 variables, not the 3 Keras's SGD keeps"):
+        state = keras_optimizer_state(optimizer, [weight], [np.int64(1), np.float32(0.1)],
+                                      LoadContext(), None)  # fmt: skip
+    assert state is None

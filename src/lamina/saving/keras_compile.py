@@ -21,8 +21,6 @@ _OFF = {
     "use_ema": False,
     "ema_momentum": None,
     "ema_overwrite_frequency": None,
-    "loss_scale_factor": None,
-    "gradient_accumulation_steps": None,
     "global_clipnorm": None,
     "clipnorm": None,
     "clipvalue": None,

@@ -144,11 +144,17 @@ def keras_optimizer_state(
             "optimizer starts afresh."
         )
         return None
-    iterations = int(np.asarray(arrays[0]).reshape(-1)[0])
+    counts = [np.asarray(a) for a in arrays[:prefix]]
+    if any(a.size != 1 or not np.isfinite(a).all() for a in counts) or not counts[0] >= 0:
+        raise ctx.error(
+            f"the optimizer's iterations and learning rate are not two finite numbers "
+            f"(shapes {[a.shape for a in counts]})."
+        )
+    iterations = int(counts[0].reshape(-1)[0])
     steps = optimizer.gradient_accumulation_steps or 1
     updates = iterations // steps
     # the rate of the next step, which makes the next SGD/RMSprop momentum step Keras's
-    rate = float(arrays[1]) if rate_at is None else rate_at(iterations)
+    rate = float(counts[1].reshape(-1)[0]) if rate_at is None else rate_at(iterations)
     rest = list(arrays[prefix:])
 
     def take_block() -> list[np.ndarray]:
