@@ -7,7 +7,8 @@ Run with Keras 3 installed beside (never a lamina dependency):
 `tests/fixtures/keras/optimizers.json`: per case, the class name, its arguments and Keras's
 full config (defaults included); `tests/fixtures/keras/optimizers.npz`: the starting weights
 (`init/<i>`), the gradients of each step (`grad/<step>/<i>`, the same for every case) and,
-per case, the weights after each step (`<case>/<step>/<i>`) and, with `use_ema`, the moving
+per case, the weights after each step (`<case>/<step>/<i>`), `optimizer.iterations` after each
+step (`<case>/iterations/<step>`) and, with `use_ema`, the moving
 averages after the last step (`<case>/ema/<i>`).
 """
 
@@ -47,6 +48,21 @@ CASES = [
              "ema_overwrite_frequency": 4}),
     ("Lion", {"learning_rate": 0.01, "use_ema": True, "ema_overwrite_frequency": 2}),
     ("Ftrl", {"learning_rate": 0.1, "use_ema": True, "ema_momentum": 0.5}),
+    # gradient accumulation (an update every N-th step, with the mean gradient) and
+    # loss_scale_factor (the gradients divided by it before the update)
+    ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "gradient_accumulation_steps": 2}),
+    ("SGD", {"learning_rate": 0.1, "momentum": 0.5, "nesterov": True,
+             "gradient_accumulation_steps": 3}),
+    ("Adam", {"learning_rate": 0.01, "gradient_accumulation_steps": 2}),
+    ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "loss_scale_factor": 128.0}),
+    ("AdamW", {"learning_rate": 0.01, "gradient_accumulation_steps": 2, "loss_scale_factor": 4.0,
+               "global_clipnorm": 1.0}),
+    # (a tiny epsilon: Keras adds it inside the square root, torch outside)
+    ("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "epsilon": 1e-12,
+                 "gradient_accumulation_steps": 4}),
+    ("Lion", {"learning_rate": 0.01, "gradient_accumulation_steps": 2, "loss_scale_factor": 0.5}),
+    ("SGD", {"learning_rate": 0.1, "gradient_accumulation_steps": 2, "use_ema": True,
+             "ema_momentum": 0.8}),
 ]  # fmt: skip
 
 
@@ -68,6 +84,7 @@ def main() -> None:
         opt.build(variables)
         for step in range(STEPS):
             opt.apply([keras.ops.convert_to_tensor(g) for g in grads[step]], variables)
+            arrays[f"{n}/iterations/{step}"] = keras.ops.convert_to_numpy(opt.iterations)
             for i, var in enumerate(variables):
                 arrays[f"{n}/{step}/{i}"] = keras.ops.convert_to_numpy(var)
         if kwargs.get("use_ema"):

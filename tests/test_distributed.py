@@ -128,6 +128,7 @@ def test_two_ranks_fully_sharded_fit_like_one_process(tmp_path):
     assert "overrides train_step" in errors["own_train_step"]
     assert "DataParallel()" in errors["own_train_step"]
     assert "jit_compile=False" in errors["jit_compile"]
+    assert "gradient_accumulation_steps=None" in errors["accumulating"]
 
 
 @needs_distributed

@@ -59,7 +59,7 @@ def _lamina(opt: optimizers.Optimizer) -> object:
             lambda p: torch.optim.Adagrad(p, lr=1e-3, initial_accumulator_value=0.1, eps=1e-7),
         ),
         (optimizers.Adamax(), lambda p: torch.optim.Adamax(p, lr=1e-3, eps=1e-7)),
-        (optimizers.Nadam(), lambda p: torch.optim.NAdam(p, lr=1e-3, eps=1e-7)),
+        (optimizers.Nadam(), lambda p: torch.optim.NAdam(p, lr=1e-3, eps=1e-7, momentum_decay=1.0)),
         (optimizers.Adadelta(), lambda p: torch.optim.Adadelta(p, lr=1e-3, rho=0.95, eps=1e-7)),
     ],
 )

@@ -42,6 +42,7 @@ def build(optimizer: str = "adam", model_class: type[Model] = Model, **compile_a
         "adam": Adam(0.01, fused=True),
         "sgd": SGD(0.05, momentum=0.9),
         "ftrl": Ftrl(0.1),
+        "accumulating": Adam(0.01, gradient_accumulation_steps=2),
     }[optimizer]
     model.compile(optimizer=chosen, loss="mse", metrics=["mae"], **compile_args)
     return model
@@ -122,6 +123,7 @@ def main() -> None:
         "own_train_step": lambda: build(model_class=OwnTrainStep),
         "jit_compile": lambda: build(jit_compile=True),
         "ftrl": lambda: build("ftrl"),
+        "accumulating": lambda: build("accumulating"),
     }
     for name, make in cases.items():
         try:

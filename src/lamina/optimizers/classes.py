@@ -142,6 +142,9 @@ class Nadam(Adam):
     def _torch_kwargs(self) -> dict[str, Any]:
         kwargs = super()._torch_kwargs()
         del kwargs["amsgrad"]
+        # Keras's momentum schedule is beta_1 * (1 - 0.5 * 0.96**t); torch's default
+        # (momentum_decay=0.004) raises 0.96 to t * 0.004
+        kwargs["momentum_decay"] = 1.0
         return kwargs
 
 

@@ -56,8 +56,9 @@ class LossScaleOptimizer:
         self.inner_optimizer.zero_grad(set_to_none=set_to_none)
 
     def scale_loss(self, loss: torch.Tensor) -> torch.Tensor:
-        """The loss to call `backward` on."""
-        return loss * self.scale
+        """The loss to call `backward` on (the inner optimizer's `loss_scale_factor` too,
+        which its step divides out)."""
+        return self.inner_optimizer.scale_loss(loss) * self.scale
 
     def step(self) -> None:
         """Unscale the gradients, then step, or skip and lower the scale if one is not finite."""

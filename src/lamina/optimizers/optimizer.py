@@ -35,6 +35,12 @@ class Optimizer:
         ema_momentum: the momentum of the average, in [0, 1].
         ema_overwrite_frequency: with `use_ema`, write the averages into the weights every
             this many steps; `None` only at the end of `fit`.
+        loss_scale_factor: multiply the loss by this before `backward` (`scale_loss`; `fit`
+            does it) and divide the gradients by it before the update; `None` for neither.
+        gradient_accumulation_steps: an int >= 2 to update the weights only every this many
+            steps, with the average of the gradients since the last update (accumulated in
+            buffers saved with the optimizer's state). `iterations` then counts updates, while
+            a learning-rate schedule sees every step, as in Keras.
         name: the optimizer's name.
         fused: use torch's fused kernel (one kernel for all weights). `None` (the default)
             uses it where torch has one for this optimizer and these weights (SGD, Adam,
@@ -57,9 +63,23 @@ class Optimizer:
         use_ema: bool = False,
         ema_momentum: float = 0.99,
         ema_overwrite_frequency: int | None = None,
+        loss_scale_factor: float | None = None,
+        gradient_accumulation_steps: int | None = None,
         name: str | None = None,
         fused: bool | None = None,
     ) -> None:
+        if gradient_accumulation_steps is not None and (
+            not isinstance(gradient_accumulation_steps, int) or gradient_accumulation_steps < 2
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: gradient_accumulation_steps must be an int >= 2 or "
+                f"None, received {gradient_accumulation_steps!r}."
+            )
+        if loss_scale_factor is not None and not float(loss_scale_factor) > 0:
+            raise ValueError(
+                f"{type(self).__name__}: loss_scale_factor must be > 0 or None, received "
+                f"{loss_scale_factor!r}."
+            )
         if clipnorm is not None and global_clipnorm is not None:
             raise ValueError(
                 f"{type(self).__name__}: pass clipnorm or global_clipnorm, not both "
@@ -94,7 +114,10 @@ class Optimizer:
         self.global_clipnorm = global_clipnorm
         self.fused = fused
         self.name = name or type(self).__name__.lower()
-        self.iterations = 0
+        self.loss_scale_factor = None if loss_scale_factor is None else float(loss_scale_factor)
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._accumulated: list[torch.Tensor] = []
+        self._iterations = 0  # every step, an update or not (Keras's `_iterations`)
         self.torch_optimizer: torch.optim.Optimizer | None = None
         self._params: list[torch.nn.Parameter] = []
         self._pending_state: dict[str, Any] | None = None
@@ -150,8 +173,12 @@ class Optimizer:
 
     # ---------------------------------------------------------------- stepping
     def step(self) -> None:
-        """Clip the gradients as configured and apply one update."""
+        """Clip the gradients as configured and apply one update (with
+        `gradient_accumulation_steps`, only add them up on all but every N-th step)."""
         optimizer = self._require()
+        if (self.loss_scale_factor or self.gradient_accumulation_steps) and not self._gradients():
+            self._count_step()
+            return
         if self._schedule is not None:
             self.learning_rate = self._current_schedule_rate()
         if self.clipvalue is not None:
@@ -162,9 +189,51 @@ class Optimizer:
         if self.global_clipnorm is not None:
             torch.nn.utils.clip_grad_norm_(self._params, self.global_clipnorm)
         optimizer.step()
-        if self.use_ema:
+        self._count_step()
+
+    def _count_step(self) -> None:
+        if self.use_ema:  # Keras averages after every step, accumulating ones included
             self._update_ema()
-        self.iterations += 1
+        self._iterations += 1
+
+    @torch.no_grad()
+    def _gradients(self) -> bool:
+        """Unscale the gradients (`loss_scale_factor`) and accumulate them; True when this
+        step updates, with the gradients replaced by their average since the last update.
+
+        A weight without a gradient is left out of the sum, as Keras filters it out.
+        """
+        params = [p for p in self._params if p.grad is not None]
+        grads: list[torch.Tensor] = [p.grad for p in params]  # type: ignore[misc]
+        if self.loss_scale_factor and grads:
+            torch._foreach_div_(grads, self.loss_scale_factor)
+        steps = self.gradient_accumulation_steps
+        if not steps:
+            return True
+        if len(self._accumulated) != len(self._params):
+            self._accumulated = [torch.zeros_like(p) for p in self._params]
+        held = {id(p): a for p, a in zip(self._params, self._accumulated)}
+        sums = [held[id(p)] for p in params]
+        if (self._iterations + 1) % steps:
+            if grads:
+                torch._foreach_add_(sums, grads)
+            return False
+        if grads:
+            torch._foreach_add_(grads, sums)
+            torch._foreach_div_(grads, float(steps))
+        torch._foreach_zero_(self._accumulated)
+        return True
+
+    @property
+    def iterations(self) -> int:
+        """The number of updates so far (with `gradient_accumulation_steps`, the steps
+        divided by it, rounded down, as Keras counts)."""
+        steps = self.gradient_accumulation_steps
+        return self._iterations // steps if steps else self._iterations
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        self._iterations = int(value) * (self.gradient_accumulation_steps or 1)
 
     # ---------------------------------------------------------------- moving average
     @torch.no_grad()
@@ -209,7 +278,11 @@ class Optimizer:
 
     def _current_schedule_rate(self) -> float:
         assert self._schedule is not None
-        return float(self._schedule(self.iterations))
+        return float(self._schedule(self._iterations))  # every step, as Keras's schedules see
+
+    def scale_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss to call `backward` on: multiplied by `loss_scale_factor` when set."""
+        return loss * self.loss_scale_factor if self.loss_scale_factor else loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self._require().zero_grad(set_to_none=set_to_none)
@@ -289,9 +362,11 @@ class Optimizer:
         `load_state_dict`. Before `build`, whatever state is waiting to be loaded."""
         if self.torch_optimizer is None:
             return dict(self._pending_state or {"state": {}, "param_groups": []})
-        state = {**self.torch_optimizer.state_dict(), "iterations": self.iterations}
+        state = {**self.torch_optimizer.state_dict(), "iterations": self._iterations}
         if self._ema:
             state["ema"] = list(self._ema)
+        if self._accumulated:
+            state["accumulated_gradients"] = list(self._accumulated)
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -301,33 +376,23 @@ class Optimizer:
             return
         state = dict(state_dict)
         ema = state.pop("ema", None)
-        iterations = int(state.pop("iterations", self.iterations))
+        accumulated = state.pop("accumulated_gradients", None)
+        iterations = int(state.pop("iterations", self._iterations))
         if state.get("param_groups"):
             _check_state(self.torch_optimizer, state)
         if ema is not None:
-            self._load_ema(ema)
-        self.iterations = iterations
+            _check_per_weight(ema, self._params, "moving average")
+            if self.use_ema:
+                self._ema = [v.to(p.device).clone() for v, p in zip(ema, self._params)]
+        if accumulated is not None:
+            _check_per_weight(accumulated, self._params, "accumulated gradient")
+            if self.gradient_accumulation_steps:
+                self._accumulated = [
+                    v.to(p.device).clone() for v, p in zip(accumulated, self._params)
+                ]
+        self._iterations = iterations
         if state.get("param_groups"):
             self.torch_optimizer.load_state_dict(state)
-
-    def _load_ema(self, ema: Any) -> None:
-        if not isinstance(ema, list) or len(ema) != len(self._params):
-            raise ValueError(
-                f"the saved moving averages are {len(ema) if isinstance(ema, list) else 0} "
-                f"tensors; the optimizer holds {len(self._params)} weights."
-            )
-        for i, (value, param) in enumerate(zip(ema, self._params)):
-            fits = isinstance(value, torch.Tensor) and value.dtype == param.dtype
-            if not fits or value.shape != param.shape:
-                shown: Any = type(value).__name__
-                if isinstance(value, torch.Tensor):
-                    shown = (tuple(value.shape), value.dtype)
-                raise ValueError(
-                    f"moving average {i} is {str(shown)[:60]}; its weight is "
-                    f"{tuple(param.shape)} {param.dtype}."
-                )
-        if self.use_ema:
-            self._ema = [v.to(p.device).clone() for v, p in zip(ema, self._params)]
 
     # ---------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
@@ -350,6 +415,8 @@ class Optimizer:
             "use_ema": self.use_ema,
             "ema_momentum": self.ema_momentum,
             "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "loss_scale_factor": self.loss_scale_factor,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
             "fused": self.fused,
         }
 
@@ -376,6 +443,25 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.learning_rate:g})"
+
+
+def _check_per_weight(values: Any, params: list[torch.nn.Parameter], what: str) -> None:
+    """Raise unless `values` is one tensor per weight, of its shape and dtype."""
+    if not isinstance(values, list) or len(values) != len(params):
+        raise ValueError(
+            f"the saved {what}s are {len(values) if isinstance(values, list) else 0} "
+            f"tensors; the optimizer holds {len(params)} weights."
+        )
+    for i, (value, param) in enumerate(zip(values, params)):
+        fits = isinstance(value, torch.Tensor) and value.dtype == param.dtype
+        if not fits or value.shape != param.shape:
+            shown: Any = type(value).__name__
+            if isinstance(value, torch.Tensor):
+                shown = (tuple(value.shape), value.dtype)
+            raise ValueError(
+                f"{what} {i} is {str(shown)[:60]}; its weight is "
+                f"{tuple(param.shape)} {param.dtype}."
+            )
 
 
 def _fusable(params: list[torch.nn.Parameter]) -> bool:

@@ -1,5 +1,7 @@
 """`lamina.optimizers.schedules`: Keras's learning-rate schedules, usable as any optimizer's
-`learning_rate=` (evaluated at `optimizer.iterations` before each step) and saved with it.
+`learning_rate=` (evaluated before each step at the step count, which with
+`gradient_accumulation_steps` counts every step, not only updates, as in Keras) and saved
+with it.
 
 Example:
     >>> from lamina.optimizers import SGD, schedules

@@ -1,5 +1,5 @@
 """A Keras file's compile settings (optimizer, loss, metrics by Keras's serialized names) and
-the Adam/SGD-momentum optimizer state, applied to a lamina model."""
+the optimizer's state (`keras_optimizer.py`), applied to a lamina model."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 
 from lamina.optimizers import Optimizer
+from lamina.saving.keras_optimizer import keras_optimizer_state
 from lamina.saving.keras_weights import optimizer_arrays
 from lamina.saving.values import LoadContext
 
@@ -21,8 +21,6 @@ _OFF = {
     "use_ema": False,
     "ema_momentum": None,
     "ema_overwrite_frequency": None,
-    "loss_scale_factor": None,
-    "gradient_accumulation_steps": None,
     "global_clipnorm": None,
     "clipnorm": None,
     "clipvalue": None,
@@ -58,43 +56,40 @@ def _object(value: Any, family: Any, ctx: LoadContext, what: str) -> Any:
             raise ctx.error(
                 f"compile settings: {what} {name} argument {key}={item!r} is not supported."
             )
+    rate = kept.get("learning_rate")
+    if issubclass(cls, Optimizer) and isinstance(rate, Mapping):  # a schedule
+        from lamina.optimizers import schedules
+
+        try:
+            kept["learning_rate"] = schedules.deserialize(
+                {"class_name": rate.get("class_name"), "config": rate.get("config")}
+            )
+        except (TypeError, ValueError) as error:
+            raise ctx.error(f"compile settings: the learning-rate schedule: {error}") from None
     return cls(**kept)
 
 
 def _optimizer_state(model: Any, arrays: list[np.ndarray], ctx: LoadContext) -> None:
-    """Keras's Adam slots (iterations, learning rate, then m and v per weight) as torch's."""
+    """Keras's optimizer variables loaded into the model's (built) optimizer."""
     optimizer = model.optimizer
-    torch_opt = getattr(optimizer, "torch_optimizer", None)
     params = [p for p in model.parameters() if p.requires_grad]
-    if torch_opt is None or not isinstance(torch_opt, torch.optim.Adam):
+    if not isinstance(optimizer, Optimizer):
         return
-    if len(arrays) != 2 + 2 * len(params):
-        from lamina.core.errors import warn
-
-        warn(
-            f"{ctx.where}: the optimizer state has {len(arrays)} variables, not Adam's "
-            f"{2 + 2 * len(params)} (iterations, learning rate, m and v per weight); the "
-            "optimizer starts afresh."
-        )
-        return
-    step = torch.tensor(float(arrays[0]))
-    by_param = {id(p): p for group in torch_opt.param_groups for p in group["params"]}
-    # Keras orders its slots by model.trainable_weights, which lamina's parameters() follow.
-    for index, param in enumerate(params):
-        if id(param) not in by_param:
-            return
-        m, v = arrays[2 + 2 * index], arrays[3 + 2 * index]
-        if tuple(m.shape) != tuple(param.shape) or tuple(v.shape) != tuple(param.shape):
-            raise ctx.error(f"the optimizer slot {index} has shape {m.shape}, not {param.shape}.")
-        torch_opt.state[param] = {
-            "step": step.clone(),
-            "exp_avg": torch.as_tensor(m).to(param),
-            "exp_avg_sq": torch.as_tensor(v).to(param),
-        }
+    if not optimizer.built:
+        optimizer.build(params)
+    schedule = optimizer._schedule
+    rate_at = None if schedule is None else (lambda step: float(schedule(step)))
+    state = keras_optimizer_state(optimizer, params, arrays, ctx, rate_at)
+    if state is not None:
+        try:
+            optimizer.load_state_dict(state)
+        except ValueError as error:
+            raise ctx.error(f"the optimizer state does not fit the model: {error}") from None
 
 
 def compile_from_keras(model: Any, config: Mapping[str, Any], h5: Any, ctx: LoadContext) -> None:
-    """Compile `model` as Keras's `compile_config` says; restore Adam's state when saved."""
+    """Compile `model` as Keras's `compile_config` says; restore the optimizer's state when
+    saved (`keras_optimizer.py`)."""
     from lamina import losses, metrics, optimizers
 
     # Keras 2's training_config says "optimizer_config"
@@ -119,7 +114,7 @@ def compile_from_keras(model: Any, config: Mapping[str, Any], h5: Any, ctx: Load
     )
     if h5 is None or ctx.source.endswith(".h5"):
         return
-    limit = 2 * sum(p.numel() for p in model.parameters()) + 16
+    limit = 5 * sum(p.numel() for p in model.parameters()) + 16  # Adam, EMA, accumulators
     arrays = optimizer_arrays(h5, ctx, limit)
     if arrays:
         _optimizer_state(model, arrays, ctx)

@@ -56,7 +56,7 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
     _loss_tracker(model).update_state(loss.detach(), sample_weight=_batch_size(x))
     weights = model.trainable_weights
     if weights:
-        loss.backward()
+        model.optimizer.scale_loss(loss).backward()
         model.optimizer.apply([w.grad for w in weights], weights)
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)  # type: ignore[no-any-return]
 

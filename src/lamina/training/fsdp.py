@@ -75,6 +75,12 @@ def check(model: Any, runner: Any) -> None:
             f"{where}: optimizer {type(optimizer).__name__} has use_ema=True; its moving "
             f"averages are kept whole, not sharded. Pass use_ema=False, {fix}."
         )
+    if getattr(optimizer, "gradient_accumulation_steps", None):
+        raise NotImplementedError(
+            f"{where}: optimizer {type(optimizer).__name__} has gradient_accumulation_steps="
+            f"{optimizer.gradient_accumulation_steps}; its gradient sums are kept whole, not "
+            f"sharded. Pass gradient_accumulation_steps=None (or a larger batch), {fix}."
+        )
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError(
             f"{where}: the model has no trainable weights yet, so nothing to shard when fit "

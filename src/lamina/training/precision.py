@@ -61,7 +61,8 @@ def optimizer_for(model: Any, optimizer: Any) -> Any:
 
 
 def backward(optimizer: Any, total: torch.Tensor) -> None:
-    """`total.backward()`, with the loss scaled when the optimizer scales it."""
-    if isinstance(optimizer, LossScaleOptimizer):
+    """`total.backward()`, with the loss scaled when the optimizer scales it (a
+    `LossScaleOptimizer`, or an optimizer's `loss_scale_factor`)."""
+    if isinstance(optimizer, LossScaleOptimizer) or getattr(optimizer, "loss_scale_factor", None):
         total = optimizer.scale_loss(total)
     total.backward()  # type: ignore[no-untyped-call]
