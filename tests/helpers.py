@@ -112,3 +112,28 @@ def _shape_leaves(shapes: Any) -> list[tuple[int | None, ...]]:
     if isinstance(shapes, dict):
         shapes = list(shapes.values())
     return [leaf for item in shapes for leaf in _shape_leaves(item)]
+
+
+def save_then_load_in_fresh_processes(script_text: str, folder: Any) -> tuple[Any, str]:
+    """Run a user script twice, each in a fresh process: ``script save PATH OUT`` then
+    ``script load PATH OUT``. Returns the saved file's path and the load's stdout."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(folder) / "user_script.py"
+    script.write_text(script_text)
+    path, outputs = Path(folder) / "m.lamina", Path(folder) / "out.npz"
+    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    stdout = ""
+    for step in ("save", "load"):
+        done = subprocess.run(
+            [sys.executable, str(script), step, str(path), str(outputs)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        stdout = done.stdout
+    return path, stdout

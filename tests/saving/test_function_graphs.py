@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import save_then_load_in_fresh_processes
 from lamina import Input
 from lamina.layers import Lambda
 from lamina.saving.functions import (
@@ -95,20 +96,8 @@ SCRIPT = textwrap.dedent(
 def test_ordinary_code_saves_as_op_graphs_and_loads_safely_in_a_fresh_process(
     tmp_path: Path,
 ) -> None:
-    script = tmp_path / "user_script.py"
-    script.write_text(SCRIPT)
-    path, outputs = tmp_path / "m.lamina", tmp_path / "out.npz"
-    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    for step in ("save", "load"):
-        done = subprocess.run(
-            [sys.executable, str(script), step, str(path), str(outputs)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-    assert "ok []" in done.stdout
+    path, stdout = save_then_load_in_fresh_processes(SCRIPT, tmp_path)
+    assert "ok []" in stdout
     config = json.loads(zipfile.ZipFile(path).read("config.json"))
     kinds = [
         layer["config"]["function"]["__function__"]["kind"]

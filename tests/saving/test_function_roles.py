@@ -4,8 +4,6 @@ traced into op graphs on what lamina calls them with, and load in safe mode."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 import zipfile
 from pathlib import Path
@@ -15,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import save_then_load_in_fresh_processes
 from lamina import Input, Model, load_model
 from lamina.layers import Dense
 from lamina.saving.functions import UnsafeFunctionError
@@ -99,20 +98,8 @@ SCRIPT = textwrap.dedent(
 
 
 def test_user_functions_of_every_role_load_safely_in_a_fresh_process(tmp_path: Path) -> None:
-    script = tmp_path / "user_script.py"
-    script.write_text(SCRIPT)
-    path, outputs = tmp_path / "m.lamina", tmp_path / "out.npz"
-    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    for step in ("save", "load"):
-        done = subprocess.run(
-            [sys.executable, str(script), step, str(path), str(outputs)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-    assert "ok []" in done.stdout
+    path, stdout = save_then_load_in_fresh_processes(SCRIPT, tmp_path)
+    assert "ok []" in stdout
     config = json.loads(zipfile.ZipFile(path).read("config.json"))
     kinds = [m.group(1) for m in _KIND.finditer(json.dumps(config))]
     # soft_clip, scaled_normal, l1_and_l2 (twice), unit_rows, the lambdas, the loss, the metric
