@@ -27,10 +27,12 @@ gives an error rather than a hang), the loops run one rank each:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import datetime
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,7 +59,21 @@ def active() -> bool:
             # Collectives of Python objects go through the current device: one per rank.
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
         dist.init_process_group(backend=backend, timeout=TIMEOUT)
+        # The group lamina made, lamina takes down, once every rank is done: a rank that
+        # exits while another still has collectives in flight aborts it ("terminate called
+        # without an active exception", seen with FSDP on gloo), and torchrun then reports
+        # the whole run as failed.
+        atexit.register(_destroy_group)
     return dist.get_world_size() > 1
+
+
+def _destroy_group() -> None:
+    if not dist.is_initialized():
+        return
+    if getattr(sys, "last_value", None) is None:  # a clean exit, not an uncaught error
+        with contextlib.suppress(Exception):  # a rank already gone: the timeout's error
+            dist.barrier()
+    dist.destroy_process_group()
 
 
 def rank() -> int:
